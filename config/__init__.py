@@ -1,0 +1,1 @@
+"""Configuration of presswatch: the schema, its loader and the shipped default."""

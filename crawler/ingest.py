@@ -1,0 +1,138 @@
+"""From a collected article to a stored story, its matches and its alerts: the serial writer.
+
+Deciding is kept apart from storing: `ingest` asks the store what it already knows
+(same canonical URL or feed GUID: seen; same normalised text: a copy of a known story),
+matches rules only against new stories, and writes the article, its story, the matches
+and their outbox rows in one transaction, so nothing is alerted that is not stored and
+nothing stored can miss its alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from presswatch.crawler.canonical import canonical_url
+from presswatch.crawler.match import RuleMatcher
+from presswatch.crawler.store import NewArticle, NewMatch, Store, now_iso
+
+# The console channel receives the alerts of rules that name no channel.
+CONSOLE_CHANNEL = "console"
+# Texts shorter than this are too generic for their hash to identify a story.
+MIN_HASH_WORDS = 40
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An article as collected from a feed entry or a page, before deduplication."""
+
+    source_id: str
+    url: str
+    title: str
+    text: str
+    extracted_from: str  # "page" or "feed"
+    guid: str | None = None
+    page_canonical: str | None = None
+    published: datetime | None = None
+    date_source: str | None = None
+    language: str | None = None
+    authors: tuple[str, ...] = ()
+
+
+class Outcome(Enum):
+    SEEN = "seen"  # the same article again (URL or GUID)
+    COPY = "copy"  # a new URL carrying a known story's text
+    NEW = "new"  # a new story
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: Outcome
+    story_id: int | None = None
+    alerts_queued: int = 0
+
+
+def content_hash(text: str) -> str | None:
+    """A hash of the text that ignores case, spacing and Unicode presentation forms."""
+    words = unicodedata.normalize("NFKC", text).casefold().split()
+    if len(words) < MIN_HASH_WORDS:
+        return None
+    return hashlib.sha256(" ".join(words).encode()).hexdigest()
+
+
+class Ingest:
+    """Stores candidates in `store`, matching new stories with `matcher`."""
+
+    def __init__(self, store: Store, matcher: RuleMatcher,
+                 rule_channels: dict[str, tuple[str, ...]], sources: dict | None = None):
+        self.store = store
+        self.matcher = matcher
+        self.rule_channels = rule_channels
+        self.sources = sources or {}
+
+    @classmethod
+    def from_config(cls, store: Store, rules: Iterable, sources: Iterable = ()) -> Ingest:
+        """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel."""
+        rules = [r for r in rules if getattr(r, "enabled", True)]
+        channels = {r.id: tuple(r.channels) or (CONSOLE_CHANNEL,) for r in rules}
+        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources})
+
+    def is_known(self, source_id: str, guid: str | None, url: str) -> bool:
+        """Whether an article is already stored, so its page need not be fetched again."""
+        try:
+            key = canonical_url(url)
+        except ValueError:
+            return False
+        return self.store.known_article(source_id, guid, (key,)) is not None
+
+    def ingest(self, candidate: Candidate) -> IngestResult:
+        fetched_key = canonical_url(candidate.url)
+        key = canonical_url(candidate.url, candidate.page_canonical)
+        if self.store.known_article(candidate.source_id, candidate.guid, (key, fetched_key)):
+            return IngestResult(Outcome.SEEN)
+        article = self._new_article(candidate, key, fetched_key, self._language_hint(candidate))
+        with self.store.transaction():
+            story_id = self.store.story_with_content(article.content_hash) if article.content_hash else None
+            article_id, story_id_now = self.store.add_article(article, story_id)
+            if story_id is not None:
+                return IngestResult(Outcome.COPY, story_id)
+            queued = self.store.add_matches(story_id_now, article_id, self._matches(article))
+        return IngestResult(Outcome.NEW, story_id_now, queued)
+
+    def _language_hint(self, candidate: Candidate) -> str | None:
+        source = self.sources.get(candidate.source_id)
+        return candidate.language or getattr(source, "language", None)
+
+    def _matches(self, article: NewArticle) -> list[NewMatch]:
+        return [
+            NewMatch(m.rule_id, m.terms, m.snippet, self.rule_channels[m.rule_id])
+            for m in self.matcher.match(article.title, article.text)
+        ]
+
+    @staticmethod
+    def _new_article(candidate: Candidate, key: str, fetched_key: str, language: str | None) -> NewArticle:
+        text = candidate.text.strip()
+        title = candidate.title.strip() or _title_from(text) or key
+        return NewArticle(
+            source_id=candidate.source_id,
+            url=fetched_key,
+            canonical_url=key,
+            guid=candidate.guid,
+            title=title,
+            text=text,
+            published_at=now_iso(candidate.published) if candidate.published else None,
+            date_source=candidate.date_source if candidate.published else None,
+            language=language,
+            authors=candidate.authors,
+            content_hash=content_hash(text),
+            extracted_from=candidate.extracted_from,
+        )
+
+
+def _title_from(text: str, words: int = 12) -> str:
+    head = text.split()[:words]
+    return " ".join(head) + ("…" if len(text.split()) > words else "")

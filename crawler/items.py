@@ -1,0 +1,66 @@
+"""What spiders yield: plain dataclasses named by their stage.
+
+A spider turns responses into these and nothing more; the item pipeline hands them to
+`ingest` and the store. Keeping them free of Scrapy types lets the same path be fed by
+another fetcher later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One entry of a feed, as feedparser read it, with titles and summaries as plain text."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    summary: str
+    published: datetime | None = None
+    authors: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryItem:
+    """A feed entry to store from the feed's own text (no article page fetched)."""
+
+    source_id: str
+    entry: FeedEntry
+
+
+@dataclass(frozen=True)
+class PageItem:
+    """An article page to extract; `entry` is the feed entry that linked to it, if any."""
+
+    source_id: str
+    url: str
+    body: bytes
+    encoding: str | None
+    entry: FeedEntry | None = None
+
+
+@dataclass(frozen=True)
+class SourceFetched:
+    """The source's own URL (its feed or listing page) was fetched."""
+
+    source_id: str
+    status: int
+    etag: str | None = None
+    last_modified: str | None = None
+    items: int = 0
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceFailed:
+    """Something of a source failed; `fatal` when it was the source's own URL."""
+
+    source_id: str
+    url: str
+    reason: str
+    fatal: bool = True
+    entry: FeedEntry | None = field(default=None, compare=False)

@@ -1,0 +1,136 @@
+"""The one item pipeline: hands what spiders yield to extraction, `ingest` and the store.
+
+A pipeline instance serves one crawl of one source; at the end it records the run's
+outcome on the source (success, or the reason it failed) and logs one summary line.
+Failures of single pages are recorded, never raised: one bad page does not end a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from presswatch.config.errors import FetchError
+from presswatch.crawler.extract import extract_page
+from presswatch.crawler.ingest import Candidate, Ingest, IngestResult, Outcome
+from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, SourceFailed, SourceFetched
+from presswatch.crawler.store import SourceRun
+
+log = logging.getLogger("presswatch.crawl")
+
+SETTING = "PRESSWATCH_INGEST"
+
+
+class IngestPipeline:
+    def __init__(self, ingest: Ingest, crawler=None):
+        self.ingest = ingest
+        self.crawler = crawler
+        self.fetched: SourceFetched | None = None
+        self.fatal: str | None = None
+        self.errors: list[str] = []
+        self.counts = {outcome: 0 for outcome in Outcome}
+        self.alerts = 0
+        self.started = time.monotonic()
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.settings[SETTING], crawler)
+
+    def process_item(self, item):
+        if isinstance(item, SourceFetched):
+            self.fetched = item
+            if item.warning:
+                self._note(item.warning)
+        elif isinstance(item, SourceFailed):
+            self._failed(item)
+        elif isinstance(item, EntryItem):
+            self._store(entry_candidate(item.source_id, item.entry))
+        elif isinstance(item, PageItem):
+            self._page(item)
+        return item
+
+    def _failed(self, item: SourceFailed) -> None:
+        if item.fatal:
+            self.fatal = f"{item.reason} ({item.url})"
+            log.warning("source=%s fetch failed: %s", item.source_id, self.fatal)
+            return
+        self._note(f"{item.reason} ({item.url})")
+        if item.entry is not None:
+            # The page is gone but the feed told us about the article: keep its own text.
+            self._store(entry_candidate(item.source_id, item.entry))
+
+    def _page(self, item: PageItem) -> None:
+        source = self._source(item.source_id)
+        try:
+            page = extract_page(item.body, item.url, language_hint=getattr(source, "language", None))
+        except FetchError as exc:
+            self._note(f"{exc} ({item.url})")
+            if item.entry is not None:
+                self._store(entry_candidate(item.source_id, item.entry))
+            return
+        self._store(page_candidate(item, page))
+
+    def _store(self, candidate: Candidate) -> None:
+        try:
+            result: IngestResult = self.ingest.ingest(candidate)
+        except ValueError as exc:  # an unusable URL, for instance
+            self._note(f"not stored: {exc} ({candidate.url})")
+            return
+        self.counts[result.outcome] += 1
+        self.alerts += result.alerts_queued
+
+    def _note(self, problem: str) -> None:
+        self.errors.append(problem)
+        log.info("source=%s problem: %s", self.crawler.spider.source.id, problem)
+
+    def _source(self, source_id: str):
+        return self.ingest.sources.get(source_id)
+
+    def close_spider(self):
+        spider = self.crawler.spider
+        seen = self.counts[Outcome.SEEN] + getattr(spider, "items_seen", 0)
+        fetched = self.fetched
+        if fetched is None and self.fatal is None:
+            self.fatal = "the run ended before the source was fetched"
+        run = SourceRun(
+            source_id=spider.source.id,
+            ok=self.fatal is None,
+            error=self.fatal or (self.errors[-1] if self.errors else None),
+            etag=fetched.etag if fetched else None,
+            last_modified=fetched.last_modified if fetched else None,
+            not_modified=bool(fetched and fetched.status == 304),
+            items_seen=seen,
+            articles_new=self.counts[Outcome.NEW] + self.counts[Outcome.COPY],
+        )
+        self.ingest.store.record_source_run(run)
+        log.info(
+            "source=%s run %s new=%d copies=%d seen=%d alerts=%d errors=%d duration=%.1fs%s",
+            run.source_id, "ok" if run.ok else "failed", self.counts[Outcome.NEW],
+            self.counts[Outcome.COPY], seen, self.alerts, len(self.errors) + (not run.ok),
+            time.monotonic() - self.started, "" if fetched is None or fetched.status != 304 else " not-modified",
+        )
+
+
+def entry_candidate(source_id: str, entry: FeedEntry) -> Candidate:
+    return Candidate(
+        source_id=source_id, url=entry.link or entry.guid or "", title=entry.title,
+        text=entry.summary, extracted_from="feed", guid=entry.guid,
+        published=entry.published, date_source="feed" if entry.published else None,
+        language=entry.language, authors=entry.authors,
+    )
+
+
+def page_candidate(item: PageItem, page) -> Candidate:
+    entry = item.entry
+    published, date_source = page.published, page.date_source
+    if published is None and entry is not None and entry.published is not None:
+        published, date_source = entry.published, "feed"
+    return Candidate(
+        source_id=item.source_id, url=item.url,
+        title=page.title or (entry.title if entry else ""),
+        text=page.text, extracted_from="page",
+        guid=entry.guid if entry else None, page_canonical=page.canonical,
+        published=published, date_source=date_source,
+        language=page.language or (entry.language if entry else None),
+        authors=page.authors or (entry.authors if entry else ()),
+    )

@@ -1,0 +1,92 @@
+"""Running crawls: Scrapy settings from the config, and one crawl per due source.
+
+All HTTP goes through Scrapy's downloader (timeouts, retries, robots.txt, politeness,
+a size limit). Crawls run on the already running asyncio loop of Twisted's asyncio
+reactor; installing and running that reactor is the caller's business (the daemon).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from scrapy.crawler import AsyncCrawlerRunner
+from scrapy.settings import Settings
+
+from presswatch.crawler.ingest import Ingest
+from presswatch.crawler.pipeline import SETTING, IngestPipeline
+from presswatch.crawler.store import SourceRun
+from presswatch.crawler.spiders.feed import FeedSpider
+from presswatch.crawler.spiders.site import SiteSpider
+
+log = logging.getLogger("presswatch.crawl")
+
+SPIDERS = {"feed": FeedSpider, "site": SiteSpider}
+REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+
+def user_agent(config) -> str:
+    contact = config.contact.strip()
+    return f"{config.user_agent} {contact}".strip() if contact else config.user_agent
+
+
+def scrapy_settings(config, ingest: Ingest) -> Settings:
+    """Scrapy settings for presswatch's crawls, from the config's `crawl` section."""
+    crawl = config.crawl
+    return Settings({
+        "TWISTED_REACTOR": REACTOR,
+        "USER_AGENT": user_agent(config),
+        "ROBOTSTXT_OBEY": crawl.robots,
+        "DOWNLOAD_TIMEOUT": crawl.timeout.total_seconds(),
+        "DOWNLOAD_DELAY": crawl.delay.total_seconds(),
+        "RANDOMIZE_DOWNLOAD_DELAY": True,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
+        "DOWNLOAD_MAXSIZE": crawl.max_response_size,
+        "DOWNLOAD_WARNSIZE": 0,
+        "RETRY_TIMES": crawl.retries,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "REDIRECT_MAX_TIMES": 10,
+        "COOKIES_ENABLED": False,
+        # A daemon opens no ports but its own: no telnet console, no remote control.
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        "LOG_ENABLED": False,
+        "ITEM_PIPELINES": {IngestPipeline: 100},
+        SETTING: ingest,
+    })
+
+
+class Crawls:
+    """Starts crawls of sources on the running loop and can stop them all."""
+
+    def __init__(self, config, ingest: Ingest):
+        self.config = config
+        self.ingest = ingest
+        self.runner = AsyncCrawlerRunner(scrapy_settings(config, ingest))
+
+    def crawl(self, source) -> asyncio.Task:
+        state = self.ingest.store.source_state(source.id)
+        return self.runner.crawl(
+            SPIDERS[source.kind], source=source,
+            is_known=lambda guid, url, sid=source.id: self.ingest.is_known(sid, guid, url),
+            etag=state.etag, last_modified=state.last_modified,
+            max_articles=self.config.crawl.max_articles,
+        )
+
+    async def crawl_all(self, sources: Iterable) -> None:
+        """Crawl the sources at once; a failing source never stops the others."""
+        sources = list(sources)
+        results = await asyncio.gather(*(self.crawl(s) for s in sources), return_exceptions=True)
+        for source, result in zip(sources, results):
+            if isinstance(result, Exception):
+                self.record_crash(source, result)
+
+    def record_crash(self, source, exc: Exception) -> None:
+        """A crawl that died before its pipeline could record the run is recorded here."""
+        reason = f"crawl crashed: {type(exc).__name__}: {exc}"
+        log.error("source=%s %s", source.id, reason)
+        self.ingest.store.record_source_run(SourceRun(source.id, ok=False, error=reason))
+
+    async def stop(self) -> None:
+        await self.runner.stop()

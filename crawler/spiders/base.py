@@ -1,0 +1,85 @@
+"""What the feed and site spiders share: the source they serve, and turning failures into items."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import scrapy
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+from twisted.python.failure import Failure
+
+from presswatch.crawler.items import FeedEntry, SourceFailed
+
+
+def header(response, name: str) -> str | None:
+    """A response header as text (Scrapy's Headers are case-insensitive bytes)."""
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def failure_reason(failure: Failure) -> str:
+    """One plain sentence for why a request failed."""
+    exc = failure.value
+    if failure.check(HttpError):
+        return f"HTTP {exc.response.status}"
+    if failure.check(DNSLookupError):
+        return "host not found"
+    if failure.check(TimeoutError, TCPTimedOutError):
+        return "timed out"
+    message = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {message}" if message != type(exc).__name__ else message
+
+
+class SourceSpider(scrapy.Spider):
+    """A spider that serves one configured source.
+
+    `source` is the config's Source; `is_known(guid, url)` says whether the store already
+    has an article, so its page is not fetched again; `etag` and `last_modified` make the
+    source's own request conditional.
+    """
+
+    def __init__(self, source, is_known: Callable[[str | None, str], bool] | None = None,
+                 etag: str | None = None, last_modified: str | None = None,
+                 max_articles: int = 50, **kwargs):
+        super().__init__(name=self.name, **kwargs)
+        self.source = source
+        self.is_known = is_known or (lambda guid, url: False)
+        self.etag = etag
+        self.last_modified = last_modified
+        self.max_articles = max_articles
+        self.pages_requested = 0
+        self.items_seen = 0
+
+    def conditional_headers(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
+    def source_request(self, callback) -> scrapy.Request:
+        # 304 must reach the callback: it is the answer to a conditional GET, not an error.
+        return scrapy.Request(
+            self.source.url, callback=callback, errback=self.source_failed,
+            headers=self.conditional_headers(), dont_filter=True,
+            meta={"handle_httpstatus_list": [304]},
+        )
+
+    def page_request(self, url: str, callback, entry: FeedEntry | None = None) -> scrapy.Request | None:
+        """A request for an article page, or None when the per-run cap is reached."""
+        if self.pages_requested >= self.max_articles:
+            return None
+        self.pages_requested += 1
+        return scrapy.Request(url, callback=callback, errback=self.page_failed,
+                              cb_kwargs={"entry": entry})
+
+    def source_failed(self, failure: Failure) -> Iterator[SourceFailed]:
+        yield SourceFailed(self.source.id, self.source.url, failure_reason(failure), fatal=True)
+
+    def page_failed(self, failure: Failure) -> Iterator[SourceFailed]:
+        request = failure.request
+        entry = request.cb_kwargs.get("entry") if request is not None else None
+        url = request.url if request is not None else "?"
+        yield SourceFailed(self.source.id, url, failure_reason(failure), fatal=False, entry=entry)

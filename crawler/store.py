@@ -1,0 +1,479 @@
+"""The store: the one module that runs SQL.
+
+Everything presswatch keeps lives in one SQLite file (WAL, a busy timeout, one writer):
+sources and their fetch state, articles (with FTS5 over title and text), stories, rule
+matches and the alert outbox. Callers get plain dataclasses and call named operations;
+none of them writes SQL. Deciding *what* to store (dedup, matching) is left to
+`ingest`; sending alerts is left to the scheduler's delivery.
+
+Timestamps are ISO 8601 strings in UTC with second precision, so they sort and compare
+as text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from presswatch.config.errors import StoreError
+
+BUSY_TIMEOUT_MS = 10_000
+
+migrations = Migrations("presswatch")
+
+
+def now_iso(at: datetime | None = None) -> str:
+    """The current time (or `at`) as the store writes it."""
+    return (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE sources (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            url TEXT NOT NULL,
+            name TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            last_run_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            runs INTEGER NOT NULL DEFAULT 0,
+            items_seen INTEGER NOT NULL DEFAULT 0,
+            articles_new INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            first_article_id INTEGER,
+            title TEXT NOT NULL,
+            url TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            article_count INTEGER NOT NULL DEFAULT 1
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            source_id TEXT NOT NULL REFERENCES sources(id),
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            url TEXT NOT NULL,
+            canonical_url TEXT NOT NULL UNIQUE,
+            guid TEXT,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            published_at TEXT,
+            date_source TEXT,
+            language TEXT,
+            authors TEXT NOT NULL DEFAULT '[]',
+            content_hash TEXT,
+            extracted_from TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX articles_source_guid ON articles(source_id, guid)")
+    db.execute("CREATE INDEX articles_url ON articles(url)")
+    db.execute("CREATE INDEX articles_content_hash ON articles(content_hash)")
+    db.execute("CREATE INDEX articles_story ON articles(story_id)")
+    db.execute(
+        """
+        CREATE TABLE matches (
+            id INTEGER PRIMARY KEY,
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            rule_id TEXT NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            terms TEXT NOT NULL,
+            snippet TEXT NOT NULL,
+            matched_at TEXT NOT NULL,
+            UNIQUE (story_id, rule_id)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'alert',
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            rule_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            match_id INTEGER REFERENCES matches(id),
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'sending', 'sent', 'dead')),
+            tries INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (kind, story_id, rule_id, channel_id)
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox(state, next_attempt_at)")
+    db["articles"].enable_fts(["title", "text"], create_triggers=True, tokenize="unicode61")
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers of a source between runs."""
+
+    id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_run_at: str | None = None
+    last_success_at: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    failures: int = 0
+    runs: int = 0
+    items_seen: int = 0
+    articles_new: int = 0
+    kind: str = ""
+    url: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """The outcome of one run of one source, as the pipeline saw it."""
+
+    source_id: str
+    ok: bool
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+    items_seen: int = 0
+    articles_new: int = 0
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article ready to be stored: deduplication has already decided it is new."""
+
+    source_id: str
+    url: str
+    canonical_url: str
+    guid: str | None
+    title: str
+    text: str
+    published_at: str | None
+    date_source: str | None
+    language: str | None
+    authors: tuple[str, ...]
+    content_hash: str | None
+    extracted_from: str
+
+
+@dataclass(frozen=True)
+class NewMatch:
+    rule_id: str
+    terms: tuple[str, ...]
+    snippet: str
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One alert to deliver, with what a message needs to be written."""
+
+    id: int
+    kind: str
+    story_id: int
+    rule_id: str
+    channel_id: str
+    state: str
+    tries: int
+    next_attempt_at: str
+    last_error: str | None
+    created_at: str
+    sent_at: str | None
+    title: str = ""
+    url: str = ""
+    outlet: str = ""
+    published_at: str | None = None
+    first_seen_at: str = ""
+    terms: tuple[str, ...] = ()
+    snippet: str = ""
+    article_count: int = 1
+
+
+@dataclass
+class Store:
+    """A connection to the presswatch database, migrated on open."""
+
+    path: str
+    db: sqlite_utils.Database = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; everything inside commits together or not at all."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    def _one(self, sql: str, params: tuple | dict = ()) -> dict | None:
+        return next(iter(self.db.query(sql, params)), None)
+
+    # Sources -----------------------------------------------------------------
+
+    def sync_sources(self, sources: list[tuple[str, str, str, str]]) -> None:
+        """Make sure every configured source (id, kind, url, name) has a row; keep state."""
+        with self.transaction():
+            for source_id, kind, url, name in sources:
+                self.db.execute(
+                    """INSERT INTO sources (id, kind, url, name) VALUES (?, ?, ?, ?)
+                       ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, url=excluded.url,
+                       name=excluded.name""",
+                    (source_id, kind, url, name),
+                )
+
+    def source_state(self, source_id: str) -> SourceState:
+        row = self._one("SELECT * FROM sources WHERE id = ?", (source_id,))
+        return SourceState(**row) if row else SourceState(id=source_id)
+
+    def source_states(self) -> list[SourceState]:
+        return [SourceState(**row) for row in self.db.query("SELECT * FROM sources ORDER BY id")]
+
+    def record_source_run(self, run: SourceRun, at: datetime | None = None) -> None:
+        """Save a run's outcome: success resets the failure count, an error is kept."""
+        now = now_iso(at)
+        with self.transaction():
+            if run.ok:
+                self.db.execute(
+                    """UPDATE sources SET last_run_at=?, last_success_at=?, failures=0,
+                       runs=runs+1, items_seen=items_seen+?, articles_new=articles_new+?,
+                       etag=CASE WHEN ? THEN etag ELSE ? END,
+                       last_modified=CASE WHEN ? THEN last_modified ELSE ? END
+                       WHERE id=?""",
+                    (now, now, run.items_seen, run.articles_new,
+                     run.not_modified, run.etag, run.not_modified, run.last_modified,
+                     run.source_id),
+                )
+            else:
+                self.db.execute(
+                    """UPDATE sources SET last_run_at=?, failures=failures+1, runs=runs+1,
+                       items_seen=items_seen+?, articles_new=articles_new+? WHERE id=?""",
+                    (now, run.items_seen, run.articles_new, run.source_id),
+                )
+            if run.error:
+                self.db.execute(
+                    "UPDATE sources SET last_error=?, last_error_at=? WHERE id=?",
+                    (run.error, now, run.source_id),
+                )
+
+    # Articles and stories ----------------------------------------------------
+
+    def known_article(self, source_id: str, guid: str | None, urls: tuple[str, ...]) -> int | None:
+        """The id of an article stored under one of these URLs, or under this source's GUID."""
+        marks = ",".join("?" * len(urls))
+        row = self._one(
+            f"SELECT id FROM articles WHERE canonical_url IN ({marks}) OR url IN ({marks}) LIMIT 1",
+            (*urls, *urls),
+        )
+        if row is None and guid:
+            row = self._one(
+                "SELECT id FROM articles WHERE source_id = ? AND guid = ?", (source_id, guid)
+            )
+        return row["id"] if row else None
+
+    def story_with_content(self, content_hash: str) -> int | None:
+        row = self._one(
+            "SELECT story_id FROM articles WHERE content_hash = ? ORDER BY id LIMIT 1",
+            (content_hash,),
+        )
+        return row["story_id"] if row else None
+
+    def add_article(self, article: NewArticle, story_id: int | None, at: datetime | None = None) -> tuple[int, int]:
+        """Store an article, in a new story when `story_id` is None; returns (article, story).
+
+        Call inside `transaction()` together with the matches it leads to.
+        """
+        now = now_iso(at)
+        if story_id is None:
+            cursor = self.db.execute(
+                """INSERT INTO stories (title, url, first_seen_at, updated_at, article_count)
+                   VALUES (?, ?, ?, ?, 0)""",
+                (article.title, article.canonical_url, now, now),
+            )
+            story_id = cursor.lastrowid
+        cursor = self.db.execute(
+            """INSERT INTO articles (source_id, story_id, url, canonical_url, guid, title, text,
+               published_at, date_source, language, authors, content_hash, extracted_from,
+               first_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (article.source_id, story_id, article.url, article.canonical_url, article.guid,
+             article.title, article.text, article.published_at, article.date_source,
+             article.language, json.dumps(list(article.authors), ensure_ascii=False),
+             article.content_hash, article.extracted_from, now),
+        )
+        article_id = cursor.lastrowid
+        self.db.execute(
+            """UPDATE stories SET article_count = article_count + 1, updated_at = ?,
+               first_article_id = COALESCE(first_article_id, ?) WHERE id = ?""",
+            (now, article_id, story_id),
+        )
+        return article_id, story_id
+
+    def add_matches(self, story_id: int, article_id: int, matches: list[NewMatch],
+                    at: datetime | None = None) -> int:
+        """Record rule matches and queue one outbox row per (story, rule, channel).
+
+        The unique keys make a second call for the same story a no-op, so an alert can
+        never be queued twice. Returns the number of outbox rows queued.
+        """
+        now = now_iso(at)
+        queued = 0
+        for match in matches:
+            cursor = self.db.execute(
+                """INSERT INTO matches (story_id, rule_id, article_id, terms, snippet, matched_at)
+                   VALUES (?,?,?,?,?,?) ON CONFLICT(story_id, rule_id) DO NOTHING""",
+                (story_id, match.rule_id, article_id,
+                 json.dumps(list(match.terms), ensure_ascii=False), match.snippet, now),
+            )
+            if cursor.rowcount == 0:
+                continue
+            match_id = cursor.lastrowid
+            for channel_id in match.channels:
+                cursor = self.db.execute(
+                    """INSERT INTO outbox (kind, story_id, rule_id, channel_id, match_id,
+                       next_attempt_at, created_at, updated_at) VALUES ('alert',?,?,?,?,?,?,?)
+                       ON CONFLICT DO NOTHING""",
+                    (story_id, match.rule_id, channel_id, match_id, now, now, now),
+                )
+                queued += cursor.rowcount
+        return queued
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables, for summaries and tests."""
+        return {
+            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("sources", "articles", "stories", "matches", "outbox")
+        }
+
+    # Outbox ------------------------------------------------------------------
+
+    _OUTBOX_SELECT = """
+        SELECT o.*, s.title AS title, s.url AS url, s.article_count AS article_count,
+               s.first_seen_at AS first_seen_at, a.published_at AS published_at,
+               src.name AS outlet, m.terms AS terms, m.snippet AS snippet
+        FROM outbox o
+        JOIN stories s ON s.id = o.story_id
+        LEFT JOIN matches m ON m.id = o.match_id
+        LEFT JOIN articles a ON a.id = COALESCE(m.article_id, s.first_article_id)
+        LEFT JOIN sources src ON src.id = a.source_id
+    """
+
+    @staticmethod
+    def _outbox_row(row: dict) -> OutboxRow:
+        row = dict(row)
+        row.pop("match_id", None)
+        row.pop("updated_at", None)
+        row["terms"] = tuple(json.loads(row["terms"] or "[]"))
+        row["snippet"] = row["snippet"] or ""
+        row["outlet"] = row["outlet"] or ""
+        return OutboxRow(**row)
+
+    def claim_due(self, limit: int = 50, at: datetime | None = None) -> list[OutboxRow]:
+        """Mark due pending rows as being sent and return them, oldest first.
+
+        The claim is committed before anything is sent, so a crash mid-send leaves a
+        trace (`sending`) instead of a silent resend.
+        """
+        now = now_iso(at)
+        with self.transaction():
+            ids = [r["id"] for r in self.db.query(
+                """SELECT id FROM outbox WHERE state='pending' AND next_attempt_at <= ?
+                   ORDER BY id LIMIT ?""", (now, limit))]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            self.db.execute(
+                f"UPDATE outbox SET state='sending', tries=tries+1, updated_at=? WHERE id IN ({marks})",
+                (now, *ids),
+            )
+        rows = self.db.query(f"{self._OUTBOX_SELECT} WHERE o.id IN ({marks}) ORDER BY o.id", ids)
+        return [self._outbox_row(r) for r in rows]
+
+    def mark_sent(self, row_id: int, at: datetime | None = None) -> None:
+        now = now_iso(at)
+        with self.transaction():
+            self.db.execute(
+                "UPDATE outbox SET state='sent', sent_at=?, updated_at=?, last_error=NULL WHERE id=?",
+                (now, now, row_id),
+            )
+
+    def mark_failed(self, row_id: int, error: str, retry_at: datetime | None,
+                    at: datetime | None = None) -> None:
+        """A failed send: back to pending until `retry_at`, or dead when it is None."""
+        now = now_iso(at)
+        with self.transaction():
+            if retry_at is None:
+                self.db.execute(
+                    "UPDATE outbox SET state='dead', last_error=?, updated_at=? WHERE id=?",
+                    (error, now, row_id),
+                )
+            else:
+                self.db.execute(
+                    """UPDATE outbox SET state='pending', last_error=?, next_attempt_at=?,
+                       updated_at=? WHERE id=?""",
+                    (error, now_iso(retry_at), now, row_id),
+                )
+
+    def release_interrupted(self, at: datetime | None = None) -> int:
+        """Rows left `sending` by a process that died mid-send go back to pending."""
+        now = now_iso(at)
+        with self.transaction():
+            cursor = self.db.execute(
+                """UPDATE outbox SET state='pending', updated_at=?,
+                   last_error='interrupted while sending; sent again' WHERE state='sending'""",
+                (now,),
+            )
+        return cursor.rowcount
+
+    def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxRow]:
+        where, params = ("WHERE o.state = ?", (state,)) if state else ("", ())
+        rows = self.db.query(f"{self._OUTBOX_SELECT} {where} ORDER BY o.id LIMIT {int(limit)}", params)
+        return [self._outbox_row(r) for r in rows]
+
+
+def open_store(path: str | Path) -> Store:
+    return Store(str(path))
+

@@ -1,0 +1,1 @@
+"""The daemon: scheduling, alert delivery, the CLI."""

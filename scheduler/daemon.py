@@ -1,0 +1,168 @@
+"""The daemon: one process, Twisted's asyncio reactor, APScheduler and Scrapy on one loop.
+
+Each enabled source is an APScheduler job on its own interval (with jitter, coalesced,
+one instance at a time, a grace of half the interval); delivery of the outbox is a job
+every `delivery.every`. Per-source state lives in the store, not in APScheduler, so jobs
+are rebuilt from the config at every start.
+
+SIGTERM and SIGINT stop it in the order that loses nothing: pause the scheduler, stop
+the crawls (their pipelines record the runs), wait for a delivery in flight, shut the
+scheduler down, close the database, stop the reactor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import UTC, datetime, timedelta
+
+from scrapy.utils.reactor import install_reactor
+
+from presswatch.crawler.store import Store
+
+log = logging.getLogger("presswatch.daemon")
+
+REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+
+class Daemon:
+    def __init__(self, config, redact, print_alert=None):
+        from presswatch.crawler.ingest import Ingest
+        from presswatch.crawler.runner import Crawls
+        from presswatch.scheduler.deliver import Delivery, build_channels
+
+        self.config = config
+        self.store = Store(str(config.database))
+        self.store.sync_sources([(s.id, s.kind, s.url, s.name) for s in config.sources])
+        self.ingest = Ingest.from_config(self.store, config.rules, config.sources)
+        self.crawls = Crawls(config, self.ingest)
+        delivery = {"store": self.store, "channels": build_channels(config.channels),
+                    "settings": config.delivery, "redact": redact}
+        if print_alert is not None:
+            delivery["print_alert"] = print_alert
+        self.delivery = Delivery(**delivery)
+        self.scheduler = None
+        self.delivering: asyncio.Task | None = None
+        self.stopping = False
+        self.exit_code = 0
+
+    @property
+    def sources(self):
+        return [s for s in self.config.sources if s.enabled]
+
+    # One pass, for cron and tests --------------------------------------------
+
+    async def run_once(self) -> None:
+        self._resume_interrupted()
+        log.info("run once: %d sources", len(self.sources))
+        await self.crawls.crawl_all(self.sources)
+        if self.stopping:
+            return
+        await self.deliver()
+        pending = len(self.store.outbox("pending"))
+        if pending:
+            log.warning("%d alerts wait for a retry; the next run sends them", pending)
+
+    # The long-running daemon ------------------------------------------------
+
+    def start_schedule(self) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self._resume_interrupted()
+        self.scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
+        now = datetime.now(UTC)
+        for i, source in enumerate(self.sources):
+            every = source.every.total_seconds()
+            self.scheduler.add_job(
+                self.run_source, IntervalTrigger(seconds=every, jitter=every * self.config.crawl.jitter),
+                args=[source], id=f"source:{source.id}", coalesce=True, max_instances=1,
+                misfire_grace_time=max(1, int(every / 2)),
+                # Stagger the first runs a little so a start does not hit every host at once.
+                next_run_time=now + timedelta(seconds=min(i * 0.2, 30)),
+            )
+        self.scheduler.add_job(
+            self.deliver, IntervalTrigger(seconds=self.config.delivery.every.total_seconds()),
+            id="deliver", coalesce=True, max_instances=1, misfire_grace_time=30,
+        )
+        self.scheduler.start()
+        log.info("daemon started: %d sources, %d rules, %d channels", len(self.sources),
+                 len(self.config.rules), len(self.config.channels))
+
+    async def run_source(self, source) -> None:
+        if self.stopping:
+            return
+        task = self.crawls.crawl(source)
+        try:
+            await task
+        except Exception as exc:  # a crash of one crawl is recorded, never fatal
+            self.crawls.record_crash(source, exc)
+
+    async def deliver(self) -> None:
+        if self.stopping and self.delivering is None:
+            return
+        self.delivering = asyncio.current_task()
+        try:
+            await self.delivery.deliver_due()
+        except Exception:
+            log.exception("delivery failed; the rows stay in the outbox")
+        finally:
+            self.delivering = None
+
+    async def shutdown(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        log.info("stopping: waiting for crawls and deliveries in flight")
+        if self.scheduler is not None:
+            self.scheduler.pause()
+        await self.crawls.stop()
+        if self.delivering is not None:
+            await asyncio.wait([self.delivering], timeout=self.config.delivery.timeout.total_seconds() + 5)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        self.store.close()
+        log.info("stopped")
+
+    def _resume_interrupted(self) -> None:
+        resent = self.store.release_interrupted()
+        if resent:
+            log.warning("%d alerts were being sent when presswatch last stopped; sending them again", resent)
+
+
+def run(config, redact, once: bool = False, print_alert=None, body=None) -> int:
+    """Run the daemon until it is stopped; returns the exit code.
+
+    With `once`, every source runs once and the alerts are delivered; with `body`, an
+    async function given the Daemon runs instead of the schedule (the demo's passes).
+    """
+    install_reactor(REACTOR)
+    from twisted.internet import reactor
+
+    daemon = Daemon(config, redact, print_alert)
+    if once and body is None:
+        body = Daemon.run_once
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(stop()))
+        try:
+            if body is None:
+                daemon.start_schedule()
+                return
+            await body(daemon)
+        except Exception:
+            log.exception("presswatch failed")
+            daemon.exit_code = 1
+        await stop()
+
+    async def stop() -> None:
+        await daemon.shutdown()
+        if reactor.running:
+            reactor.stop()
+
+    reactor.callWhenRunning(lambda: asyncio.ensure_future(main()))
+    reactor.run(installSignalHandlers=False)
+    return daemon.exit_code

@@ -1,0 +1,144 @@
+"""`presswatch demo`: the real pipeline over a bundled, made-up replay of the 2018 coverage.
+
+The files beside this module are the replay (see `replay.yaml` and README.md here). A
+loopback HTTP server serves them stage by stage; between stages the daemon runs every
+source once and delivers, so the alerts print as the story unfolds: the HRW release,
+its wire copy, a variant URL of that copy (no new alert), Korean coverage, and KCNA's
+rebuttal filed under two menus (one alert).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import shutil
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+
+DATA = files(__package__)
+
+
+def load_replay() -> dict:
+    return yaml.safe_load(DATA.joinpath("replay.yaml").read_text(encoding="utf-8"))
+
+
+class ReplayServer:
+    """Serves the replay's files on 127.0.0.1, as they stand at the current stage."""
+
+    def __init__(self, replay: dict):
+        self.replay = replay
+        self.stage = 0
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> ReplayServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def files_now(self) -> dict[str, str]:
+        served: dict[str, str] = {}
+        for stage in self.replay["stages"][: self.stage + 1]:
+            served.update(stage.get("files") or {})
+        return served
+
+    def body(self, path: str) -> tuple[bytes, str] | None:
+        name = self.files_now().get(path)
+        if name is None:
+            return None
+        text = DATA.joinpath(name).read_text(encoding="utf-8").replace("{base}", self.base)
+        return text.encode("utf-8"), content_type(name)
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                found = server.body(self.path.split("?")[0].split("#")[0])
+                if found is None:
+                    self.send_error(404)
+                    return
+                body, ctype = found
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def content_type(name: str) -> str:
+    if name.endswith(".xml"):
+        return "application/xml; charset=utf-8"
+    if name.endswith((".html", ".kcmsf")):
+        return "text/html; charset=utf-8"
+    return (mimetypes.guess_type(name)[0] or "application/octet-stream") + "; charset=utf-8"
+
+
+def demo_config(replay: dict, base: str, folder: Path) -> Path:
+    """Write the demo's config (the replay's sources and rules, console alerts) to `folder`."""
+    sources = [{**s, "url": s["url"].replace("{base}", base), "every": "1m"} for s in replay["sources"]]
+    config = {
+        "database": "demo.db",
+        "crawl": {"delay": "0s", "retries": 0, "timeout": "10s", "robots": False},
+        "log": {"level": "warning"},
+        "sources": sources,
+        "rules": replay["rules"],
+    }
+    path = folder / "presswatch-demo.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def print_alert(text: str) -> None:
+    title, _, body = text.partition("\n")
+    print(f"  ALERT {title}")
+    for line in body.rstrip().splitlines():
+        print(f"  | {line}")
+    print(flush=True)
+
+
+def run_demo(keep: Path | None = None) -> int:
+    from presswatch.config import load_config
+    from presswatch.scheduler.daemon import run
+    from presswatch.scheduler.logs import setup_logging
+
+    replay = load_replay()
+    folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="presswatch-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with ReplayServer(replay) as server:
+            config = load_config(demo_config(replay, server.base, folder))
+            redact = setup_logging(config.log.level, config.log.format, config.secrets)
+            print(f"presswatch demo: replay served at {server.base}, database {config.database}\n")
+
+            async def passes(daemon) -> None:
+                for number, stage in enumerate(replay["stages"]):
+                    server.stage = number
+                    print(f"== stage {number + 1}/{len(replay['stages'])}: {stage['name']}: "
+                          f"{stage['description']}", flush=True)
+                    await daemon.run_once()
+                    if daemon.stopping:
+                        return
+                counts = daemon.store.counts()
+                print(f"== done: {counts['articles']} articles in {counts['stories']} stories, "
+                      f"{counts['outbox']} alerts", flush=True)
+
+            return run(config, redact, print_alert=print_alert, body=passes)
+    finally:
+        if keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        sys.stdout.flush()

@@ -1,0 +1,37 @@
+"""Writing an alert's message from an outbox row: a title and a plain-text body.
+
+Bodies are sent with Apprise's TEXT format, so nothing from a feed is interpreted as
+markup by a service that renders HTML or Markdown.
+"""
+
+from __future__ import annotations
+
+from presswatch.crawler.store import OutboxRow
+
+MAX_BODY = 1500
+
+
+def alert_title(row: OutboxRow) -> str:
+    return f"[presswatch] {row.rule_id}: {_one_line(row.title)}"
+
+
+def alert_body(row: OutboxRow) -> str:
+    date = (row.published_at or row.first_seen_at or "")[:10]
+    lines = [_one_line(row.title), " · ".join(p for p in (row.outlet, date) if p), row.url]
+    if row.snippet:
+        lines += ["", _cut(row.snippet, MAX_BODY)]
+    terms = ", ".join(row.terms)
+    lines += ["", f"Rule: {row.rule_id}" + (f" (matched: {terms})" if terms else "")]
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join((text or "").split())
+
+
+def _cut(text: str, limit: int) -> str:
+    """Cut at the last word boundary before `limit`, marking the cut."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit].rsplit(" ", 1)[0]
+    return head.rstrip(" ,;:") + " …"

@@ -1,0 +1,156 @@
+"""End to end: the `presswatch` command against loopback feeds, a real database and sinks."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from conftest import article_page, rss_feed
+
+RULE = '"Human Rights Watch" AND ("North Korea" OR DPRK OR 북한)'
+
+RELEASE = {
+    "title": "North Korea: Sexual Abuse of Women by Officials Goes Unpunished",
+    "link": "/news/2018/11/01/north-korea-sexual-abuse",
+    "description": "Human Rights Watch said on Thursday that officials in North Korea abuse "
+                   "women with impunity, in a report based on interviews with people who fled.",
+}
+UNRELATED = {
+    "title": "Floods Hit Coastal Farms",
+    "link": "/news/2018/11/01/floods",
+    "description": "Heavy rain flooded farms along the coast; no casualties were reported.",
+}
+FOLLOW_UP = {
+    "title": "Rights Group Urges Seoul to Raise Abuse Findings",
+    "link": "/news/2018/11/02/seoul-urged",
+    "description": "Human Rights Watch urged South Korea to raise the findings on DPRK "
+                   "officials' abuse of women at the United Nations.",
+}
+
+
+def feed_with(web, items):
+    items = [{**i, "link": web.url(i["link"])} for i in items]
+    return web.add("/feed.xml", rss_feed(items), content_type="application/rss+xml")
+
+
+def db_rows(path, sql):
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql)]
+
+
+def test_two_cycles_alert_each_story_once(web, sink, write_config, run_presswatch, tmp_path):
+    url = feed_with(web, [RELEASE, UNRELATED])
+    config = write_config({
+        "sources": [{"id": "outlet", "kind": "feed", "url": url, "every": "15m"}],
+        "rules": [{"id": "hrw-report", "query": RULE, "channels": ["analysts"]}],
+        "channels": [{"id": "analysts", "url": sink.apprise_url}],
+        "delivery": {"backoff": "1s"},
+    })
+    sink.fail_next = 1  # the notification service is down during the first cycle
+
+    first = run_presswatch("run", "--once", "--config", str(config))
+    assert first.returncode == 0, first.stderr
+    assert sink.messages == [] and sink.refused == 1
+    outbox = db_rows(tmp_path / "presswatch.db", "SELECT state, tries, last_error FROM outbox")
+    assert len(outbox) == 1 and outbox[0]["state"] == "pending"
+    assert "500" in outbox[0]["last_error"] or "failure" in outbox[0]["last_error"]
+
+    # Between the cycles: a new story, and the known one again under a tracking URL.
+    variant = {**RELEASE, "link": RELEASE["link"] + "?utm_source=rss&utm_medium=feed#storylink=rss",
+               "guid": "another-guid-for-the-same-article"}
+    feed_with(web, [FOLLOW_UP, variant, RELEASE, UNRELATED])
+    second = run_presswatch("run", "--once", "--config", str(config))
+    assert second.returncode == 0, second.stderr
+
+    titles = sorted(m["title"] for m in sink.messages)
+    assert len(titles) == 2, titles
+    assert RELEASE["title"] in titles[1] or RELEASE["title"] in titles[0]
+    assert any(FOLLOW_UP["title"] in t for t in titles)
+    body = next(m["message"] for m in sink.messages if FOLLOW_UP["title"] in m["title"])
+    assert "«Human Rights Watch»" in body and "«DPRK»" in body
+    assert web.url(FOLLOW_UP["link"]) in body
+    stories = db_rows(tmp_path / "presswatch.db", "SELECT * FROM stories")
+    assert len(stories) == 3  # release, unrelated, follow-up: the variant is no new story
+
+    third = run_presswatch("run", "--once", "--config", str(config))
+    assert third.returncode == 0, third.stderr
+    assert len(sink.messages) == 2  # nothing old is sent again
+
+
+def test_mailto_channel_delivers_to_smtp(web, smtp, write_config, run_presswatch):
+    url = feed_with(web, [RELEASE])
+    mailto = (f"mailto://127.0.0.1:{smtp.port}?mode=insecure"
+              "&from=presswatch@example.org&to=analyst@example.org")
+    config = write_config({
+        "sources": [{"id": "outlet", "kind": "feed", "url": url}],
+        "rules": [{"id": "hrw-report", "query": RULE, "channels": ["mail"]}],
+        "channels": [{"id": "mail", "url": mailto}],
+    })
+    result = run_presswatch("run", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert len(smtp.messages) == 1
+    message = smtp.messages[0]
+    assert RELEASE["title"] in message["Subject"]
+    assert message["To"] == "analyst@example.org"
+
+
+def test_console_channel_when_rule_names_none(web, write_config, run_presswatch):
+    url = feed_with(web, [RELEASE, UNRELATED])
+    config = write_config({
+        "sources": [{"id": "outlet", "kind": "feed", "url": url}],
+        "rules": [{"id": "hrw-report", "query": RULE}],
+    })
+    result = run_presswatch("run", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("[presswatch] hrw-report:") == 1
+    assert RELEASE["title"] in result.stdout and UNRELATED["title"] not in result.stdout
+
+
+def test_fetch_articles_extracts_page_and_uses_its_canonical(web, sink, write_config, run_presswatch, tmp_path):
+    page = article_page(
+        "North Korea: Sexual Abuse of Women by Officials Goes Unpunished",
+        ["Human Rights Watch published a report on Thursday on sexual violence against women "
+         "in North Korea, drawing on interviews with more than a hundred people who left the country."] * 3
+        + ["Officials, police and guards were named by the women interviewed as abusers who were never "
+           "punished, the organisation said in its release."],
+        canonical=web.url("/news/2018/11/01/north-korea-sexual-abuse"),
+    )
+    web.add("/news/2018/11/01/north-korea-sexual-abuse", page)
+    url = feed_with(web, [{**RELEASE, "link": RELEASE["link"] + "?utm_campaign=feed",
+                           "description": "short teaser"}])
+    config = write_config({
+        "sources": [{"id": "hrw", "kind": "feed", "url": url, "fetch_articles": True}],
+        "rules": [{"id": "hrw-report", "query": RULE, "channels": ["analysts"]}],
+        "channels": [{"id": "analysts", "url": sink.apprise_url}],
+    })
+    result = run_presswatch("run", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    articles = db_rows(tmp_path / "presswatch.db", "SELECT * FROM articles")
+    assert len(articles) == 1
+    assert articles[0]["extracted_from"] == "page"
+    assert articles[0]["canonical_url"] == web.url("/news/2018/11/01/north-korea-sexual-abuse")
+    assert "interviews with more than a hundred people" in articles[0]["text"]
+    assert len(sink.messages) == 1
+
+    # The next run does not fetch the known article page again.
+    page_requests = sum(1 for path, _ in web.requests if path.startswith("/news/"))
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    assert sum(1 for path, _ in web.requests if path.startswith("/news/")) == page_requests
+    assert len(sink.messages) == 1
+
+
+def test_conditional_get_uses_etag(web, write_config, run_presswatch, tmp_path):
+    feed = rss_feed([{**RELEASE, "link": web.url(RELEASE["link"])}])
+    web.add("/feed.xml", feed, content_type="application/rss+xml", etag='"v1"')
+    config = write_config({
+        "sources": [{"id": "outlet", "kind": "feed", "url": web.url("/feed.xml")}],
+        "rules": [{"id": "hrw-report", "query": RULE}],
+    })
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    second = run_presswatch("run", "--once", "--config", str(config))
+    assert second.returncode == 0
+    feed_requests = [h for path, h in web.requests if path == "/feed.xml"]
+    assert feed_requests[-1].get("If-None-Match") == '"v1"'
+    source = db_rows(tmp_path / "presswatch.db", "SELECT * FROM sources")[0]
+    assert source["etag"] == '"v1"' and source["failures"] == 0 and source["runs"] == 2
+    assert "[presswatch]" not in second.stdout
