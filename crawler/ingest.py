@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from urllib.parse import urljoin
 
-from presswatch.crawler.canonical import canonical_url
+from presswatch.crawler.canonical import canonical_url, is_plausible_canonical
 from presswatch.crawler.match import RuleMatcher
 from presswatch.crawler.store import NewArticle, NewMatch, Store, now_iso
 
@@ -119,7 +120,8 @@ class Ingest:
         title = candidate.title.strip() or _title_from(text) or key
         return NewArticle(
             source_id=candidate.source_id,
-            url=fetched_key,
+            url=_display_url(candidate),
+            url_key=fetched_key,
             canonical_url=key,
             guid=candidate.guid,
             title=title,
@@ -131,6 +133,13 @@ class Ingest:
             content_hash=content_hash(text),
             extracted_from=candidate.extracted_from,
         )
+
+
+def _display_url(candidate: Candidate) -> str:
+    """The link an analyst clicks: the page's own canonical when it is plausible, else the URL fetched."""
+    if candidate.page_canonical and is_plausible_canonical(candidate.url, candidate.page_canonical):
+        return urljoin(candidate.url, candidate.page_canonical)
+    return candidate.url
 
 
 def _title_from(text: str, words: int = 12) -> str:

@@ -18,10 +18,18 @@ from presswatch.crawler.store import SourceRun
 
 log = logging.getLogger("presswatch.crawl")
 
-SETTING = "PRESSWATCH_INGEST"
+def pipeline_for(ingest: Ingest) -> type:
+    """The pipeline class bound to `ingest`.
+
+    Scrapy deep-copies its settings, and a database connection cannot be copied, so the
+    Ingest travels on a class (classes are copied by reference) instead of in a setting.
+    """
+    return type("BoundIngestPipeline", (IngestPipeline,), {"bound_ingest": ingest})
 
 
 class IngestPipeline:
+    bound_ingest: Ingest | None = None
+
     def __init__(self, ingest: Ingest, crawler=None):
         self.ingest = ingest
         self.crawler = crawler
@@ -34,7 +42,7 @@ class IngestPipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.settings[SETTING], crawler)
+        return cls(cls.bound_ingest, crawler)
 
     def process_item(self, item):
         if isinstance(item, SourceFetched):
@@ -62,7 +70,7 @@ class IngestPipeline:
     def _page(self, item: PageItem) -> None:
         source = self._source(item.source_id)
         try:
-            page = extract_page(item.body, item.url, language_hint=getattr(source, "language", None))
+            page = extract_page(_page_text(item), item.url, language_hint=getattr(source, "language", None))
         except FetchError as exc:
             self._note(f"{exc} ({item.url})")
             if item.entry is not None:
@@ -109,6 +117,13 @@ class IngestPipeline:
             self.counts[Outcome.COPY], seen, self.alerts, len(self.errors) + (not run.ok),
             time.monotonic() - self.started, "" if fetched is None or fetched.status != 304 else " not-modified",
         )
+
+
+def _page_text(item: PageItem) -> str | bytes:
+    """Decoded as Scrapy decided (BOM, then the HTTP header, then the page's meta), else bytes."""
+    if item.encoding:
+        return item.body.decode(item.encoding, errors="replace")
+    return item.body
 
 
 def entry_candidate(source_id: str, entry: FeedEntry) -> Candidate:

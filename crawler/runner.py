@@ -15,7 +15,7 @@ from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.settings import Settings
 
 from presswatch.crawler.ingest import Ingest
-from presswatch.crawler.pipeline import SETTING, IngestPipeline
+from presswatch.crawler.pipeline import pipeline_for
 from presswatch.crawler.store import SourceRun
 from presswatch.crawler.spiders.feed import FeedSpider
 from presswatch.crawler.spiders.site import SiteSpider
@@ -52,8 +52,7 @@ def scrapy_settings(config, ingest: Ingest) -> Settings:
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
         "LOG_ENABLED": False,
-        "ITEM_PIPELINES": {IngestPipeline: 100},
-        SETTING: ingest,
+        "ITEM_PIPELINES": {pipeline_for(ingest): 100},
     })
 
 

@@ -75,6 +75,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             source_id TEXT NOT NULL REFERENCES sources(id),
             story_id INTEGER NOT NULL REFERENCES stories(id),
             url TEXT NOT NULL,
+            url_key TEXT NOT NULL,
             canonical_url TEXT NOT NULL UNIQUE,
             guid TEXT,
             title TEXT NOT NULL,
@@ -89,7 +90,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX articles_source_guid ON articles(source_id, guid)")
-    db.execute("CREATE INDEX articles_url ON articles(url)")
+    db.execute("CREATE INDEX articles_url_key ON articles(url_key)")
     db.execute("CREATE INDEX articles_content_hash ON articles(content_hash)")
     db.execute("CREATE INDEX articles_story ON articles(story_id)")
     db.execute(
@@ -168,8 +169,9 @@ class NewArticle:
     """An article ready to be stored: deduplication has already decided it is new."""
 
     source_id: str
-    url: str
-    canonical_url: str
+    url: str  # the link to show: the page's own canonical, else the URL fetched
+    url_key: str  # the fetched URL, normalised: how it is found again before a fetch
+    canonical_url: str  # the dedup key
     guid: str | None
     title: str
     text: str
@@ -306,7 +308,7 @@ class Store:
         """The id of an article stored under one of these URLs, or under this source's GUID."""
         marks = ",".join("?" * len(urls))
         row = self._one(
-            f"SELECT id FROM articles WHERE canonical_url IN ({marks}) OR url IN ({marks}) LIMIT 1",
+            f"SELECT id FROM articles WHERE canonical_url IN ({marks}) OR url_key IN ({marks}) LIMIT 1",
             (*urls, *urls),
         )
         if row is None and guid:
@@ -332,14 +334,14 @@ class Store:
             cursor = self.db.execute(
                 """INSERT INTO stories (title, url, first_seen_at, updated_at, article_count)
                    VALUES (?, ?, ?, ?, 0)""",
-                (article.title, article.canonical_url, now, now),
+                (article.title, article.url, now, now),
             )
             story_id = cursor.lastrowid
         cursor = self.db.execute(
-            """INSERT INTO articles (source_id, story_id, url, canonical_url, guid, title, text,
-               published_at, date_source, language, authors, content_hash, extracted_from,
-               first_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-            (article.source_id, story_id, article.url, article.canonical_url, article.guid,
+            """INSERT INTO articles (source_id, story_id, url, url_key, canonical_url, guid, title,
+               text, published_at, date_source, language, authors, content_hash, extracted_from,
+               first_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (article.source_id, story_id, article.url, article.url_key, article.canonical_url, article.guid,
              article.title, article.text, article.published_at, article.date_source,
              article.language, json.dumps(list(article.authors), ensure_ascii=False),
              article.content_hash, article.extracted_from, now),

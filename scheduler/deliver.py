@@ -66,7 +66,7 @@ def _service_failure(service) -> str:
 
     Apprise's `url` here is its privacy form, with passwords and tokens masked.
     """
-    problems = [e.message for e in service.logs() if e.level >= logging.WARNING]
+    problems = [e.message for e in list(service.logs()) if e.level in ("WARNING", "ERROR", "CRITICAL")]
     reason = f": {problems[-1]}" if problems else ""
     return f"{service.name} {service.url} {service.status.name.lower()}{reason}"
 

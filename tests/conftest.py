@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -163,11 +164,18 @@ def smtp():
             self.messages.append(message)
 
     handler = Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=0)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     controller.messages = handler.messages
     yield controller
     controller.stop()
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (aiosmtpd needs one named before it starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 FAST_CRAWL = {"delay": "0s", "retries": 0, "timeout": "5s", "robots": False}

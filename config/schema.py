@@ -1,0 +1,594 @@
+"""The configuration schema: every key with its default and its help, as frozen pydantic models.
+
+It checks single values (a duration, an id, a regex, a query, an Apprise URL) and the
+relations between keys (unique ids, rules naming existing channels, `follow` on site
+sources only). Reading YAML, filling ${ENV} references, resolving the database path
+against the file's folder and phrasing problems for people are the loader's job.
+
+Messages raised here may hold the placeholder ``{value}``: the loader replaces it with the
+offending value, or with a neutral phrase when that value came from the environment and
+may be a secret. Checks that span several keys are written once, on plain mappings
+(`cross_check`), so the loader can run them on the raw file even when some fields are
+invalid; the models run the same functions so a Config built in code is held to them too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import apprise
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from presswatch.config.duration import (
+    DURATION_HINT,
+    SIZE_HINT,
+    format_duration,
+    format_size,
+    parse_duration,
+    parse_size,
+)
+from presswatch.config.query import QuerySyntaxError, parse_query
+
+CONSOLE = "console"
+"""The built-in channel: alerts logged and printed. Rules without channels use it."""
+
+CROSS_CHECK = "cross_check"
+"""The pydantic error type of checks the loader already ran on the raw file."""
+
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+Loc = tuple[str | int, ...]
+
+
+# --- problems -------------------------------------------------------------------------
+
+
+FROM_ENVIRONMENT = "the value from the environment"
+"""Stands in problem messages for a value filled in from the environment: it may be a secret."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a config: where (keys and list indexes) and what.
+
+    `message` may hold ``{value}``, which stands for `value` as the reader should see it.
+    `detail` comes from elsewhere (the re module, the query parser) and may quote parts
+    of the value, so it is left out with the value when that is secret.
+    """
+
+    loc: Loc
+    message: str
+    value: Any = None
+    detail: str = ""
+
+    def text(self, value_is_secret: bool = False) -> str:
+        """`path: sentence`, quoting the value unless it is secret."""
+        shown = FROM_ENVIRONMENT if value_is_secret else describe_value(self.value)
+        message = self.message.replace("{value}", shown)
+        if self.detail and not value_is_secret:
+            message += f": {self.detail}"
+        return f"{format_path(self.loc)}: {message}"
+
+
+class Invalid(ValueError):
+    """A value the schema refuses; the loader turns it into a Problem.
+
+    `message` may hold ``{value}``; `detail` is an explanation from another library.
+    """
+
+    def __init__(self, message: str, detail: str = ""):
+        # str() serves code that builds models directly and sees pydantic's own report.
+        plain = message.replace("{value}", "the value")
+        super().__init__(f"{plain}: {detail}" if detail else plain)
+        self.message = message
+        self.detail = detail
+
+
+def format_path(loc: Loc) -> str:
+    """("sources", 3, "every") -> "sources[3].every"; the empty path is the whole config."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "config"
+
+
+def describe_value(value: Any) -> str:
+    """A value as a problem message quotes it: strings in double quotes, YAML spellings."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, timedelta):
+        return f'"{format_duration(value)}"'
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a group of keys"
+    return _quote(str(value))
+
+
+def _quote(text: str) -> str:
+    # '"Human Rights Watch" AND' reads better than "\"Human Rights Watch\" AND".
+    if '"' in text and "'" not in text and text.isprintable():
+        return f"'{text}'"
+    return json.dumps(text, ensure_ascii=False)
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """'; did you mean "every"?' when a choice is close to `word`, else ''."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+# --- single values ----------------------------------------------------------------------
+
+
+def _duration_checker(minimum: timedelta):
+    def check(value: Any) -> timedelta:
+        try:
+            parsed = parse_duration(value)
+        except ValueError:
+            raise Invalid(f"{{value}} is not a duration ({DURATION_HINT})") from None
+        if parsed < minimum:
+            raise Invalid(f"{{value}} is shorter than the minimum of {format_duration(minimum)}")
+        return parsed
+
+    return check
+
+
+def duration_type(minimum: timedelta = timedelta(0)) -> Any:
+    """A timedelta field written as "15m", "1h30m" or seconds, at least `minimum`."""
+    return Annotated[
+        timedelta,
+        BeforeValidator(_duration_checker(minimum)),
+        PlainSerializer(format_duration, return_type=str),
+    ]
+
+
+Duration = duration_type()
+PositiveDuration = duration_type(timedelta(seconds=1))
+Interval = duration_type(timedelta(seconds=10))  # between two fetches of one source
+
+
+def _check_size(value: Any) -> int:
+    try:
+        size = parse_size(value)
+    except ValueError:
+        raise Invalid(f"{{value}} is not a size ({SIZE_HINT})") from None
+    if size < 1:
+        raise Invalid("{value} is too small: a size is at least 1 byte")
+    return size
+
+
+Size = Annotated[int, BeforeValidator(_check_size), PlainSerializer(format_size, return_type=str)]
+
+
+def _refuse_bool(value: Any) -> Any:
+    # YAML reads yes/no/on/off as booleans, which int() would quietly take as 1 and 0.
+    if isinstance(value, bool):
+        raise Invalid("{value} is not a whole number")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_refuse_bool)]
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _check_id(value: str) -> str:
+    if not ID_PATTERN.fullmatch(value):
+        raise Invalid(
+            "{value} is not a valid id (use lowercase letters, digits and -, starting with a letter or digit)"
+        )
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or re.search(r"\s", value):
+        raise Invalid("{value} is not an http:// or https:// URL")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise Invalid("{value} is not a valid regular expression", str(error)) from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_check_regex)]
+
+
+def _check_query(value: str) -> str:
+    try:
+        parse_query(value)
+    except QuerySyntaxError as error:
+        raise Invalid("{value} is not a valid query", str(error)) from None
+    return value
+
+
+Query = Annotated[str, AfterValidator(_check_query)]
+
+
+def _check_language(value: str) -> str:
+    if not _LANGUAGE.fullmatch(value):
+        raise Invalid("{value} is not a language code (use e.g. en, ko)")
+    return value
+
+
+Language = Annotated[str, AfterValidator(_check_language)]
+
+
+def check_apprise_url(url: str) -> str:
+    """`url` if Apprise can parse it; the error never repeats the URL, which may hold a secret."""
+    if not _apprise_accepts(url):
+        raise ValueError(f"Apprise cannot parse this URL ({_scheme_note(url)}){_mailto_hint(url)}")
+    return url
+
+
+def _apprise_accepts(url: str) -> bool:
+    # Apprise logs the URLs it rejects, masked only in part: keep a secret's pieces out of the log.
+    logger = logging.getLogger("apprise")
+    was_disabled, logger.disabled = logger.disabled, True
+    try:
+        return bool(apprise.Apprise().add(url))
+    finally:
+        logger.disabled = was_disabled
+
+
+def _scheme_note(url: str) -> str:
+    found = _SCHEME.match(url)
+    return f'scheme "{found[1]}://"' if found else "it does not start with a scheme such as json:// or mailto://"
+
+
+def _mailto_hint(url: str) -> str:
+    # Apprise derives the sender from user@host, which is no address when the host is an IP.
+    scheme = _SCHEME.match(url)
+    if scheme and scheme[1].lower() in ("mailto", "mailtos") and "from=" not in url.lower():
+        return "; if its host is an IP address, add a sender such as from=presswatch@example.org"
+    return ""
+
+
+AppriseUrl = Annotated[str, AfterValidator(check_apprise_url)]
+
+
+def default_user_agent() -> str:
+    """presswatch/<installed version> (+project URL)."""
+    try:
+        installed = version("presswatch")
+    except PackageNotFoundError:
+        installed = "0"
+    return f"presswatch/{installed} (+https://github.com/presswatch/presswatch)"
+
+
+# --- checks across keys, on plain mappings ----------------------------------------------
+
+
+def cross_check(data: Mapping) -> list[Problem]:
+    """The problems between keys of a whole config, read from its raw mapping.
+
+    Tolerant of anything malformed: wrong types are left to field validation.
+    """
+    problems = [*_duplicate_ids(data), *_unknown_channels(data)]
+    for index, source in _entries(data, "sources"):
+        problems += source_problems(source, ("sources", index))
+    for index, channel in _entries(data, "channels"):
+        problems += channel_problems(channel, ("channels", index))
+    return problems
+
+
+def source_problems(source: Mapping, loc: Loc = ()) -> list[Problem]:
+    """`follow` is required for a site source and meaningless for a feed."""
+    kind, follow = source.get("kind"), source.get("follow")
+    if kind == "feed" and follow is not None:
+        return [Problem((*loc, "follow"), "only a site source takes follow; a feed lists its own articles")]
+    if kind == "site" and follow is None:
+        return [Problem((*loc, "follow"), "a site source needs follow: a regex matching its article links")]
+    return []
+
+
+def channel_problems(channel: Mapping, loc: Loc = ()) -> list[Problem]:
+    """A channel has either `url` or `urls`, and at least one URL."""
+    has_url, has_urls = channel.get("url") is not None, bool(channel.get("urls"))
+    if has_url and has_urls:
+        return [Problem(loc, "give either url or urls, not both")]
+    if not has_url and not has_urls:
+        return [Problem(loc, "needs url (an Apprise URL) or urls (a list of them)")]
+    return []
+
+
+def _entries(data: Mapping, key: str) -> Iterator[tuple[int, Mapping]]:
+    items = data.get(key)
+    if isinstance(items, (list, tuple)):
+        yield from ((i, item) for i, item in enumerate(items) if isinstance(item, Mapping))
+
+
+def _duplicate_ids(data: Mapping) -> Iterator[Problem]:
+    for key in ("sources", "rules", "channels"):
+        first: dict[str, int] = {}
+        for index, entry in _entries(data, key):
+            entry_id = entry.get("id")
+            if not isinstance(entry_id, str):
+                continue
+            if entry_id in first:
+                message = f"{{value}} is already the id of {key}[{first[entry_id]}]; ids must be unique"
+                yield Problem((key, index, "id"), message, entry_id)
+            first.setdefault(entry_id, index)
+
+
+def _unknown_channels(data: Mapping) -> Iterator[Problem]:
+    known = [c["id"] for _, c in _entries(data, "channels") if isinstance(c.get("id"), str)] + [CONSOLE]
+    for index, rule in _entries(data, "rules"):
+        names = rule.get("channels")
+        if not isinstance(names, (list, tuple)):
+            continue
+        for position, name in enumerate(names):
+            if isinstance(name, str) and name not in known:
+                hint = did_you_mean(name, known) or f" (defined: {', '.join(known)})"
+                yield Problem(("rules", index, "channels", position), f"{{value}} is not a channel{hint}", name)
+
+
+def _raise_cross(problems: list[Problem]) -> None:
+    if problems:
+        text = "; ".join(problem.text() for problem in problems)
+        raise PydanticCustomError(CROSS_CHECK, "{text}", {"text": text})
+
+
+# --- the models -------------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Crawl(_Section):
+    """How sources are fetched: timeouts, politeness and limits."""
+
+    timeout: PositiveDuration = Field(
+        timedelta(seconds=30), description="Give up on a request after this long."
+    )
+    retries: Count = Field(2, ge=0, description="Retries of a request that failed or timed out.")
+    delay: Duration = Field(
+        timedelta(seconds=1), description="Pause between two requests to the same domain."
+    )
+    concurrency_per_domain: Count = Field(2, ge=1, description="Requests in flight to one domain at most.")
+    max_response_size: Size = Field(
+        10_000_000,
+        description="Largest response read, in bytes or with a unit: 512KB, 10MB, 1GiB "
+        "(KB/MB/GB are powers of 1000, KiB/MiB/GiB powers of 1024).",
+    )
+    robots: bool = Field(True, description="Obey each site's robots.txt.")
+    max_articles: Count = Field(
+        50, ge=1, description="Article pages fetched per source per run, newest links first."
+    )
+    jitter: float = Field(
+        0.05, ge=0, le=0.5, description="Random shift of each run, as a fraction of the source's interval."
+    )
+
+
+class Delivery(_Section):
+    """How alerts leave the outbox: pace, retries and backoff."""
+
+    every: PositiveDuration = Field(
+        timedelta(seconds=5), description="How often the outbox is checked for alerts to send."
+    )
+    max_tries: Count = Field(8, ge=1, description="Attempts to send one alert before it is marked dead.")
+    backoff: PositiveDuration = Field(
+        timedelta(seconds=30), description="Wait before the first retry; doubled after each failed try."
+    )
+    max_backoff: PositiveDuration = Field(
+        timedelta(hours=1), description="Longest wait between two tries."
+    )
+    timeout: PositiveDuration = Field(
+        timedelta(seconds=30), description="Give up on one notification after this long."
+    )
+
+    @field_validator("max_backoff")
+    @classmethod
+    def _not_below_backoff(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        backoff = info.data.get("backoff")
+        if backoff is not None and value < backoff:
+            raise ValueError("must not be shorter than backoff")
+        return value
+
+
+class Log(_Section):
+    """What the daemon logs, and how."""
+
+    level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = Field(
+        "info", description="The least severe messages logged: debug, info, warning or error."
+    )
+    format: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = Field(
+        "text", description="text for people, json for one JSON object a line."
+    )
+
+
+class Source(_Section):
+    """A feed or a news site to watch."""
+
+    id: Id = Field(description="Short unique name of the source: lowercase letters, digits and -.")
+    kind: Literal["feed", "site"] = Field(
+        description="feed: an RSS/Atom feed; site: a listing page whose links are followed."
+    )
+    url: HttpUrl = Field(description="The feed's or the listing page's http(s) URL.")
+    name: str = Field("", description="The outlet as shown in alerts; defaults to the id.")
+    every: Interval = Field(
+        timedelta(minutes=30), description="How often to fetch it: 15m, 1h, 1h30m (at least 10s)."
+    )
+    fetch_articles: bool = Field(
+        False, description="Feeds only: follow each entry's link and extract the full article."
+    )
+    follow: Regex | None = Field(
+        None, description="Sites only (and required there): a regex that matches the article links."
+    )
+    enabled: bool = Field(True, description="false skips the source without deleting it.")
+    language: Language | None = Field(
+        None, description='Language code (en, ko) assumed when a page does not state its own.'
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_defaults_to_id(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and not data.get("name") and isinstance(data.get("id"), str):
+            return {**data, "name": data["id"]}
+        return data
+
+    @model_validator(mode="after")
+    def _follow_matches_kind(self) -> Source:
+        _raise_cross(source_problems(self.model_dump()))
+        return self
+
+
+class Rule(_Section):
+    """A keyword query; its matches become alerts."""
+
+    id: Id = Field(description="Short unique name of the rule: lowercase letters, digits and -.")
+    query: Query = Field(
+        description='AND, OR, NOT, parentheses and "quoted phrases"; adjacent terms are ANDed; '
+        "case-insensitive; Hangul also matches inside words."
+    )
+    channels: tuple[str, ...] = Field(
+        (), description="Ids of the channels its alerts go to; none means the console."
+    )
+    enabled: bool = Field(True, description="false stops the rule without deleting it.")
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return () if value is None else value
+
+
+def _not_console(value: str) -> str:
+    if value == CONSOLE:
+        raise Invalid("{value} is reserved for the built-in console channel; choose another id")
+    return value
+
+
+class Channel(_Section):
+    """Where alerts are sent: one or more Apprise URLs."""
+
+    id: Annotated[Id, AfterValidator(_not_console)] = Field(
+        description='Short unique name that rules use; "console" is built in.'
+    )
+    url: AppriseUrl | None = Field(
+        None, repr=False, description="One Apprise URL; write secrets as ${VARIABLE}."
+    )
+    urls: tuple[AppriseUrl, ...] = Field(
+        (), repr=False, description="Several Apprise URLs, instead of url."
+    )
+
+    @property
+    def apprise_urls(self) -> tuple[str, ...]:
+        """The channel's URLs, whichever key held them."""
+        return (self.url,) if self.url is not None else self.urls
+
+    @model_validator(mode="after")
+    def _one_of_url_urls(self) -> Channel:
+        _raise_cross(channel_problems(self.model_dump()))
+        return self
+
+
+_SECTIONS = ("crawl", "delivery", "log", "sources", "rules", "channels")
+
+
+class Config(_Section):
+    """The whole configuration of a presswatch daemon."""
+
+    database: Path = Field(
+        Path("presswatch.db"),
+        validate_default=True,
+        description="The SQLite file; a relative path is relative to the config file's folder.",
+    )
+    user_agent: str = Field(
+        default_factory=default_user_agent, description="The User-Agent header sent with every request."
+    )
+    contact: str = Field(
+        "", description="An email or URL added to the User-Agent so site owners can reach you."
+    )
+    crawl: Crawl = Field(default_factory=Crawl, description=Crawl.__doc__)
+    delivery: Delivery = Field(default_factory=Delivery, description=Delivery.__doc__)
+    log: Log = Field(default_factory=Log, description=Log.__doc__)
+    sources: tuple[Source, ...] = Field((), description="The feeds and sites to watch.")
+    rules: tuple[Rule, ...] = Field((), description="The keyword rules matched against new stories.")
+    channels: tuple[Channel, ...] = Field((), description="Where alerts are sent, besides the console.")
+
+    _secrets: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The values filled in from the environment, for the logs to redact."""
+        return self._secrets
+
+    def with_secrets(self, secrets: frozenset[str]) -> Config:
+        """A copy that carries `secrets`."""
+        copy = self.model_copy()
+        copy._secrets = frozenset(secrets)
+        return copy
+
+    @property
+    def enabled_sources(self) -> tuple[Source, ...]:
+        return tuple(source for source in self.sources if source.enabled)
+
+    @property
+    def enabled_rules(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if rule.enabled)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_section_is_default(cls, data: Any) -> Any:
+        # "channels:" with every entry commented out reads as None: mean "none", not an error.
+        if isinstance(data, Mapping):
+            return {key: value for key, value in data.items() if not (key in _SECTIONS and value is None)}
+        return data
+
+    @field_validator("database")
+    @classmethod
+    def _resolve_database(cls, value: Path, info: ValidationInfo) -> Path:
+        if str(value) in ("", "."):
+            raise Invalid("{value} is not a file path")
+        base = (info.context or {}).get("base_dir")
+        if base is None or str(value) == ":memory:":
+            return value
+        value = value.expanduser()
+        return value if value.is_absolute() else Path(base) / value
+
+    @model_validator(mode="after")
+    def _keys_agree(self) -> Config:
+        _raise_cross(cross_check(self.model_dump()))
+        return self
