@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from urllib.parse import urljoin
@@ -91,8 +91,12 @@ class Ingest:
         return self.store.known_article(source_id, guid, (key,)) is not None
 
     def ingest(self, candidate: Candidate) -> IngestResult:
-        fetched_key = canonical_url(candidate.url)
-        key = canonical_url(candidate.url, candidate.page_canonical)
+        if not candidate.url.startswith(("http://", "https://")):
+            candidate = self._without_link(candidate)
+            key = fetched_key = candidate.url
+        else:
+            fetched_key = canonical_url(candidate.url)
+            key = canonical_url(candidate.url, candidate.page_canonical)
         if self.store.known_article(candidate.source_id, candidate.guid, (key, fetched_key)):
             return IngestResult(Outcome.SEEN)
         article = self._new_article(candidate, key, fetched_key, self._language_hint(candidate))
@@ -103,6 +107,18 @@ class Ingest:
                 return IngestResult(Outcome.COPY, story_id)
             queued = self.store.add_matches(story_id_now, article_id, self._matches(article))
         return IngestResult(Outcome.NEW, story_id_now, queued)
+
+    def _without_link(self, candidate: Candidate) -> Candidate:
+        """A feed entry with no web link still gets stored, under a key of its own.
+
+        The key is its GUID, or a hash of its title and text, scoped to the source, so the
+        entry is recognised in the next run; its link points at the source.
+        """
+        ident = candidate.guid or hashlib.sha256(
+            f"{candidate.title}\n{candidate.text}".encode()).hexdigest()[:32]
+        source = self.sources.get(candidate.source_id)
+        return replace(candidate, url=f"urn:presswatch:{candidate.source_id}:{ident}",
+                       page_canonical=getattr(source, "url", None))
 
     def _language_hint(self, candidate: Candidate) -> str | None:
         source = self.sources.get(candidate.source_id)
@@ -137,6 +153,8 @@ class Ingest:
 
 def _display_url(candidate: Candidate) -> str:
     """The link an analyst clicks: the page's own canonical when it is plausible, else the URL fetched."""
+    if candidate.url.startswith("urn:"):
+        return candidate.page_canonical or candidate.url
     if candidate.page_canonical and is_plausible_canonical(candidate.url, candidate.page_canonical):
         return urljoin(candidate.url, candidate.page_canonical)
     return candidate.url

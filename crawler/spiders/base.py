@@ -6,7 +6,12 @@ from collections.abc import Callable, Iterator
 
 import scrapy
 from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+    ResponseDataLossError,
+)
 from twisted.python.failure import Failure
 
 from presswatch.crawler.items import FeedEntry, SourceFailed
@@ -18,17 +23,26 @@ def header(response, name: str) -> str | None:
     return value.decode("latin-1") if value else None
 
 
+# Scrapy's download failures, as a sentence an operator understands at a glance.
+_REASONS = (
+    (DownloadTimeoutError, "timed out"),
+    (DownloadConnectionRefusedError, "connection refused"),
+    (CannotResolveHostError, "host not found"),
+    (ResponseDataLossError, "the connection closed before the response was complete"),
+)
+
+
 def failure_reason(failure: Failure) -> str:
-    """One plain sentence for why a request failed."""
+    """One plain sentence for why a request failed, with the library's words after it."""
     exc = failure.value
     if failure.check(HttpError):
         return f"HTTP {exc.response.status}"
-    if failure.check(DNSLookupError):
-        return "host not found"
-    if failure.check(TimeoutError, TCPTimedOutError):
-        return "timed out"
-    message = str(exc).strip() or type(exc).__name__
-    return f"{type(exc).__name__}: {message}" if message != type(exc).__name__ else message
+    detail = str(exc).strip()
+    for kind, reason in _REASONS:
+        if failure.check(kind):
+            return f"{reason}: {detail}" if detail else reason
+    name = type(exc).__name__
+    return f"{name}: {detail}" if detail else name
 
 
 class SourceSpider(scrapy.Spider):

@@ -1,0 +1,135 @@
+"""The command as a user meets it: config errors, init, the demo, the daemon and its signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import yaml
+
+from conftest import rss_feed
+
+RULE = '"Human Rights Watch" AND ("North Korea" OR DPRK)'
+ITEM = {"title": "Rights group details abuse of women in North Korea", "link": "/story/1",
+        "description": "Human Rights Watch said officials in North Korea abuse women."}
+
+
+def test_config_with_mistakes_exits_2_listing_each_and_writes_nothing(tmp_path, run_presswatch):
+    config = tmp_path / "broken.yaml"
+    config.write_text(yaml.safe_dump({
+        "database": "never.db",
+        "sources": [
+            {"id": "hrw", "kind": "feed", "url": "https://www.hrw.org/rss/news", "every": "5 minuts"},
+            {"id": "kcna", "kind": "site", "url": "http://www.kcna.kp/en", "evrey": "30m"},
+        ],
+        "rules": [{"id": "r", "query": '"Human Rights Watch" AND (', "channels": ["analyst"]}],
+        "channels": [{"id": "analysts", "url": "notaservice://x"}],
+    }))
+    for command in ("check-config", "run"):
+        result = run_presswatch(command, "--config", str(config))
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.splitlines()
+        assert any(line.strip().startswith('sources[0].every: "5 minuts" is not a duration') for line in lines)
+        assert any('sources[1].evrey: unknown key; did you mean "every"?' in line for line in lines)
+        assert any(line.strip().startswith("sources[1].follow") for line in lines)
+        assert any(line.strip().startswith("rules[0].query:") and "column 27" in line for line in lines)
+        assert any(line.strip().startswith("rules[0].channels[0]") for line in lines)
+        assert any(line.strip().startswith("channels[0].url: Apprise cannot parse") for line in lines)
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_secrets_from_the_environment_never_show(tmp_path, web, run_presswatch):
+    web.add("/feed.xml", rss_feed([{**ITEM, "link": web.url(ITEM["link"])}]), content_type="application/rss+xml")
+    secret = "s3cr3t-t0ken-value"
+    config = tmp_path / "presswatch.yaml"
+    config.write_text(yaml.safe_dump({
+        "crawl": {"delay": "0s", "retries": 0, "robots": False},
+        "delivery": {"backoff": "1s", "timeout": "2s"},
+        "sources": [{"id": "outlet", "kind": "feed", "url": web.url("/feed.xml")}],
+        "rules": [{"id": "r", "query": RULE, "channels": ["desk"]}],
+        "channels": [{"id": "desk", "url": "${DESK_URL}"}],
+    }))
+    # A notification service that is down, so the URL would show in errors if anywhere.
+    env = {"DESK_URL": f"json://user:{secret}@127.0.0.1:9/hook"}
+    result = run_presswatch("run", "--once", "--config", str(config), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "alert=1 failed" in result.stderr
+    assert secret not in result.stderr + result.stdout
+    with sqlite3.connect(tmp_path / "presswatch.db") as conn:
+        (last_error,) = conn.execute("SELECT last_error FROM outbox").fetchone()
+        dump = "\n".join(conn.iterdump())
+    assert last_error and "127.0.0.1" in last_error
+    assert secret not in dump
+    missing = run_presswatch("check-config", "--config", str(config))
+    assert missing.returncode == 2
+    assert "channels[0].url: environment variable DESK_URL is not set" in missing.stderr
+
+
+def test_init_writes_the_default_config_which_checks(tmp_path, run_presswatch):
+    target = tmp_path / "etc" / "presswatch.yaml"
+    assert run_presswatch("init", str(target)).returncode == 0
+    assert "sources:" in target.read_text()
+    check = run_presswatch("check-config", "--config", str(target))
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith("ok: ")
+    again = run_presswatch("init", str(target))
+    assert again.returncode != 0 and "--force" in again.stderr
+
+
+def test_config_from_environment_variable(tmp_path, run_presswatch):
+    target = tmp_path / "presswatch.yaml"
+    run_presswatch("init", str(target))
+    target.write_text(target.read_text() + "\nbogus_key: 1\n")
+    result = run_presswatch("check-config", env={"PRESSWATCH_CONFIG": str(target)})
+    assert result.returncode == 2 and "bogus_key: unknown key" in result.stderr
+
+
+def test_demo_shows_one_alert_per_story(run_presswatch):
+    result = run_presswatch("demo", timeout=180)
+    assert result.returncode == 0, result.stderr
+    alerts = [line for line in result.stdout.splitlines() if line.lstrip().startswith("ALERT ")]
+    headlines = sorted(line.split(": ", 1)[1] for line in alerts)
+    assert headlines == sorted([
+        "North Korea: Officials Sexually Abuse Women With Impunity",
+        "Sexual abuse of women by officials is rampant in North Korea, rights group says",
+        "휴먼라이츠워치, 북한 여성 대상 성폭력 실태 보고서 발표",
+        'Spokesman for Korea Association for Human Rights Studies Rejects "Report" of Human Rights Watch',
+        "Rodong Sinmun Denounces Anti-DPRK Smear Campaign",
+    ])
+    assert "«휴먼라이츠워치»" in result.stdout and "«Korea Association for Human Rights Studies»" in result.stdout
+    assert "== done:" in result.stdout
+
+
+def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, web, sink):
+    web.add("/feed.xml", rss_feed([{**ITEM, "link": web.url(ITEM["link"])}]), content_type="application/rss+xml")
+    config = tmp_path / "presswatch.yaml"
+    config.write_text(yaml.safe_dump({
+        "crawl": {"delay": "0s", "retries": 0, "robots": False},
+        "delivery": {"every": "1s"},
+        "sources": [{"id": "outlet", "kind": "feed", "url": web.url("/feed.xml"), "every": "10s"}],
+        "rules": [{"id": "r", "query": RULE, "channels": ["desk"]}],
+        "channels": [{"id": "desk", "url": sink.apprise_url}],
+    }))
+    daemon = subprocess.Popen([sys.executable, "-m", "presswatch.scheduler", "run", "--config", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={k: v for k, v in os.environ.items() if k != "PRESSWATCH_CONFIG"})
+    try:
+        deadline = time.monotonic() + 60
+        while not sink.messages and time.monotonic() < deadline and daemon.poll() is None:
+            time.sleep(0.2)
+        assert len(sink.messages) == 1, "the scheduled run and delivery did not happen"
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, stderr
+    assert "daemon started: 1 sources" in stderr and stderr.rstrip().endswith("stopped")
+    with sqlite3.connect(tmp_path / "presswatch.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT state FROM outbox").fetchall() == [("sent",)]
+        assert conn.execute("SELECT runs FROM sources").fetchone()[0] >= 1
