@@ -408,7 +408,10 @@ class Delivery(_Section):
     every: PositiveDuration = Field(
         timedelta(seconds=5), description="How often the outbox is checked for alerts to send."
     )
-    max_tries: Count = Field(8, ge=1, description="Attempts to send one alert before it is marked dead.")
+    max_tries: Count = Field(
+        60, ge=1,
+        description="Attempts to send one alert before it is marked dead (with the default "
+                    "backoff, about two days of a service being down).")
     backoff: PositiveDuration = Field(
         timedelta(seconds=30), description="Wait before the first retry; doubled after each failed try."
     )

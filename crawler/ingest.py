@@ -17,12 +17,14 @@ from datetime import datetime
 from enum import Enum
 from urllib.parse import urljoin
 
+from presswatch.config.redact import Redactor
+from presswatch.config.schema import CONSOLE
 from presswatch.crawler.canonical import canonical_url, is_plausible_canonical
 from presswatch.crawler.match import RuleMatcher
 from presswatch.crawler.store import NewArticle, NewMatch, Store, now_iso
 
 # The console channel receives the alerts of rules that name no channel.
-CONSOLE_CHANNEL = "console"
+CONSOLE_CHANNEL = CONSOLE
 # Texts shorter than this are too generic for their hash to identify a story.
 MIN_HASH_WORDS = 40
 
@@ -37,6 +39,7 @@ class Candidate:
     text: str
     extracted_from: str  # "page" or "feed"
     guid: str | None = None
+    page_error: str | None = None  # the page of a feed entry failed for good: why
     page_canonical: str | None = None
     published: datetime | None = None
     date_source: str | None = None
@@ -48,6 +51,7 @@ class Outcome(Enum):
     SEEN = "seen"  # the same article again (URL or GUID)
     COPY = "copy"  # a new URL carrying a known story's text
     NEW = "new"  # a new story
+    FILLED = "filled"  # a known article's feed text replaced by its page's
 
 
 @dataclass(frozen=True)
@@ -69,26 +73,37 @@ class Ingest:
     """Stores candidates in `store`, matching new stories with `matcher`."""
 
     def __init__(self, store: Store, matcher: RuleMatcher,
-                 rule_channels: dict[str, tuple[str, ...]], sources: dict | None = None):
+                 rule_channels: dict[str, tuple[str, ...]], sources: dict | None = None,
+                 redact: Redactor | None = None):
         self.store = store
         self.matcher = matcher
         self.rule_channels = rule_channels
         self.sources = sources or {}
+        self.redact = redact or Redactor()
 
     @classmethod
-    def from_config(cls, store: Store, rules: Iterable, sources: Iterable = ()) -> Ingest:
+    def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
+                    redact: Redactor | None = None) -> Ingest:
         """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel."""
         rules = [r for r in rules if getattr(r, "enabled", True)]
         channels = {r.id: tuple(r.channels) or (CONSOLE_CHANNEL,) for r in rules}
-        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources})
+        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact)
 
-    def is_known(self, source_id: str, guid: str | None, url: str) -> bool:
-        """Whether an article is already stored, so its page need not be fetched again."""
+    def is_known(self, source_id: str, guid: str | None, url: str, want_page: bool = False) -> bool:
+        """Whether an article is stored, so its page need not be fetched (again).
+
+        With `want_page`, an article stored from its feed's text because its page could
+        not be had yet (a timeout, a 5xx, the per-run cap) is not "known": its page is
+        tried again, and its full text then replaces the feed's.
+        """
         try:
             key = canonical_url(url)
         except ValueError:
             return False
-        return self.store.known_article(source_id, guid, (key,)) is not None
+        known = self.store.known_article(source_id, guid, (key,))
+        if known is None:
+            return False
+        return not (want_page and known.extracted_from == "feed" and known.page_error is None)
 
     def ingest(self, candidate: Candidate) -> IngestResult:
         if not candidate.url.startswith(("http://", "https://")):
@@ -97,9 +112,12 @@ class Ingest:
         else:
             fetched_key = canonical_url(candidate.url)
             key = canonical_url(candidate.url, candidate.page_canonical)
-        if self.store.known_article(candidate.source_id, candidate.guid, (key, fetched_key)):
-            return IngestResult(Outcome.SEEN)
+        known = self.store.known_article(candidate.source_id, candidate.guid, (key, fetched_key))
         article = self._new_article(candidate, key, fetched_key, self._language_hint(candidate))
+        if known is not None:
+            if known.extracted_from == "feed" and article.extracted_from == "page":
+                return self._fill(known, article)
+            return IngestResult(Outcome.SEEN)
         with self.store.transaction():
             story_id = self.store.story_with_content(article.content_hash) if article.content_hash else None
             article_id, story_id_now = self.store.add_article(article, story_id)
@@ -107,6 +125,14 @@ class Ingest:
                 return IngestResult(Outcome.COPY, story_id)
             queued = self.store.add_matches(story_id_now, article_id, self._matches(article))
         return IngestResult(Outcome.NEW, story_id_now, queued)
+
+    def _fill(self, known, article: NewArticle) -> IngestResult:
+        """The page of an article first stored from its feed's text: keep the full text
+        and match it, so a rule that only its full text satisfies still alerts (once)."""
+        with self.store.transaction():
+            self.store.fill_article(known.id, article)
+            queued = self.store.add_matches(known.story_id, known.id, self._matches(article))
+        return IngestResult(Outcome.FILLED, known.story_id, queued)
 
     def _without_link(self, candidate: Candidate) -> Candidate:
         """A feed entry with no web link still gets stored, under a key of its own.
@@ -148,6 +174,7 @@ class Ingest:
             authors=candidate.authors,
             content_hash=content_hash(text),
             extracted_from=candidate.extracted_from,
+            page_error=candidate.page_error,
         )
 
 

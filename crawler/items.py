@@ -57,10 +57,15 @@ class SourceFetched:
 
 @dataclass(frozen=True)
 class SourceFailed:
-    """Something of a source failed; `fatal` when it was the source's own URL."""
+    """Something of a source failed; `fatal` when it was the source's own URL.
+
+    `final` says whether trying again later is pointless (a 404, a page with no text)
+    or may well work (a timeout, a 5xx).
+    """
 
     source_id: str
     url: str
     reason: str
     fatal: bool = True
+    final: bool = False
     entry: FeedEntry | None = field(default=None, compare=False)

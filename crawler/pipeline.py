@@ -8,9 +8,11 @@ Failures of single pages are recorded, never raised: one bad page does not end a
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from dataclasses import replace
 
-from presswatch.config.errors import FetchError
+from presswatch.config.errors import FetchError, StoreError
 from presswatch.crawler.extract import extract_page
 from presswatch.crawler.ingest import Candidate, Ingest, IngestResult, Outcome
 from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, SourceFailed, SourceFetched
@@ -59,13 +61,15 @@ class IngestPipeline:
 
     def _failed(self, item: SourceFailed) -> None:
         if item.fatal:
-            self.fatal = f"{item.reason} ({item.url})"
+            self.fatal = self.ingest.redact(f"{item.reason} ({item.url})")
             log.warning("source=%s fetch failed: %s", item.source_id, self.fatal)
             return
         self._note(f"{item.reason} ({item.url})")
         if item.entry is not None:
-            # The page is gone but the feed told us about the article: keep its own text.
-            self._store(entry_candidate(item.source_id, item.entry))
+            # The page failed but the feed told us about the article: keep its own text
+            # now; unless the failure is final, the page is tried again next run.
+            page_error = item.reason if item.final else None
+            self._store(entry_candidate(item.source_id, item.entry, page_error))
 
     def _page(self, item: PageItem) -> None:
         source = self._source(item.source_id)
@@ -74,7 +78,7 @@ class IngestPipeline:
         except FetchError as exc:
             self._note(f"{exc} ({item.url})")
             if item.entry is not None:
-                self._store(entry_candidate(item.source_id, item.entry))
+                self._store(entry_candidate(item.source_id, item.entry, page_error=str(exc)))
             return
         self._store(page_candidate(item, page))
 
@@ -84,10 +88,16 @@ class IngestPipeline:
         except ValueError as exc:  # an unusable URL, for instance
             self._note(f"not stored: {exc} ({candidate.url})")
             return
+        except (sqlite3.Error, StoreError) as exc:
+            # The run must not count as a success: its ETag would hide this entry for good.
+            self.fatal = f"database error, entry not stored: {exc} ({candidate.url})"
+            log.error("source=%s %s", candidate.source_id, self.fatal)
+            return
         self.counts[result.outcome] += 1
         self.alerts += result.alerts_queued
 
     def _note(self, problem: str) -> None:
+        problem = self.ingest.redact(problem)
         self.errors.append(problem)
         log.info("source=%s problem: %s", self.crawler.spider.source.id, problem)
 
@@ -110,11 +120,13 @@ class IngestPipeline:
             items_seen=seen,
             articles_new=self.counts[Outcome.NEW] + self.counts[Outcome.COPY],
         )
+        if run.error:
+            run = replace(run, error=self.ingest.redact(run.error))
         self.ingest.store.record_source_run(run)
         log.info(
-            "source=%s run %s new=%d copies=%d seen=%d alerts=%d errors=%d duration=%.1fs%s",
+            "source=%s run %s new=%d copies=%d filled=%d seen=%d alerts=%d errors=%d duration=%.1fs%s",
             run.source_id, "ok" if run.ok else "failed", self.counts[Outcome.NEW],
-            self.counts[Outcome.COPY], seen, self.alerts, len(self.errors) + (not run.ok),
+            self.counts[Outcome.COPY], self.counts[Outcome.FILLED], seen, self.alerts, len(self.errors) + (not run.ok),
             time.monotonic() - self.started, "" if fetched is None or fetched.status != 304 else " not-modified",
         )
 
@@ -126,8 +138,9 @@ def _page_text(item: PageItem) -> str | bytes:
     return item.body
 
 
-def entry_candidate(source_id: str, entry: FeedEntry) -> Candidate:
+def entry_candidate(source_id: str, entry: FeedEntry, page_error: str | None = None) -> Candidate:
     return Candidate(
+        page_error=page_error,
         source_id=source_id, url=entry.link or entry.guid or "", title=entry.title,
         text=entry.summary, extracted_from="feed", guid=entry.guid,
         published=entry.published, date_source="feed" if entry.published else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from collections.abc import Iterable
 
 from scrapy.crawler import AsyncCrawlerRunner
@@ -68,7 +69,8 @@ class Crawls:
         state = self.ingest.store.source_state(source.id)
         return self.runner.crawl(
             SPIDERS[source.kind], source=source,
-            is_known=lambda guid, url, sid=source.id: self.ingest.is_known(sid, guid, url),
+            is_known=partial(self.ingest.is_known, source.id,
+                             want_page=source.kind == "feed" and source.fetch_articles),
             etag=state.etag, last_modified=state.last_modified,
             max_articles=self.config.crawl.max_articles,
         )

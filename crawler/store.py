@@ -12,6 +12,7 @@ as text.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -86,7 +87,9 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             authors TEXT NOT NULL DEFAULT '[]',
             content_hash TEXT,
             extracted_from TEXT NOT NULL,
-            first_seen_at TEXT NOT NULL
+            page_error TEXT,
+            first_seen_at TEXT NOT NULL,
+            updated_at TEXT
         )"""
     )
     db.execute("CREATE INDEX articles_source_guid ON articles(source_id, guid)")
@@ -118,6 +121,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             state TEXT NOT NULL DEFAULT 'pending'
                 CHECK (state IN ('pending', 'sending', 'sent', 'dead')),
             tries INTEGER NOT NULL DEFAULT 0,
+            done_urls TEXT NOT NULL DEFAULT '[]',
             next_attempt_at TEXT NOT NULL,
             last_error TEXT,
             created_at TEXT NOT NULL,
@@ -180,7 +184,16 @@ class NewArticle:
     language: str | None
     authors: tuple[str, ...]
     content_hash: str | None
+    extracted_from: str  # "page", or "feed" when the feed's own text stands in for it
+    page_error: str | None = None  # why the page can't stand in, when that is final
+
+
+@dataclass(frozen=True)
+class KnownArticle:
+    id: int
+    story_id: int
     extracted_from: str
+    page_error: str | None
 
 
 @dataclass(frozen=True)
@@ -206,6 +219,7 @@ class OutboxRow:
     last_error: str | None
     created_at: str
     sent_at: str | None
+    done_urls: tuple[int, ...] = ()  # positions of the channel's URLs that have it
     title: str = ""
     url: str = ""
     outlet: str = ""
@@ -222,6 +236,7 @@ class Store:
 
     path: str
     db: sqlite_utils.Database = field(init=False)
+    _lock: object = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.path != ":memory:":
@@ -239,6 +254,27 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
+
+    def lock_writer(self) -> None:
+        """Claim the database for this process, or fail if another presswatch holds it.
+
+        Two daemons on one database would each take the other's claimed alerts for
+        interrupted ones and send them again; one writer is also what SQLite does best.
+        """
+        if self.path == ":memory:" or self._lock is not None:
+            return
+        handle = open(f"{self.path}.lock", "a+")  # noqa: SIM115 (held open while running)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StoreError(
+                f"another presswatch process is using {self.path}; stop it first "
+                "(alerts would be sent twice)") from None
+        self._lock = handle
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -272,9 +308,6 @@ class Store:
         row = self._one("SELECT * FROM sources WHERE id = ?", (source_id,))
         return SourceState(**row) if row else SourceState(id=source_id)
 
-    def source_states(self) -> list[SourceState]:
-        return [SourceState(**row) for row in self.db.query("SELECT * FROM sources ORDER BY id")]
-
     def record_source_run(self, run: SourceRun, at: datetime | None = None) -> None:
         """Save a run's outcome: success resets the failure count, an error is kept."""
         now = now_iso(at)
@@ -304,18 +337,32 @@ class Store:
 
     # Articles and stories ----------------------------------------------------
 
-    def known_article(self, source_id: str, guid: str | None, urls: tuple[str, ...]) -> int | None:
-        """The id of an article stored under one of these URLs, or under this source's GUID."""
+    def known_article(self, source_id: str, guid: str | None, urls: tuple[str, ...]) -> KnownArticle | None:
+        """The article stored under one of these URLs, or under this source's GUID."""
         marks = ",".join("?" * len(urls))
+        columns = "id, story_id, extracted_from, page_error"
         row = self._one(
-            f"SELECT id FROM articles WHERE canonical_url IN ({marks}) OR url_key IN ({marks}) LIMIT 1",
+            f"SELECT {columns} FROM articles WHERE canonical_url IN ({marks}) OR url_key IN ({marks}) LIMIT 1",
             (*urls, *urls),
         )
         if row is None and guid:
             row = self._one(
-                "SELECT id FROM articles WHERE source_id = ? AND guid = ?", (source_id, guid)
+                f"SELECT {columns} FROM articles WHERE source_id = ? AND guid = ?", (source_id, guid)
             )
-        return row["id"] if row else None
+        return KnownArticle(**row) if row else None
+
+    def fill_article(self, article_id: int, article: NewArticle, at: datetime | None = None) -> None:
+        """Replace a feed's stand-in text by the page's, once the page could be fetched."""
+        self.db.execute(
+            """UPDATE articles SET title=?, text=?, published_at=COALESCE(?, published_at),
+               date_source=CASE WHEN ? IS NULL THEN date_source ELSE ? END,
+               language=COALESCE(?, language), authors=?, content_hash=?, extracted_from=?,
+               page_error=NULL, updated_at=? WHERE id=?""",
+            (article.title, article.text, article.published_at, article.published_at,
+             article.date_source, article.language,
+             json.dumps(list(article.authors), ensure_ascii=False), article.content_hash,
+             article.extracted_from, now_iso(at), article_id),
+        )
 
     def story_with_content(self, content_hash: str) -> int | None:
         row = self._one(
@@ -340,11 +387,11 @@ class Store:
         cursor = self.db.execute(
             """INSERT INTO articles (source_id, story_id, url, url_key, canonical_url, guid, title,
                text, published_at, date_source, language, authors, content_hash, extracted_from,
-               first_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               page_error, first_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (article.source_id, story_id, article.url, article.url_key, article.canonical_url, article.guid,
              article.title, article.text, article.published_at, article.date_source,
              article.language, json.dumps(list(article.authors), ensure_ascii=False),
-             article.content_hash, article.extracted_from, now),
+             article.content_hash, article.extracted_from, article.page_error, now),
         )
         article_id = cursor.lastrowid
         self.db.execute(
@@ -409,11 +456,12 @@ class Store:
         row.pop("match_id", None)
         row.pop("updated_at", None)
         row["terms"] = tuple(json.loads(row["terms"] or "[]"))
+        row["done_urls"] = tuple(json.loads(row["done_urls"] or "[]"))
         row["snippet"] = row["snippet"] or ""
         row["outlet"] = row["outlet"] or ""
         return OutboxRow(**row)
 
-    def claim_due(self, limit: int = 50, at: datetime | None = None) -> list[OutboxRow]:
+    def claim_due(self, limit: int = 1, at: datetime | None = None) -> list[OutboxRow]:
         """Mark due pending rows as being sent and return them, oldest first.
 
         The claim is committed before anything is sent, so a crash mid-send leaves a
@@ -443,10 +491,16 @@ class Store:
             )
 
     def mark_failed(self, row_id: int, error: str, retry_at: datetime | None,
-                    at: datetime | None = None) -> None:
-        """A failed send: back to pending until `retry_at`, or dead when it is None."""
+                    done_urls: tuple[int, ...] = (), at: datetime | None = None) -> None:
+        """A failed send: back to pending until `retry_at`, or dead when it is None.
+
+        `done_urls` are the channel's URLs (by position) that did receive it: a retry
+        skips them, so no service gets the alert twice.
+        """
         now = now_iso(at)
         with self.transaction():
+            self.db.execute("UPDATE outbox SET done_urls=? WHERE id=?",
+                            (json.dumps(sorted(done_urls)), row_id))
             if retry_at is None:
                 self.db.execute(
                     "UPDATE outbox SET state='dead', last_error=?, updated_at=? WHERE id=?",
@@ -475,7 +529,4 @@ class Store:
         rows = self.db.query(f"{self._OUTBOX_SELECT} {where} ORDER BY o.id LIMIT {int(limit)}", params)
         return [self._outbox_row(r) for r in rows]
 
-
-def open_store(path: str | Path) -> Store:
-    return Store(str(path))
 

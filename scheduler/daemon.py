@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 
 from scrapy.utils.reactor import install_reactor
 
+from presswatch.crawler.runner import REACTOR
 from presswatch.crawler.store import Store
 
 log = logging.getLogger("presswatch.daemon")
-
-REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+# Sources never run at start are staggered by this much each, up to a minute.
+STAGGER = timedelta(seconds=0.2)
 
 
 class Daemon:
@@ -34,8 +35,13 @@ class Daemon:
 
         self.config = config
         self.store = Store(str(config.database))
-        self.store.sync_sources([(s.id, s.kind, s.url, s.name) for s in config.sources])
-        self.ingest = Ingest.from_config(self.store, config.rules, config.sources)
+        try:
+            self.store.lock_writer()
+        except Exception:
+            self.store.close()
+            raise
+        self.store.sync_sources([(s.id, s.kind, redact(s.url), s.name) for s in config.sources])
+        self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact)
         self.crawls = Crawls(config, self.ingest)
         delivery = {"store": self.store, "channels": build_channels(config.channels),
                     "settings": config.delivery, "redact": redact}
@@ -49,7 +55,7 @@ class Daemon:
 
     @property
     def sources(self):
-        return [s for s in self.config.sources if s.enabled]
+        return self.config.enabled_sources
 
     # One pass, for cron and tests --------------------------------------------
 
@@ -79,8 +85,7 @@ class Daemon:
                 self.run_source, IntervalTrigger(seconds=every, jitter=every * self.config.crawl.jitter),
                 args=[source], id=f"source:{source.id}", coalesce=True, max_instances=1,
                 misfire_grace_time=max(1, int(every / 2)),
-                # Stagger the first runs a little so a start does not hit every host at once.
-                next_run_time=now + timedelta(seconds=min(i * 0.2, 30)),
+                next_run_time=self._first_run(source, now, i),
             )
         self.scheduler.add_job(
             self.deliver, IntervalTrigger(seconds=self.config.delivery.every.total_seconds()),
@@ -89,6 +94,17 @@ class Daemon:
         self.scheduler.start()
         log.info("daemon started: %d sources, %d rules, %d channels", len(self.sources),
                  len(self.config.rules), len(self.config.channels))
+
+    def _first_run(self, source, now: datetime, position: int) -> datetime:
+        """When a source first runs after a start: when it falls due by its last run, or now.
+
+        Honouring the last run means a daemon that restarts often (a crash loop under
+        Restart=always) does not fetch every source at every start. Sources due now are
+        staggered a little, so a start does not hit every host at once.
+        """
+        last = self.store.source_state(source.id).last_run_at
+        due = datetime.fromisoformat(last) + source.every if last else now
+        return max(due, now + min(STAGGER * position, timedelta(minutes=1)))
 
     async def run_source(self, source) -> None:
         if self.stopping:
@@ -114,12 +130,14 @@ class Daemon:
         if self.stopping:
             return
         self.stopping = True
+        self.delivery.stopping = True
         log.info("stopping: waiting for crawls and deliveries in flight")
         if self.scheduler is not None:
             self.scheduler.pause()
         await self.crawls.stop()
         if self.delivering is not None:
-            await asyncio.wait([self.delivering], timeout=self.config.delivery.timeout.total_seconds() + 5)
+            # At most one alert is in flight, and Apprise's own timeout bounds its send.
+            await asyncio.wait([self.delivering])
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         self.store.close()
@@ -159,6 +177,9 @@ def run(config, redact, once: bool = False, print_alert=None, body=None) -> int:
         await stop()
 
     async def stop() -> None:
+        if daemon.stopping:
+            log.info("already stopping; waiting for work in flight")
+            return
         await daemon.shutdown()
         if reactor.running:
             reactor.stop()

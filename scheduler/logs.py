@@ -12,22 +12,11 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-REDACTED = "***"
+from presswatch.config.redact import Redactor
 
 # Libraries that chat at INFO; their warnings still come through.
 QUIET_LOGGERS = ("scrapy", "twisted", "apprise", "trafilatura", "htmldate", "courlan",
                  "apscheduler", "filelock", "asyncio", "readability", "justext")
-
-
-class Redactor:
-    def __init__(self, secrets: Iterable[str] = ()):
-        # Longest first, so a secret that contains another is replaced whole.
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
 
 
 class TextFormatter(logging.Formatter):
@@ -69,6 +58,8 @@ def setup_logging(level: str = "info", fmt: str = "text", secrets: Iterable[str]
     quiet = max(logging.WARNING, root.level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(quiet)
+    # Scrapy's "Gave up retrying" repeats what the source's own failure line says.
+    logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.ERROR)
     return redact

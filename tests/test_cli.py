@@ -52,18 +52,19 @@ def test_secrets_from_the_environment_never_show(tmp_path, web, run_presswatch):
         "sources": [{"id": "outlet", "kind": "feed", "url": web.url("/feed.xml")}],
         "rules": [{"id": "r", "query": RULE, "channels": ["desk"]}],
         "channels": [{"id": "desk", "url": "${DESK_URL}"}],
-    }))
+    }).replace(web.url("/feed.xml"), web.url("/feed.xml") + "?key=${FEED_KEY}"))
     # A notification service that is down, so the URL would show in errors if anywhere.
-    env = {"DESK_URL": f"json://user:{secret}@127.0.0.1:9/hook"}
+    env = {"DESK_URL": f"json://user:{secret}@127.0.0.1:9/hook", "FEED_KEY": "feed-k3y-secret"}
     result = run_presswatch("run", "--once", "--config", str(config), env=env)
     assert result.returncode == 0, result.stderr
     assert "alert=1 failed" in result.stderr
     assert secret not in result.stderr + result.stdout
+    assert "feed-k3y-secret" not in result.stderr + result.stdout
     with sqlite3.connect(tmp_path / "presswatch.db") as conn:
         (last_error,) = conn.execute("SELECT last_error FROM outbox").fetchone()
         dump = "\n".join(conn.iterdump())
     assert last_error and "127.0.0.1" in last_error
-    assert secret not in dump
+    assert secret not in dump and "feed-k3y-secret" not in dump
     missing = run_presswatch("check-config", "--config", str(config))
     assert missing.returncode == 2
     assert "channels[0].url: environment variable DESK_URL is not set" in missing.stderr
@@ -122,7 +123,11 @@ def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, web, sin
         while not sink.messages and time.monotonic() < deadline and daemon.poll() is None:
             time.sleep(0.2)
         assert len(sink.messages) == 1, "the scheduled run and delivery did not happen"
+        second = subprocess.run([sys.executable, "-m", "presswatch.scheduler", "run", "--once",
+                                 "--config", str(config)], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "another presswatch process is using" in second.stderr
         daemon.send_signal(signal.SIGTERM)
+        daemon.send_signal(signal.SIGTERM)  # an impatient second signal changes nothing
         _, stderr = daemon.communicate(timeout=30)
     finally:
         if daemon.poll() is None:
@@ -133,3 +138,36 @@ def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, web, sin
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT state FROM outbox").fetchall() == [("sent",)]
         assert conn.execute("SELECT runs FROM sources").fetchone()[0] >= 1
+
+
+def test_a_restart_does_not_refetch_sources_that_are_not_due(tmp_path, web):
+    web.add("/feed.xml", rss_feed([{**ITEM, "link": web.url(ITEM["link"])}]), content_type="application/rss+xml")
+    config = tmp_path / "presswatch.yaml"
+    config.write_text(yaml.safe_dump({
+        "crawl": {"delay": "0s", "retries": 0, "robots": False},
+        "sources": [{"id": "due-later", "kind": "feed", "url": web.url("/feed.xml"), "every": "1h"},
+                    {"id": "also-due-later", "kind": "feed", "url": web.url("/feed.xml?other"), "every": "1h"}],
+        "rules": [{"id": "r", "query": RULE}],
+    }))
+    env = {k: v for k, v in os.environ.items() if k != "PRESSWATCH_CONFIG"}
+    once = subprocess.run([sys.executable, "-m", "presswatch.scheduler", "run", "--once", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert once.returncode == 0, once.stderr
+    settings = yaml.safe_load(config.read_text())
+    settings["sources"].append({"id": "new-source", "kind": "feed", "url": web.url("/feed.xml?new"), "every": "1h"})
+    config.write_text(yaml.safe_dump(settings))
+    before = len(web.requests)
+    daemon = subprocess.Popen([sys.executable, "-m", "presswatch.scheduler", "run", "--config", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("new" in p for p, _ in web.requests[before:]):
+            time.sleep(0.2)
+        time.sleep(1)
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    fetched = [path for path, _ in web.requests[before:]]
+    assert fetched == ["/feed.xml?new"], (fetched, stderr)  # only the source that never ran

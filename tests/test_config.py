@@ -112,7 +112,7 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path):
     source = config.sources[0]
     assert (source.name, source.every, source.enabled, source.follow) == ("hrw", timedelta(minutes=30), True, None)
     assert config.crawl.max_response_size == 10_000_000 and config.crawl.timeout == timedelta(seconds=30)
-    assert config.delivery.max_backoff == timedelta(hours=1) and config.delivery.max_tries == 8
+    assert config.delivery.max_backoff == timedelta(hours=1) and config.delivery.max_tries == 60
     assert (config.log.level, config.log.format) == ("info", "text")
     assert re.fullmatch(r"presswatch/\S+ \(\+https://github.com/presswatch/presswatch\)", config.user_agent)
     assert config.rules == () and config.channels == ()

@@ -53,7 +53,7 @@ def test_two_cycles_alert_each_story_once(web, sink, write_config, run_presswatc
     assert sink.messages == [] and sink.refused == 1
     outbox = db_rows(tmp_path / "presswatch.db", "SELECT state, tries, last_error FROM outbox")
     assert len(outbox) == 1 and outbox[0]["state"] == "pending"
-    assert "500" in outbox[0]["last_error"] or "failure" in outbox[0]["last_error"]
+    assert f"json://127.0.0.1:{sink.port}/" in outbox[0]["last_error"] and "error=500" in outbox[0]["last_error"]
 
     # Between the cycles: a new story, and the known one again under a tracking URL.
     variant = {**RELEASE, "link": RELEASE["link"] + "?utm_source=rss&utm_medium=feed#storylink=rss",
@@ -154,3 +154,49 @@ def test_conditional_get_uses_etag(web, write_config, run_presswatch, tmp_path):
     source = db_rows(tmp_path / "presswatch.db", "SELECT * FROM sources")[0]
     assert source["etag"] == '"v1"' and source["failures"] == 0 and source["runs"] == 2
     assert "[presswatch]" not in second.stdout
+
+
+def test_a_page_that_failed_for_now_is_fetched_again_and_its_full_text_matched(
+        web, sink, write_config, run_presswatch, tmp_path):
+    path = "/news/2018/11/01/teaser-only"
+    web.add(path, "busy", status=503, content_type="text/plain")
+    teaser = {"title": "Women describe abuse by officials", "link": path,
+              "description": "A new report on abuse by officials."}  # no rule terms here
+    url = feed_with(web, [teaser])
+    config = write_config({
+        "sources": [{"id": "hrw", "kind": "feed", "url": url, "fetch_articles": True}],
+        "rules": [{"id": "hrw-report", "query": RULE, "channels": ["analysts"]}],
+        "channels": [{"id": "analysts", "url": sink.apprise_url}],
+    })
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    (article,) = db_rows(tmp_path / "presswatch.db", "SELECT extracted_from, page_error FROM articles")
+    assert article == {"extracted_from": "feed", "page_error": None}  # kept, to be fetched again
+    assert sink.messages == []
+
+    full = ["Human Rights Watch documented sexual violence against women by officials in North Korea, "
+            "drawing on interviews with more than one hundred people who left the country."] * 4
+    web.add(path, article_page(teaser["title"], full))
+    second = run_presswatch("run", "--once", "--config", str(config))
+    assert second.returncode == 0, second.stderr
+    assert "filled=1" in second.stderr
+    (article,) = db_rows(tmp_path / "presswatch.db", "SELECT extracted_from, text FROM articles")
+    assert article["extracted_from"] == "page" and "one hundred people" in article["text"]
+    assert len(sink.messages) == 1 and teaser["title"] in sink.messages[0]["title"]
+
+    requests = len(web.requests)
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    assert [p for p, _ in web.requests[requests:]] == ["/feed.xml"]
+    assert len(sink.messages) == 1
+
+
+def test_a_page_gone_for_good_is_not_fetched_again(web, write_config, run_presswatch, tmp_path):
+    url = feed_with(web, [{**RELEASE, "link": "/gone"}])
+    config = write_config({"sources": [{"id": "hrw", "kind": "feed", "url": url, "fetch_articles": True}],
+                           "rules": [{"id": "hrw-report", "query": RULE}]})
+    first = run_presswatch("run", "--once", "--config", str(config))
+    assert first.returncode == 0 and "[presswatch] hrw-report" in first.stdout  # the feed's text matched
+    (article,) = db_rows(tmp_path / "presswatch.db", "SELECT page_error FROM articles")
+    assert article["page_error"] == "HTTP 404"
+    requests = len(web.requests)
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    assert [p for p, _ in web.requests[requests:]] == ["/feed.xml"]

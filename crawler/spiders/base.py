@@ -14,7 +14,7 @@ from scrapy.exceptions import (
 )
 from twisted.python.failure import Failure
 
-from presswatch.crawler.items import FeedEntry, SourceFailed
+from presswatch.crawler.items import FeedEntry, PageItem, SourceFailed, SourceFetched
 
 
 def header(response, name: str) -> str | None:
@@ -30,6 +30,14 @@ _REASONS = (
     (CannotResolveHostError, "host not found"),
     (ResponseDataLossError, "the connection closed before the response was complete"),
 )
+
+
+def failure_is_final(failure: Failure) -> bool:
+    """A client error other than 408/429 will not go away by asking again."""
+    if failure.check(HttpError):
+        status = failure.value.response.status
+        return 400 <= status < 500 and status not in (408, 429)
+    return False
 
 
 def failure_reason(failure: Failure) -> str:
@@ -65,6 +73,27 @@ class SourceSpider(scrapy.Spider):
         self.pages_requested = 0
         self.items_seen = 0
 
+    async def start(self):
+        yield self.source_request(self.parse)
+
+    def parse(self, response) -> Iterator:
+        if response.status == 304:
+            yield SourceFetched(self.source.id, 304)
+            return
+        yield from self.parse_source(response)
+
+    def parse_source(self, response) -> Iterator:
+        """The source's own page (feed or listing), answered with content."""
+        raise NotImplementedError
+
+    def fetched(self, response, items: int, warning: str | None = None) -> SourceFetched:
+        return SourceFetched(self.source.id, response.status, etag=header(response, "ETag"),
+                             last_modified=header(response, "Last-Modified"), items=items,
+                             warning=warning)
+
+    def parse_article(self, response, entry: FeedEntry | None = None) -> Iterator[PageItem]:
+        yield PageItem(self.source.id, response.url, response.body, response.encoding, entry)
+
     def conditional_headers(self) -> dict[str, str]:
         headers = {}
         if self.etag:
@@ -81,12 +110,12 @@ class SourceSpider(scrapy.Spider):
             meta={"handle_httpstatus_list": [304]},
         )
 
-    def page_request(self, url: str, callback, entry: FeedEntry | None = None) -> scrapy.Request | None:
+    def page_request(self, url: str, entry: FeedEntry | None = None) -> scrapy.Request | None:
         """A request for an article page, or None when the per-run cap is reached."""
         if self.pages_requested >= self.max_articles:
             return None
         self.pages_requested += 1
-        return scrapy.Request(url, callback=callback, errback=self.page_failed,
+        return scrapy.Request(url, callback=self.parse_article, errback=self.page_failed,
                               cb_kwargs={"entry": entry})
 
     def source_failed(self, failure: Failure) -> Iterator[SourceFailed]:
@@ -96,4 +125,5 @@ class SourceSpider(scrapy.Spider):
         request = failure.request
         entry = request.cb_kwargs.get("entry") if request is not None else None
         url = request.url if request is not None else "?"
-        yield SourceFailed(self.source.id, url, failure_reason(failure), fatal=False, entry=entry)
+        yield SourceFailed(self.source.id, url, failure_reason(failure), fatal=False,
+                           final=failure_is_final(failure), entry=entry)

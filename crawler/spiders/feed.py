@@ -6,31 +6,22 @@ from collections.abc import Iterator
 
 from presswatch.config.errors import FetchError
 from presswatch.crawler.feed import parse_feed
-from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, SourceFailed, SourceFetched
-from presswatch.crawler.spiders.base import SourceSpider, header
+from presswatch.crawler.items import EntryItem, FeedEntry, SourceFailed
+from presswatch.crawler.spiders.base import SourceSpider
 
 
 class FeedSpider(SourceSpider):
     name = "feed"
 
-    async def start(self):
-        yield self.source_request(self.parse)
-
-    def parse(self, response) -> Iterator:
-        if response.status == 304:
-            yield SourceFetched(self.source.id, 304)
-            return
+    def parse_source(self, response) -> Iterator:
         headers = {k.decode().lower(): v[0].decode("latin-1") for k, v in response.headers.items() if v}
         try:
             feed = parse_feed(response.body, response.url, headers)
         except FetchError as exc:
             yield SourceFailed(self.source.id, response.url, str(exc), fatal=True)
             return
-        yield SourceFetched(
-            self.source.id, response.status,
-            etag=header(response, "ETag"), last_modified=header(response, "Last-Modified"),
-            items=len(feed.entries), warning=feed.warning or (None if feed.entries else "feed has no entries"),
-        )
+        empty = None if feed.entries else "feed has no entries"
+        yield self.fetched(response, len(feed.entries), feed.warning or empty)
         for entry in feed.entries:
             yield from self.follow_entry(entry, response)
 
@@ -45,9 +36,7 @@ class FeedSpider(SourceSpider):
         if self.is_known(entry.guid, link):
             self.items_seen += 1
             return
-        request = self.page_request(link, self.parse_article, entry)
-        # Over the page cap, the entry is still kept, from the feed's own text.
+        request = self.page_request(link, entry)
+        # Over the page cap the entry is kept from the feed's own text now, and its page
+        # is fetched in a later run (the store says it still wants it).
         yield request if request is not None else EntryItem(self.source.id, entry)
-
-    def parse_article(self, response, entry: FeedEntry | None = None) -> Iterator[PageItem]:
-        yield PageItem(self.source.id, response.url, response.body, response.encoding, entry)

@@ -7,35 +7,26 @@ from collections.abc import Iterator
 from scrapy.http import TextResponse
 from scrapy.linkextractors import LinkExtractor
 
-from presswatch.crawler.items import PageItem, SourceFailed, SourceFetched
-from presswatch.crawler.spiders.base import SourceSpider, header
+from presswatch.crawler.items import SourceFailed
+from presswatch.crawler.spiders.base import SourceSpider
 
 
 class SiteSpider(SourceSpider):
     name = "site"
 
-    async def start(self):
-        yield self.source_request(self.parse)
-
-    def parse(self, response) -> Iterator:
-        if response.status == 304:
-            yield SourceFetched(self.source.id, 304)
-            return
+    def parse_source(self, response) -> Iterator:
         if not isinstance(response, TextResponse):
-            yield SourceFailed(self.source.id, response.url,
-                               "the listing page is not HTML", fatal=True)
+            yield SourceFailed(self.source.id, response.url, "the listing page is not HTML", fatal=True)
             return
         links = self.article_links(response)
-        yield SourceFetched(
-            self.source.id, response.status, etag=header(response, "ETag"),
-            last_modified=header(response, "Last-Modified"), items=len(links),
-            warning=None if links else f"no links on the listing page match {self.source.follow!r}",
-        )
+        none = f"no links on the listing page match {self.source.follow!r}"
+        yield self.fetched(response, len(links), None if links else none)
         for url in links:
             if self.is_known(None, url):
                 self.items_seen += 1
                 continue
-            request = self.page_request(url, self.parse_article)
+            # Over the cap, the remaining links wait for the next run.
+            request = self.page_request(url)
             if request is None:
                 break
             yield request
@@ -43,6 +34,3 @@ class SiteSpider(SourceSpider):
     def article_links(self, response) -> list[str]:
         extractor = LinkExtractor(allow=self.source.follow, unique=True)
         return [link.url for link in extractor.extract_links(response)]
-
-    def parse_article(self, response, entry=None) -> Iterator[PageItem]:
-        yield PageItem(self.source.id, response.url, response.body, response.encoding, None)
