@@ -354,14 +354,17 @@ def _duplicate_ids(data: Mapping) -> Iterator[Problem]:
 
 def _unknown_channels(data: Mapping) -> Iterator[Problem]:
     known = [c["id"] for _, c in _entries(data, "channels") if isinstance(c.get("id"), str)] + [CONSOLE]
-    for index, rule in _entries(data, "rules"):
-        names = rule.get("channels")
+    users = [(("rules", index), rule) for index, rule in _entries(data, "rules")]
+    if isinstance(data.get("health"), Mapping):
+        users.append((("health",), data["health"]))
+    for loc, user in users:
+        names = user.get("channels")
         if not isinstance(names, (list, tuple)):
             continue
         for position, name in enumerate(names):
             if isinstance(name, str) and name not in known:
                 hint = did_you_mean(name, known) or f" (defined: {', '.join(known)})"
-                yield Problem(("rules", index, "channels", position), f"{{value}} is not a channel{hint}", name)
+                yield Problem((*loc, "channels", position), f"{{value}} is not a channel{hint}", name)
 
 
 def _raise_cross(problems: list[Problem]) -> None:
@@ -429,6 +432,22 @@ class Delivery(_Section):
         if backoff is not None and value < backoff:
             raise ValueError("must not be shorter than backoff")
         return value
+
+
+class Health(_Section):
+    """How each source's health is judged, and where a change of it is reported."""
+
+    channels: tuple[Id, ...] = Field(
+        (), description="Channels told when a source turns failing, quiet or recovered; "
+                        "empty means the console.")
+    failing_after: Count = Field(
+        3, ge=1, description="Consecutive failed runs after which a source is failing.")
+    quiet_factor: float = Field(
+        4.0, ge=1, description="A source is quiet when nothing new came for this many times its usual gap.")
+    min_quiet: PositiveDuration = Field(
+        timedelta(days=1), description="Never call a source quiet before this long without anything new.")
+    max_backoff: PositiveDuration = Field(
+        timedelta(hours=6), description="The longest a failing source waits between runs; it is never given up.")
 
 
 class Log(_Section):
@@ -547,6 +566,7 @@ class Config(_Section):
     crawl: Crawl = Field(default_factory=Crawl, description=Crawl.__doc__)
     delivery: Delivery = Field(default_factory=Delivery, description=Delivery.__doc__)
     log: Log = Field(default_factory=Log, description=Log.__doc__)
+    health: Health = Field(default_factory=Health, description=Health.__doc__)
     sources: tuple[Source, ...] = Field((), description="The feeds and sites to watch.")
     rules: tuple[Rule, ...] = Field((), description="The keyword rules matched against new stories.")
     channels: tuple[Channel, ...] = Field((), description="Where alerts are sent, besides the console.")
