@@ -10,21 +10,25 @@ nothing stored can miss its alert.
 from __future__ import annotations
 
 import hashlib
+import logging
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from urllib.parse import urljoin
 
 from presswatch.config.redact import Redactor
-from presswatch.config.schema import CONSOLE
+from presswatch.config.schema import CONSOLE, Health
 from presswatch.crawler.canonical import canonical_url, is_plausible_canonical
+from presswatch.crawler.health import judge
 from presswatch.crawler.match import RuleMatcher
-from presswatch.crawler.store import NewArticle, NewMatch, Store, now_iso
+from presswatch.crawler.store import HealthChange, NewArticle, NewMatch, SourceRun, Store, now_iso
 
 # The console channel receives the alerts of rules that name no channel.
 CONSOLE_CHANNEL = CONSOLE
+log = logging.getLogger("presswatch.health")
+
 # Texts shorter than this are too generic for their hash to identify a story.
 MIN_HASH_WORDS = 40
 
@@ -74,20 +78,33 @@ class Ingest:
 
     def __init__(self, store: Store, matcher: RuleMatcher,
                  rule_channels: dict[str, tuple[str, ...]], sources: dict | None = None,
-                 redact: Redactor | None = None):
+                 redact: Redactor | None = None, health: Health | None = None):
         self.store = store
         self.matcher = matcher
         self.rule_channels = rule_channels
         self.sources = sources or {}
         self.redact = redact or Redactor()
+        self.health = health or Health()
 
     @classmethod
     def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
-                    redact: Redactor | None = None) -> Ingest:
+                    redact: Redactor | None = None, health: Health | None = None) -> Ingest:
         """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel."""
         rules = [r for r in rules if getattr(r, "enabled", True)]
         channels = {r.id: tuple(r.channels) or (CONSOLE_CHANNEL,) for r in rules}
-        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact)
+        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health)
+
+    def record_run(self, run: SourceRun, at: datetime | None = None) -> HealthChange:
+        """Save a source's run with its health; a change of health is queued as an alert."""
+        now = at or datetime.now(UTC)
+        change = judge(self.store.source_state(run.source_id), run, now, self.health)
+        if change.event:
+            change = replace(change, event=self.redact(change.event),
+                             channels=tuple(self.health.channels) or (CONSOLE_CHANNEL,))
+            log.warning("source=%s state %s -> %s: %s", run.source_id, change.from_state,
+                        change.state, change.event)
+        self.store.record_source_run(run, change, at=now)
+        return change
 
     def is_known(self, source_id: str, guid: str | None, url: str, want_page: bool = False) -> bool:
         """Whether an article is stored, so its page need not be fetched (again).

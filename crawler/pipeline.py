@@ -122,7 +122,7 @@ class IngestPipeline:
         )
         if run.error:
             run = replace(run, error=self.ingest.redact(run.error))
-        self.ingest.store.record_source_run(run)
+        self.ingest.record_run(run)
         log.info(
             "source=%s run %s new=%d copies=%d filled=%d seen=%d alerts=%d errors=%d duration=%.1fs%s",
             run.source_id, "ok" if run.ok else "failed", self.counts[Outcome.NEW],

@@ -54,7 +54,23 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             failures INTEGER NOT NULL DEFAULT 0,
             runs INTEGER NOT NULL DEFAULT 0,
             items_seen INTEGER NOT NULL DEFAULT 0,
-            articles_new INTEGER NOT NULL DEFAULT 0
+            articles_new INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'new'
+                CHECK (state IN ('new', 'ok', 'quiet', 'failing', 'recovered')),
+            state_since TEXT,
+            last_new_at TEXT,
+            usual_gap REAL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE source_events (
+            id INTEGER PRIMARY KEY,
+            source_id TEXT NOT NULL REFERENCES sources(id),
+            from_state TEXT NOT NULL,
+            to_state TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            at TEXT NOT NULL
         )"""
     )
     db.execute(
@@ -113,8 +129,9 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         """
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY,
-            kind TEXT NOT NULL DEFAULT 'alert',
-            story_id INTEGER NOT NULL REFERENCES stories(id),
+            kind TEXT NOT NULL DEFAULT 'alert' CHECK (kind IN ('alert', 'health')),
+            story_id INTEGER REFERENCES stories(id),
+            event_id INTEGER REFERENCES source_events(id),
             rule_id TEXT NOT NULL,
             channel_id TEXT NOT NULL,
             match_id INTEGER REFERENCES matches(id),
@@ -131,6 +148,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX outbox_due ON outbox(state, next_attempt_at)")
+    db.execute("CREATE UNIQUE INDEX outbox_event ON outbox(event_id, channel_id) WHERE event_id IS NOT NULL")
     db["articles"].enable_fts(["title", "text"], create_triggers=True, tokenize="unicode61")
 
 
@@ -152,6 +170,22 @@ class SourceState:
     kind: str = ""
     url: str = ""
     name: str = ""
+    state: str = "new"
+    state_since: str | None = None
+    last_new_at: str | None = None
+    usual_gap: float | None = None  # seconds between runs that brought something new
+
+
+@dataclass(frozen=True)
+class HealthChange:
+    """A source's health after a run; `event` is set when its state changed."""
+
+    state: str
+    last_new_at: str | None
+    usual_gap: float | None
+    event: str | None = None  # the sentence saying what changed
+    from_state: str | None = None
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,7 +244,7 @@ class OutboxRow:
 
     id: int
     kind: str
-    story_id: int
+    story_id: int | None
     rule_id: str
     channel_id: str
     state: str
@@ -220,6 +254,9 @@ class OutboxRow:
     created_at: str
     sent_at: str | None
     done_urls: tuple[int, ...] = ()  # positions of the channel's URLs that have it
+    event_source: str | None = None  # health rows: the source, and its change of state
+    event_from: str | None = None
+    event_to: str | None = None
     title: str = ""
     url: str = ""
     outlet: str = ""
@@ -308,8 +345,15 @@ class Store:
         row = self._one("SELECT * FROM sources WHERE id = ?", (source_id,))
         return SourceState(**row) if row else SourceState(id=source_id)
 
-    def record_source_run(self, run: SourceRun, at: datetime | None = None) -> None:
-        """Save a run's outcome: success resets the failure count, an error is kept."""
+    def source_states(self) -> list[SourceState]:
+        return [SourceState(**row) for row in self.db.query("SELECT * FROM sources ORDER BY id")]
+
+    def record_source_run(self, run: SourceRun, health: HealthChange | None = None,
+                          at: datetime | None = None) -> None:
+        """Save a run's outcome, and the source's health with the alert of its change.
+
+        Success resets the failure count; an error is kept; a 304 keeps the validators.
+        """
         now = now_iso(at)
         with self.transaction():
             if run.ok:
@@ -334,6 +378,32 @@ class Store:
                     "UPDATE sources SET last_error=?, last_error_at=? WHERE id=?",
                     (run.error, now, run.source_id),
                 )
+            if health is not None:
+                self._record_health(run.source_id, health, now)
+
+    def _record_health(self, source_id: str, health: HealthChange, now: str) -> None:
+        self.db.execute(
+            """UPDATE sources SET state=?, last_new_at=?, usual_gap=?,
+               state_since=CASE WHEN state=? THEN COALESCE(state_since, ?) ELSE ? END WHERE id=?""",
+            (health.state, health.last_new_at, health.usual_gap, health.state, now, now, source_id),
+        )
+        if health.event is None:
+            return
+        cursor = self.db.execute(
+            """INSERT INTO source_events (source_id, from_state, to_state, detail, at)
+               VALUES (?,?,?,?,?)""",
+            (source_id, health.from_state or "new", health.state, health.event, now),
+        )
+        for channel_id in health.channels:
+            self.db.execute(
+                """INSERT INTO outbox (kind, event_id, rule_id, channel_id, next_attempt_at,
+                   created_at, updated_at) VALUES ('health',?,?,?,?,?,?)""",
+                (cursor.lastrowid, f"source:{source_id}", channel_id, now, now, now),
+            )
+
+    def source_events(self, source_id: str | None = None) -> list[dict]:
+        where, params = ("WHERE source_id = ?", (source_id,)) if source_id else ("", ())
+        return list(self.db.query(f"SELECT * FROM source_events {where} ORDER BY id", params))
 
     # Articles and stories ----------------------------------------------------
 
@@ -440,20 +510,26 @@ class Store:
     # Outbox ------------------------------------------------------------------
 
     _OUTBOX_SELECT = """
-        SELECT o.*, s.title AS title, s.url AS url, s.article_count AS article_count,
-               s.first_seen_at AS first_seen_at, a.published_at AS published_at,
-               src.name AS outlet, m.terms AS terms, m.snippet AS snippet
+        SELECT o.*, COALESCE(s.title, e.detail) AS title, COALESCE(s.url, esrc.url) AS url,
+               s.article_count AS article_count,
+               COALESCE(s.first_seen_at, e.at) AS first_seen_at, a.published_at AS published_at,
+               COALESCE(src.name, esrc.name) AS outlet, m.terms AS terms, m.snippet AS snippet,
+               e.source_id AS event_source, e.from_state AS event_from, e.to_state AS event_to
         FROM outbox o
-        JOIN stories s ON s.id = o.story_id
+        LEFT JOIN stories s ON s.id = o.story_id
         LEFT JOIN matches m ON m.id = o.match_id
         LEFT JOIN articles a ON a.id = COALESCE(m.article_id, s.first_article_id)
         LEFT JOIN sources src ON src.id = a.source_id
+        LEFT JOIN source_events e ON e.id = o.event_id
+        LEFT JOIN sources esrc ON esrc.id = e.source_id
     """
 
     @staticmethod
     def _outbox_row(row: dict) -> OutboxRow:
         row = dict(row)
         row.pop("match_id", None)
+        row.pop("event_id", None)
+        row["article_count"] = row["article_count"] or 0
         row.pop("updated_at", None)
         row["terms"] = tuple(json.loads(row["terms"] or "[]"))
         row["done_urls"] = tuple(json.loads(row["done_urls"] or "[]"))

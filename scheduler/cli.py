@@ -90,6 +90,40 @@ def check_config(config_path):
 
 
 @main.command()
+@config_option
+def sources(config_path):
+    """List every source, one line each: state, last success, last error, item counts.
+
+    \b
+    States: new (never run), ok, quiet (nothing new for much longer than usual),
+    failing (several runs in a row failed), recovered (works again).
+    Example:
+      presswatch sources --config presswatch.yaml
+    """
+    from presswatch.crawler.store import Store
+
+    config = load(config_path)
+    if not config.database.exists():
+        raise click.ClickException(f"no database yet at {config.database}; run presswatch first")
+    store = Store(str(config.database))
+    try:
+        states = {state.id: state for state in store.source_states()}
+    finally:
+        store.close()
+    for source in config.sources:
+        click.echo(source_line(source, states.get(source.id)))
+
+
+def source_line(source, state) -> str:
+    if state is None or state.runs == 0:
+        return f"{source.id:<24} new        never run"
+    error = f"  last error: {state.last_error}" if state.last_error else ""
+    return (f"{source.id:<24} {state.state:<10} last success: {state.last_success_at or 'never'}"
+            f"  runs: {state.runs}  items: {state.items_seen + state.articles_new}"
+            f" (new {state.articles_new})  failures in a row: {state.failures}{error}")
+
+
+@main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="presswatch.yaml")
 @click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 def init(path, force):

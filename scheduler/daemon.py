@@ -41,7 +41,7 @@ class Daemon:
             self.store.close()
             raise
         self.store.sync_sources([(s.id, s.kind, redact(s.url), s.name) for s in config.sources])
-        self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact)
+        self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health)
         self.crawls = Crawls(config, self.ingest)
         delivery = {"store": self.store, "channels": build_channels(config.channels),
                     "settings": config.delivery, "redact": redact}
@@ -114,6 +114,20 @@ class Daemon:
             await task
         except Exception as exc:  # a crash of one crawl is recorded, never fatal
             self.crawls.record_crash(source, exc)
+        if not self.stopping:
+            self._back_off_if_failing(source)
+
+    def _back_off_if_failing(self, source) -> None:
+        """A failing source waits longer and longer between runs, up to a cap; never dropped."""
+        from presswatch.crawler.health import backoff
+
+        state = self.store.source_state(source.id)
+        job = self.scheduler.get_job(f"source:{source.id}") if self.scheduler else None
+        if state.state != "failing" or job is None:
+            return
+        delay = backoff(source.every, state.failures, self.config.health)
+        job.modify(next_run_time=datetime.now(UTC) + delay)
+        log.info("source=%s failing; next run in %s", source.id, delay)
 
     async def deliver(self) -> None:
         if self.stopping and self.delivering is None:

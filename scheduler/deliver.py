@@ -140,7 +140,7 @@ class Delivery:
         if result.ok:
             self.store.mark_sent(row.id)
             log.info("alert=%d sent channel=%s rule=%s story=%d", row.id, row.channel_id,
-                     row.rule_id, row.story_id)
+                     row.rule_id, row.story_id or 0)
             return True
         error = self.redact(result.error or "failed")
         retry_at = None

@@ -12,10 +12,14 @@ MAX_BODY = 1500
 
 
 def alert_title(row: OutboxRow) -> str:
+    if row.kind == "health":
+        return f"[presswatch] source {row.event_source} is {row.event_to}"
     return f"[presswatch] {row.rule_id}: {_one_line(row.title)}"
 
 
 def alert_body(row: OutboxRow) -> str:
+    if row.kind == "health":
+        return health_body(row)
     date = (row.published_at or row.first_seen_at or "")[:10]
     lines = [_one_line(row.title), " · ".join(p for p in (row.outlet, date) if p), row.url]
     if row.snippet:
@@ -35,3 +39,14 @@ def _cut(text: str, limit: int) -> str:
         return text
     head = text[:limit].rsplit(" ", 1)[0]
     return head.rstrip(" ,;:") + " …"
+
+
+def health_body(row: OutboxRow) -> str:
+    """A source's change of state: what changed, since when, and where the source is."""
+    return "\n".join([
+        _one_line(row.title),
+        f"Source: {row.outlet} ({row.event_source}), {row.url}",
+        f"State: {row.event_from} -> {row.event_to} at {row.first_seen_at}",
+        "",
+        "presswatch sources  lists every source with its last success and last error.",
+    ])

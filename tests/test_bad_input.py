@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from conftest import article_page, free_port, rss_feed
+from conftest import free_port, rss_feed
 
 RULE = '"Human Rights Watch" AND ("North Korea" OR DPRK)'
 GOOD_ITEM = {"title": "Rights group details abuse of women in North Korea", "link": "/good/story",

@@ -1,0 +1,87 @@
+"""Judging a source's health after each run: ok, quiet, failing, recovered.
+
+Pure: it reads the source's stored state and the run's outcome and returns the new
+state, with a sentence when the state changed, so "no alerts" can be told apart from
+"no coverage". The usual gap between runs that bring something new is learned (an
+exponentially weighted mean); a source is quiet when nothing new came for much longer
+than that. Storing the result and queuing its alert is the store's job, in the same
+transaction as the run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from presswatch.config.duration import format_duration
+from presswatch.crawler.store import HealthChange, SourceRun, SourceState, now_iso
+
+# Weight of the newest gap in the learned usual gap.
+GAP_WEIGHT = 0.3
+
+
+def judge(before: SourceState, run: SourceRun, now: datetime, settings) -> HealthChange:
+    """The source's health after `run`; `settings` is the config's `health` section."""
+    failures = 0 if run.ok else before.failures + 1
+    last_new, gap = _learn(before, run, now)
+    state = _state(before, run, failures, last_new, gap, now, settings)
+    event = None
+    if state != before.state and state in ("failing", "quiet", "recovered"):
+        event = _sentence(before, run, state, failures, last_new, gap, now)
+    return HealthChange(state, now_iso(last_new) if last_new else None, gap, event, before.state)
+
+
+def _learn(before: SourceState, run: SourceRun, now: datetime) -> tuple[datetime | None, float | None]:
+    last_new = datetime.fromisoformat(before.last_new_at) if before.last_new_at else None
+    gap = before.usual_gap
+    if run.ok and run.articles_new:
+        # The silence that made a source quiet is the anomaly, not its usual rhythm.
+        if last_new is not None and before.state != "quiet":
+            seconds = (now - last_new).total_seconds()
+            gap = seconds if gap is None else GAP_WEIGHT * seconds + (1 - GAP_WEIGHT) * gap
+        return now, gap
+    if run.ok and last_new is None:
+        # Silence is counted from the first run that worked, even if it brought nothing.
+        return now, gap
+    return last_new, gap
+
+
+def _state(before, run, failures, last_new, gap, now, settings) -> str:
+    if not run.ok:
+        return "failing" if failures >= settings.failing_after else _settled(before.state)
+    if last_new is not None and now - last_new > quiet_after(gap, settings):
+        return "quiet"
+    if before.state in ("failing", "quiet"):
+        return "recovered"
+    return "ok"
+
+
+def _settled(state: str) -> str:
+    # A failure or two does not change a source's state; "new" becomes "ok" only by working.
+    return state
+
+
+def quiet_after(gap: float | None, settings) -> timedelta:
+    """How long without anything new makes a source quiet."""
+    learned = timedelta(seconds=(gap or 0) * settings.quiet_factor)
+    return max(learned, settings.min_quiet)
+
+
+def _sentence(before, run, state, failures, last_new, gap, now) -> str:
+    name = before.name or before.id
+    if state == "failing":
+        return f"{name} is failing: {failures} runs in a row failed; last error: {run.error}"
+    if state == "quiet":
+        usual = f"; usually something new every {format_duration(_round(gap))}" if gap else ""
+        return f"{name} is quiet: nothing new for {format_duration(_round((now - last_new).total_seconds()))}{usual}"
+    was = "failing" if before.state == "failing" else "quiet"
+    return f"{name} recovered: it works again after being {was}"
+
+
+def _round(seconds: float) -> timedelta:
+    return timedelta(minutes=max(1, round(seconds / 60)))
+
+
+def backoff(source_every: timedelta, failures: int, settings) -> timedelta:
+    """How long a failing source waits before its next run: doubling, capped, never given up."""
+    doublings = min(20, max(0, failures - settings.failing_after))
+    return min(settings.max_backoff, source_every * (2 ** doublings))
