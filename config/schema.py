@@ -235,6 +235,50 @@ def _check_regex(value: str) -> str:
 Regex = Annotated[str, AfterValidator(_check_regex)]
 
 
+FOLLOW_PREFIXES = ("css:", "xpath:")
+"""`follow: css:a.headline` and `follow: xpath://h2/a` select links; any other value is a regex."""
+
+
+def follow_kind(value: str) -> tuple[str, str]:
+    """("regex" | "css" | "xpath", the expression without its prefix)."""
+    for prefix in FOLLOW_PREFIXES:
+        if value.startswith(prefix):
+            return prefix[:-1], value[len(prefix):].strip()
+    return "regex", value
+
+
+def _check_css(value: str) -> str:
+    from cssselect import GenericTranslator, SelectorError
+
+    try:
+        GenericTranslator().css_to_xpath(value)
+    except SelectorError as error:
+        raise Invalid("{value} is not a valid CSS selector", str(error)) from None
+    return value
+
+
+def _check_xpath(value: str) -> str:
+    from lxml import etree
+
+    try:
+        etree.XPath(value)
+    except etree.XPathSyntaxError as error:
+        raise Invalid("{value} is not a valid XPath expression", str(error)) from None
+    return value
+
+
+def _check_follow(value: str) -> str:
+    kind, expression = follow_kind(value)
+    if not expression:
+        raise Invalid(f"{{value}} has no {kind} expression after its prefix")
+    {"regex": _check_regex, "css": _check_css, "xpath": _check_xpath}[kind](expression)
+    return value
+
+
+Follow = Annotated[str, AfterValidator(_check_follow)]
+CssSelector = Annotated[str, AfterValidator(_check_css)]
+
+
 def _check_query(value: str) -> str:
     try:
         parse_query(value)
@@ -314,13 +358,33 @@ def cross_check(data: Mapping) -> list[Problem]:
 
 
 def source_problems(source: Mapping, loc: Loc = ()) -> list[Problem]:
-    """`follow` is required for a site source and meaningless for a feed."""
+    """Which keys a source needs and takes depend on its kind.
+
+    A feed or a sitemap has one `url`; a site has `url` or `urls` (its listing pages) and
+    needs `follow`; a sitemap may filter its URLs with a `follow` regex.
+    """
     kind, follow = source.get("kind"), source.get("follow")
+    url, urls = source.get("url"), source.get("urls")
+    problems = []
+    if kind == "site" and url is not None and urls and not (
+            isinstance(urls, (list, tuple)) and urls[0] == url):
+        problems.append(Problem(loc, "give either url or urls, not both"))
+    elif url is None and not (kind == "site" and urls):
+        needs = "url (the listing page) or urls (a list of them)" if kind == "site" else "url"
+        problems.append(Problem((*loc, "url"), f"required, but missing: a {kind or 'source'} needs {needs}"))
+    if kind in ("feed", "sitemap") and urls:
+        problems.append(Problem((*loc, "urls"), "only a site source takes urls; give one url"))
     if kind == "feed" and follow is not None:
-        return [Problem((*loc, "follow"), "only a site source takes follow; a feed lists its own articles")]
+        problems.append(Problem((*loc, "follow"), "only a site source takes follow; a feed lists its own articles"))
     if kind == "site" and follow is None:
-        return [Problem((*loc, "follow"), "a site source needs follow: a regex matching its article links")]
-    return []
+        problems.append(Problem((*loc, "follow"), "a site source needs follow: a regex matching its article links"))
+    if kind == "sitemap" and isinstance(follow, str) and follow_kind(follow)[0] != "regex":
+        problems.append(Problem((*loc, "follow"), "a sitemap's follow is a regex over its URLs, not a selector"))
+    if kind == "feed" and source.get("ignore") is not None:
+        problems.append(Problem((*loc, "ignore"), "only site and sitemap sources take ignore"))
+    if kind != "site" and source.get("next_css") is not None:
+        problems.append(Problem((*loc, "next_css"), "only a site source takes next_css"))
+    return problems
 
 
 def channel_problems(channel: Mapping, loc: Loc = ()) -> list[Problem]:
@@ -462,13 +526,20 @@ class Log(_Section):
 
 
 class Source(_Section):
-    """A feed or a news site to watch."""
+    """A feed, a news site or a sitemap to watch."""
 
     id: Id = Field(description="Short unique name of the source: lowercase letters, digits and -.")
-    kind: Literal["feed", "site"] = Field(
-        description="feed: an RSS/Atom feed; site: a listing page whose links are followed."
+    kind: Literal["feed", "site", "sitemap"] = Field(
+        description="feed: an RSS/Atom feed; site: listing pages whose links are followed; "
+                    "sitemap: a sitemap, sitemap index or news sitemap (or a robots.txt naming them)."
     )
-    url: HttpUrl = Field(description="The feed's or the listing page's http(s) URL.")
+    url: HttpUrl | None = Field(
+        None, description="The feed's, the listing page's or the sitemap's http(s) URL (required, "
+                          "except for a site given urls)."
+    )
+    urls: tuple[HttpUrl, ...] = Field(
+        (), description="Sites only, instead of url: several listing pages (url is then the first)."
+    )
     name: str = Field("", description="The outlet as shown in alerts; defaults to the id.")
     every: Interval = Field(
         timedelta(minutes=30), description="How often to fetch it: 15m, 1h, 1h30m (at least 10s)."
@@ -476,23 +547,52 @@ class Source(_Section):
     fetch_articles: bool = Field(
         False, description="Feeds only: follow each entry's link and extract the full article."
     )
-    follow: Regex | None = Field(
-        None, description="Sites only (and required there): a regex that matches the article links."
+    follow: Follow | None = Field(
+        None, description="Sites (required there): the article links, as a regex over their URLs, "
+                          "or css:SELECTOR or xpath:EXPRESSION selecting the links; sitemaps: an "
+                          "optional regex the URLs must match."
+    )
+    ignore: Regex | None = Field(
+        None, description="Sites and sitemaps: a regex of URLs never fetched, even when follow matches."
+    )
+    listing_pages: Count = Field(
+        1, ge=1, description="Sites: listing pages read per start page a run, following its next links."
+    )
+    next_css: CssSelector | None = Field(
+        None, description="Sites: a CSS selector for a listing's next link, when rel=next and "
+                          "links reading Next / 다음 / » / › do not find it."
+    )
+    since: PositiveDuration = Field(
+        timedelta(days=2), description="Sitemaps: only URLs dated (lastmod or news publication date) "
+                                       "within this long before now; undated URLs are kept."
     )
     enabled: bool = Field(True, description="false skips the source without deleting it.")
     language: Language | None = Field(
         None, description='Language code (en, ko) assumed when a page does not state its own.'
     )
 
+    @property
+    def start_urls(self) -> tuple[str, ...]:
+        """The pages a crawl of the source starts from: its urls, else its url."""
+        if self.urls:
+            return self.urls
+        return (self.url,) if self.url is not None else ()
+
     @model_validator(mode="before")
     @classmethod
-    def _name_defaults_to_id(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and not data.get("name") and isinstance(data.get("id"), str):
-            return {**data, "name": data["id"]}
+    def _fill_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        if not data.get("name") and isinstance(data.get("id"), str):
+            data = {**data, "name": data["id"]}
+        # A site given urls only has its first as url: the source's address in the store and logs.
+        urls = data.get("urls")
+        if data.get("url") is None and isinstance(urls, (list, tuple)) and urls and isinstance(urls[0], str):
+            data = {**data, "url": urls[0]}
         return data
 
     @model_validator(mode="after")
-    def _follow_matches_kind(self) -> Source:
+    def _keys_match_kind(self) -> Source:
         _raise_cross(source_problems(self.model_dump()))
         return self
 

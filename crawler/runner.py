@@ -20,11 +20,37 @@ from presswatch.crawler.pipeline import pipeline_for
 from presswatch.crawler.store import SourceRun
 from presswatch.crawler.spiders.feed import FeedSpider
 from presswatch.crawler.spiders.site import SiteSpider
+from presswatch.crawler.spiders.sitemap import SitemapSpider
 
 log = logging.getLogger("presswatch.crawl")
 
-SPIDERS = {"feed": FeedSpider, "site": SiteSpider}
+SPIDERS = {"feed": FeedSpider, "site": SiteSpider, "sitemap": SitemapSpider}
 REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+# Politeness and limits not (yet) in the config: proposed as crawl.* keys.
+AUTOTHROTTLE_MAX_DELAY = 60.0        # crawl.max_delay: AutoThrottle's longest pause
+RETRY_BACKOFF = 1.0                  # crawl.retry_backoff: first wait before a retry, doubled each time
+RETRY_MAX_BACKOFF = 60.0             # crawl.max_retry_backoff
+MAX_RETRY_AFTER = 600.0              # crawl.max_retry_after: a longer Retry-After gives up for this run
+REDIRECT_OTHER_HOSTS = False         # crawl.redirect_other_hosts (and per source)
+REDIRECT_MAX_TIMES = 10              # crawl.max_redirects
+
+_MW = "presswatch.crawler.downloadermiddlewares"
+_SCRAPY_MW = "scrapy.downloadermiddlewares"
+DOWNLOADER_MIDDLEWARES = {
+    # Ours replace Scrapy's at the same places in the chain.
+    f"{_SCRAPY_MW}.retry.RetryMiddleware": None,
+    f"{_MW}.retry.BackoffRetryMiddleware": 550,
+    f"{_MW}.limits.SizeLimitMiddleware": 560,
+    f"{_SCRAPY_MW}.redirect.MetaRefreshMiddleware": None,
+    f"{_MW}.redirect.PolicyMetaRefreshMiddleware": 580,
+    f"{_SCRAPY_MW}.httpcompression.HttpCompressionMiddleware": None,
+    f"{_MW}.limits.LimitedHttpCompressionMiddleware": 590,
+    f"{_SCRAPY_MW}.redirect.RedirectMiddleware": None,
+    f"{_MW}.redirect.PolicyRedirectMiddleware": 600,
+    # Sees the decompressed, final response.
+    f"{_MW}.charset.CharsetMiddleware": 585,
+}
 
 
 def user_agent(config) -> str:
@@ -40,14 +66,24 @@ def scrapy_settings(config, ingest: Ingest) -> Settings:
         "USER_AGENT": user_agent(config),
         "ROBOTSTXT_OBEY": crawl.robots,
         "DOWNLOAD_TIMEOUT": crawl.timeout.total_seconds(),
+        # DOWNLOAD_DELAY is AutoThrottle's floor: it never goes faster than the configured delay.
         "DOWNLOAD_DELAY": crawl.delay.total_seconds(),
         "RANDOMIZE_DOWNLOAD_DELAY": True,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
+        "AUTOTHROTTLE_ENABLED": True,
+        "AUTOTHROTTLE_START_DELAY": crawl.delay.total_seconds(),
+        "AUTOTHROTTLE_MAX_DELAY": max(AUTOTHROTTLE_MAX_DELAY, crawl.delay.total_seconds()),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(crawl.concurrency_per_domain),
         "DOWNLOAD_MAXSIZE": crawl.max_response_size,
         "DOWNLOAD_WARNSIZE": 0,
         "RETRY_TIMES": crawl.retries,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
-        "REDIRECT_MAX_TIMES": 10,
+        "PRESSWATCH_RETRY_BACKOFF": RETRY_BACKOFF,
+        "PRESSWATCH_RETRY_MAX_BACKOFF": RETRY_MAX_BACKOFF,
+        "PRESSWATCH_MAX_RETRY_AFTER": MAX_RETRY_AFTER,
+        "REDIRECT_MAX_TIMES": REDIRECT_MAX_TIMES,
+        "PRESSWATCH_REDIRECT_OTHER_HOSTS": REDIRECT_OTHER_HOSTS,
+        "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
         "COOKIES_ENABLED": False,
         # A daemon opens no ports but its own: no telnet console, no remote control.
         "TELNETCONSOLE_ENABLED": False,
@@ -87,7 +123,7 @@ class Crawls:
         """A crawl that died before its pipeline could record the run is recorded here."""
         reason = f"crawl crashed: {type(exc).__name__}: {exc}"
         log.error("source=%s %s", source.id, reason)
-        self.ingest.store.record_source_run(SourceRun(source.id, ok=False, error=reason))
+        self.ingest.record_run(SourceRun(source.id, ok=False, error=reason))
 
     async def stop(self) -> None:
         await self.runner.stop()

@@ -306,7 +306,7 @@ def test_every_mistake_is_reported_with_its_path(tmp_path):
         'log.level: "loud" is not allowed; use "debug", "info", "warning" or "error"',
         'sources[0].evrey: unknown key; did you mean "every"?',
         'sources[1].id: "KCNA" is not a valid id (use lowercase letters, digits and -, starting with a letter or digit)',
-        'sources[1].kind: "rss" is not allowed; use "feed" or "site"',
+        'sources[1].kind: "rss" is not allowed; use "feed", "site" or "sitemap"',
         'sources[1].url: "ftp://www.kcna.kp/en" is not an http:// or https:// URL',
         'sources[1].every: "5s" is shorter than the minimum of 10s',
         "sources[2].id: required, but missing",
@@ -395,7 +395,6 @@ def test_follow_must_match_the_kind_and_compile(tmp_path):
         "sources[1].follow: a site source needs follow: a regex matching its article links",
         'sources[2].follow: "/en/[article" is not a valid regular expression: '
         "unterminated character set at position 4",
-        'sources[3].kind: "sitemap" is not allowed; use "feed" or "site"',
         'sources[3].follow: "(unclosed" is not a valid regular expression: '
         "missing ), unterminated subpattern at position 0",
     ]

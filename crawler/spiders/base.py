@@ -10,10 +10,12 @@ from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
     DownloadTimeoutError,
+    IgnoreRequest,
     ResponseDataLossError,
 )
 from twisted.python.failure import Failure
 
+from presswatch.crawler.downloadermiddlewares import RetryGivenUp
 from presswatch.crawler.items import FeedEntry, PageItem, SourceFailed, SourceFetched
 
 
@@ -33,11 +35,14 @@ _REASONS = (
 
 
 def failure_is_final(failure: Failure) -> bool:
-    """A client error other than 408/429 will not go away by asking again."""
-    if failure.check(HttpError):
+    """A client error other than 408/429, or a refusal by policy (robots.txt, size,
+    redirects), will not go away by asking again."""
+    if failure.check(HttpError):  # (an IgnoreRequest too, so first)
         status = failure.value.response.status
         return 400 <= status < 500 and status not in (408, 429)
-    return False
+    if failure.check(RetryGivenUp):  # the server is busy now: a later run may do
+        return False
+    return bool(failure.check(IgnoreRequest))
 
 
 def failure_reason(failure: Failure) -> str:
@@ -45,6 +50,8 @@ def failure_reason(failure: Failure) -> str:
     exc = failure.value
     if failure.check(HttpError):
         return f"HTTP {exc.response.status}"
+    if failure.check(IgnoreRequest):  # our refusals (size, redirects), robots.txt
+        return str(exc) or "request ignored"
     detail = str(exc).strip()
     for kind, reason in _REASONS:
         if failure.check(kind):
@@ -115,8 +122,11 @@ class SourceSpider(scrapy.Spider):
         if self.pages_requested >= self.max_articles:
             return None
         self.pages_requested += 1
+        # A feed's own links may pass through its redirector (FeedBurner, Google News)
+        # to the outlet's host: the feed chose them, so that redirect is followed.
+        meta = {"allow_other_host_redirect": True} if entry is not None else {}
         return scrapy.Request(url, callback=self.parse_article, errback=self.page_failed,
-                              cb_kwargs={"entry": entry})
+                              cb_kwargs={"entry": entry}, meta=meta)
 
     def source_failed(self, failure: Failure) -> Iterator[SourceFailed]:
         yield SourceFailed(self.source.id, self.source.url, failure_reason(failure), fatal=True)

@@ -1,26 +1,127 @@
-"""The `site` spider: a listing page whose links matching `follow` are articles."""
+"""The `site` spider: listing pages whose links picked by `follow` are articles.
+
+A source has one start page (`url`) or several (`urls`); each is read, and with
+`listing_pages: N` so are the pages its "next" links lead to, up to N a start page. A
+listing page already read in this run is never read again (next links looping back), and
+the page count ends endless pagination and calendar traps.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+import scrapy
 from scrapy.http import TextResponse
 from scrapy.linkextractors import LinkExtractor
+from w3lib.url import canonicalize_url
 
+from presswatch.config.schema import follow_kind
 from presswatch.crawler.items import SourceFailed
 from presswatch.crawler.spiders.base import SourceSpider
+
+# Link texts that mean "the next page of this listing", once arrows and spaces are stripped.
+_NEXT_WORDS = {"next", "next page", "older", "older posts", "older entries", "다음", "다음 페이지", "다음페이지"}
+_ARROWS = "»›>→ "
+
+
+def is_next_text(text: str) -> bool:
+    """Whether a link's text reads as a listing's next link: Next, 다음, », › and the like."""
+    text = re.sub(r"\s+", " ", text).strip().lower()
+    if text in ("»", "›"):
+        return True
+    return text.strip(_ARROWS) in _NEXT_WORDS
+
+
+def next_link(response, next_css: str | None = None) -> str | None:
+    """The absolute URL of a listing page's next page, if it shows one."""
+    candidates: list[str] = []
+    if next_css:
+        for selected in response.css(next_css):
+            root = selected.root
+            href = selected.attrib.get("href") if not isinstance(root, str) else root
+            if href:
+                candidates.append(href)
+    candidates += response.xpath(
+        "//link[contains(concat(' ', normalize-space(@rel), ' '), ' next ')]/@href"
+        " | //a[contains(concat(' ', normalize-space(@rel), ' '), ' next ')]/@href").getall()
+    for anchor in response.xpath("//a[@href]"):
+        text = " ".join(anchor.xpath(".//text()").getall()) or anchor.attrib.get("aria-label", "")
+        if is_next_text(text):
+            candidates.append(anchor.attrib["href"])
+    for href in candidates:
+        href = href.strip()
+        if href and not href.startswith(("#", "javascript:", "mailto:")):
+            return response.urljoin(href)
+    return None
 
 
 class SiteSpider(SourceSpider):
     name = "site"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.listings_read: set[str] = set()
+        self.link_extractor = self._link_extractor()
+
+    def _link_extractor(self) -> LinkExtractor:
+        follow = self.source.follow or ""
+        kind, expression = follow_kind(follow)
+        ignore = getattr(self.source, "ignore", None)
+        deny = (ignore,) if ignore else ()
+        if kind == "css":
+            return LinkExtractor(restrict_css=expression, deny=deny, unique=True)
+        if kind == "xpath":
+            return LinkExtractor(restrict_xpaths=expression, deny=deny, unique=True)
+        return LinkExtractor(allow=follow, deny=deny, unique=True)
+
+    @property
+    def start_urls_of_source(self) -> tuple[str, ...]:
+        return getattr(self.source, "start_urls", None) or (self.source.url,)
+
+    async def start(self):
+        first, *others = self.start_urls_of_source
+        # Only the first start page is the source's own conditional request: its ETag is the one stored.
+        request = self.source_request(self.parse)
+        request.meta["listing_page"] = 1
+        self.listings_read.add(canonicalize_url(first))
+        yield request
+        for url in others:
+            if canonicalize_url(url) in self.listings_read:
+                continue
+            self.listings_read.add(canonicalize_url(url))
+            yield self.listing_request(url, 1)
+
+    def listing_request(self, url: str, page: int) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse_listing, errback=self.page_failed,
+                              meta={"listing_page": page}, dont_filter=True)
+
     def parse_source(self, response) -> Iterator:
         if not isinstance(response, TextResponse):
             yield SourceFailed(self.source.id, response.url, "the listing page is not HTML", fatal=True)
             return
+        self.mark_read(response)
         links = self.article_links(response)
         none = f"no links on the listing page match {self.source.follow!r}"
         yield self.fetched(response, len(links), None if links else none)
+        yield from self.follow_listing(response, links)
+
+    def parse_listing(self, response) -> Iterator:
+        """A listing page other than the source's own: a further start page or a next page."""
+        if not isinstance(response, TextResponse):
+            yield SourceFailed(self.source.id, response.url, "the listing page is not HTML", fatal=False)
+            return
+        self.mark_read(response)
+        yield from self.follow_listing(response, self.article_links(response))
+
+    def mark_read(self, response) -> None:
+        """A listing page read in this run, under its own URL and the one asked for."""
+        self.listings_read.add(canonicalize_url(response.url))
+        if response.request is not None:
+            self.listings_read.add(canonicalize_url(response.request.url))
+
+    def follow_listing(self, response, links: list[str]) -> Iterator:
+        capped = False
         for url in links:
             if self.is_known(None, url):
                 self.items_seen += 1
@@ -28,9 +129,22 @@ class SiteSpider(SourceSpider):
             # Over the cap, the remaining links wait for the next run.
             request = self.page_request(url)
             if request is None:
+                capped = True
                 break
             yield request
+        page = response.meta.get("listing_page", 1)
+        if capped or page >= getattr(self.source, "listing_pages", 1):
+            return
+        url = next_link(response, getattr(self.source, "next_css", None))
+        if url is None or not url.startswith(("http://", "https://")):
+            return
+        key = canonicalize_url(url)
+        if key in self.listings_read:
+            return  # a next link back to a page read in this run: a loop, not more news
+        self.listings_read.add(key)
+        yield self.listing_request(url, page + 1)
 
     def article_links(self, response) -> list[str]:
-        extractor = LinkExtractor(allow=self.source.follow, unique=True)
-        return [link.url for link in extractor.extract_links(response)]
+        listings = self.listings_read
+        return [link.url for link in self.link_extractor.extract_links(response)
+                if canonicalize_url(link.url) not in listings]
