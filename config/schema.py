@@ -35,6 +35,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
+    create_model,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -384,7 +385,16 @@ def source_problems(source: Mapping, loc: Loc = ()) -> list[Problem]:
         problems.append(Problem((*loc, "ignore"), "only site and sitemap sources take ignore"))
     if kind != "site" and source.get("next_css") is not None:
         problems.append(Problem((*loc, "next_css"), "only a site source takes next_css"))
+    fallback = source.get("fallback")
+    if fallback is not None and kind in ("site", "sitemap"):
+        problems.append(Problem((*loc, "fallback"), "only a feed source takes a fallback"))
+    elif isinstance(fallback, Mapping) and fallback.get("kind") in FALLBACK_KINDS:
+        problems += source_problems(fallback, (*loc, "fallback"))
     return problems
+
+
+FALLBACK_KINDS = ("site", "sitemap")
+"""What a feed source may fall back on when its feed is gone."""
 
 
 def channel_problems(channel: Mapping, loc: Loc = ()) -> list[Problem]:
@@ -460,7 +470,15 @@ class Crawl(_Section):
         description="Largest response read, in bytes or with a unit: 512KB, 10MB, 1GiB "
         "(KB/MB/GB are powers of 1000, KiB/MiB/GiB powers of 1024).",
     )
-    robots: bool = Field(True, description="Obey each site's robots.txt.")
+    robots: bool = Field(True, description="Obey each site's robots.txt; a source's robots overrides it.")
+    redirect_other_hosts: bool = Field(
+        False, description="Follow a source's redirects to another host (a leading www. aside); "
+                           "a source's redirect_other_hosts overrides it. Links a feed lists are "
+                           "always followed through their redirector.")
+    max_redirects: Count = Field(10, ge=0, description="Redirects followed for one request at most.")
+    max_retry_after: Duration = Field(
+        timedelta(minutes=10),
+        description="A 429/503 asking to wait longer than this (Retry-After) is given up for the run.")
     max_articles: Count = Field(
         50, ge=1, description="Article pages fetched per source per run, newest links first."
     )
@@ -570,6 +588,30 @@ class Source(_Section):
     language: Language | None = Field(
         None, description='Language code (en, ko) assumed when a page does not state its own.'
     )
+    robots: bool | None = Field(
+        None, description="Obey robots.txt for this source's requests; unset means crawl.robots."
+    )
+    redirect_other_hosts: bool | None = Field(
+        None, description="Follow redirects of this source's own requests to another host; "
+                          "unset means crawl.redirect_other_hosts."
+    )
+    fallback: Fallback | None = Field(
+        None, description="Feeds only: a site or sitemap crawled instead, under the same id, while "
+                          "the feed is gone (404/410, not a feed, failing, or empty for far longer "
+                          "than usual); the feed is still tried first every run. Takes kind "
+                          "(site or sitemap) and the keys of that kind: url or urls, follow, "
+                          "ignore, listing_pages, next_css, since."
+    )
+
+    @property
+    def on_fallback(self) -> Source | None:
+        """The source as its fallback crawls it (same id, name and limits), or None."""
+        fallback = self.fallback
+        if fallback is None:
+            return None
+        update = {name: getattr(fallback, name) for name in type(fallback).model_fields}
+        update["url"] = fallback.url or (fallback.urls[0] if fallback.urls else None)
+        return self.model_copy(update={**update, "fallback": None, "fetch_articles": False})
 
     @property
     def start_urls(self) -> tuple[str, ...]:
@@ -595,6 +637,43 @@ class Source(_Section):
     def _keys_match_kind(self) -> Source:
         _raise_cross(source_problems(self.model_dump()))
         return self
+
+
+_FALLBACK_FIELDS = ("url", "urls", "follow", "ignore", "listing_pages", "next_css", "since")
+
+
+def _fallback_fields() -> type[BaseModel]:
+    """A fallback takes the fields of a site or sitemap source, declared once on Source."""
+    fields: dict[str, Any] = {
+        "kind": (Literal["site", "sitemap"], Field(
+            description="site: listing pages whose links are followed; sitemap: a sitemap.")),
+    }
+    for name in _FALLBACK_FIELDS:
+        info = Source.model_fields[name]
+        annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[name] = (annotation, Field(info.default, description=info.description))
+    return create_model("FallbackFields", __base__=_Section, **fields)
+
+
+class Fallback(_fallback_fields()):
+    """What a feed source crawls while its feed is gone: a site or a sitemap."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_from_urls(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("url") is None:
+            urls = data.get("urls")
+            if isinstance(urls, (list, tuple)) and urls and isinstance(urls[0], str):
+                data = {**data, "url": urls[0]}
+        return data
+
+    @model_validator(mode="after")
+    def _keys_match_kind(self) -> Fallback:
+        _raise_cross(source_problems(self.model_dump()))
+        return self
+
+
+Source.model_rebuild()
 
 
 class Rule(_Section):

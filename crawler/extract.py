@@ -4,9 +4,16 @@
 on the page (``rel=canonical``/``og:url``, ``<html lang>``), then runs one trafilatura extraction
 for the main text, title, date, authors and description.
 
+The publication date is the page's own (metadata, or a state-media page's date line), else the
+dateline the text opens with ("Pyongyang, November 14 (KCNA) --", see ``dateline``), its year
+taken from the fetch time when it gives none; ``date_source`` says which ("page", "dateline").
+
+Two state-media sites get a small reader of their own (``_STATE_MEDIA``), chosen by host; see
+``_kcna`` and ``_rodong`` for why trafilatura alone does not serve them.
+
 It leaves to others: fetching (Scrapy), choosing the deduplication key (``canonical.canonical_url``
-judges the canonical found here), dates from feeds or fetch time (the caller sets those when the
-page has none), storage and matching.
+judges the canonical found here), dates from feeds (the caller re-reads a year-less dateline
+against the feed's date, and uses the feed's date when the page has none), storage and matching.
 """
 
 from __future__ import annotations
@@ -17,12 +24,15 @@ from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
+from collections.abc import Callable
+
 from trafilatura import bare_extraction
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 from w3lib.encoding import html_to_unicode
 
 from presswatch.config.errors import FetchError
+from presswatch.crawler.dateline import Dateline, find_dateline, resolve
 
 __all__ = ["ExtractedPage", "extract_page"]
 
@@ -41,6 +51,10 @@ _LANG_TAG = re.compile(r"([a-z]{2,3})(?:[-_].*)?")
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _SCRIPT_SAMPLE = 4000  # characters enough to tell the script of a page
+# A JavaScript shell's only words: "Please enable JavaScript", "JavaScript is required" ...
+_JS_NOTICE = re.compile(
+    r"javascript|\bJS\b|자바스크립트", re.IGNORECASE)
+_JS_NOTICE_WORDS = 20
 
 
 @dataclass(frozen=True)
@@ -55,37 +69,73 @@ class ExtractedPage:
     language: str | None  # ISO 639-1 code ("en", "ko") when known
     canonical: str | None  # rel=canonical or og:url as found, made absolute; not yet judged
     description: str | None
+    # The dateline the text opens with; when it has no year, the caller may resolve it again
+    # against a better reference than the fetch time (the feed entry's date).
+    dateline: Dateline | None = None
 
 
-def extract_page(html: str | bytes, url: str, *, language_hint: str | None = None) -> ExtractedPage:
+@dataclass(frozen=True)
+class _SiteReading:
+    """What a site-specific reader found; None fields are left to trafilatura."""
+
+    title: str | None = None
+    text: str | None = None
+    published: datetime | None = None
+    authors: tuple[str, ...] = ()
+
+
+def extract_page(
+    html: str | bytes, url: str, *, language_hint: str | None = None, fetched_at: datetime | None = None
+) -> ExtractedPage:
     """Extract the article in ``html`` fetched from ``url``.
 
     ``language_hint`` (the source's configured language) is used only when the page gives no
-    better clue. Raises FetchError("no extractable text") for pages without article text,
-    such as JavaScript-only shells and empty bodies.
+    better clue. ``fetched_at`` (default: now) gives the year of a dateline without one.
+    Raises FetchError("no extractable text") for pages without article text, such as
+    JavaScript-only shells ("Please enable JavaScript" and nothing else) and empty bodies.
     """
     tree = load_html(_decode(html)) if html else None
     if tree is None:
         raise FetchError("no extractable text")
-    # trafilatura prunes a copy of the tree it is given, so this one parse serves both readers.
+    # trafilatura prunes a copy of the tree it is given, so this one parse serves all readers.
     canonical = _page_canonical(tree, url)
     declared_language = _html_language(tree)
     timestamps = _page_timestamps(tree)
+    site = _site_reading(tree, url)
     document = _extract(tree, url)
-    text = (document.text or "").strip() if document is not None else ""
-    if not text:
+    found = document if document is not None else Document()
+    text = site.text or (found.text or "").strip()
+    if not text or _is_javascript_notice(text, tree):
         raise FetchError("no extractable text")
-    published = _published(document.date, timestamps)
+    published = site.published or _published(found.date, timestamps)
+    date_source = "page" if published else None
+    dateline = find_dateline(text)
+    if published is None and dateline is not None:
+        published = _to_utc(resolve(dateline, fetched_at))
+        date_source = "dateline" if published else None
     return ExtractedPage(
-        title=_clean(document.title),
+        title=site.title or _clean(found.title),
         text=text,
         published=published,
-        date_source="page" if published else None,
-        authors=_split_authors(document.author),
-        language=_language(document.language, declared_language, text, language_hint),
+        date_source=date_source,
+        authors=site.authors or _split_authors(found.author),
+        language=_language(found.language, declared_language, text, language_hint),
         canonical=canonical,
-        description=_clean(document.description),
+        description=_clean(found.description),
+        dateline=dateline,
     )
+
+
+def _is_javascript_notice(text: str, tree: HtmlElement) -> bool:
+    """Whether the only text is a notice asking for JavaScript, on a page made of scripts.
+
+    Such a page is an app shell whose article arrives by script: no extractable text, not a
+    story reading "Please enable JavaScript".
+    """
+    if len(text.split()) >= _JS_NOTICE_WORDS or not _JS_NOTICE.search(text):
+        return False
+    scripts = sum(len(node.text_content()) for node in tree.iter("script", "noscript"))
+    return bool(tree.xpath("//noscript")) or scripts >= len(text)
 
 
 def _decode(html: str | bytes) -> str:
@@ -119,6 +169,99 @@ def _extract(tree: HtmlElement, url: str) -> Document | None:
         date_extraction_params=_date_params(),
     )
     return result if isinstance(result, Document) else None
+
+
+# -- site-specific readers ---------------------------------------------------------------
+
+
+def _site_reading(tree: HtmlElement, url: str) -> _SiteReading:
+    host = (urlsplit(url).hostname or "").lower()
+    for pattern, reader in _STATE_MEDIA:
+        if pattern.search(host):
+            return reader(tree, url)
+    return _SiteReading()
+
+
+def _has_class(name: str) -> str:
+    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
+def _node_text(node: HtmlElement) -> str:
+    """The node's text with its inline children, spaces normalised ("Comrade <nobr>Kim</nobr>")."""
+    return re.sub(r"\s+", " ", node.text_content()).strip()
+
+
+_KCNA_DATE = re.compile(r"(?:(?P<juche>Juche)\s*)?(?P<year>\d{1,4})\s*\.\s*(?P<month>\d{1,2})\s*\.\s*(?P<day>\d{1,2})")
+_JUCHE_OFFSET = 1911  # Juche 1 = 1912
+
+
+def _kcna(tree: HtmlElement, url: str) -> _SiteReading:
+    """kcna.kp article pages (``/en/article/q/<hash>.kcmsf``).
+
+    KCNA files one story under several menus (Top News, Latest News, External ...), each page
+    framing the same body with its own menu, topic heading and lists of other headlines. Read
+    generically, the framing leaks into the text (favor_recall keeps layout menus), so the twins'
+    texts differ and are no longer one story; the body is the paragraphs of
+    ``div.content-wrapper``, identical under every menu. The date is the page's own
+    ``publish-time`` ("[2024.01.12.]", or "[Juche 113.1.12.]"), the title its headline element,
+    not the site-wide ``<title>``.
+    """
+    paragraphs = tree.xpath(f"//div[{_has_class('content-wrapper')}]//p")
+    text = "\n".join(t for t in (_node_text(p) for p in paragraphs) if t)
+    titles = tree.xpath(f"//*[{_has_class('article-main-title')}]") or tree.xpath("//h1")
+    title = _node_text(titles[0]) if titles else None
+    published = None
+    for stamp in tree.xpath(f"//*[{_has_class('publish-time')}]"):
+        match = _KCNA_DATE.search(_node_text(stamp))
+        if match:
+            year = int(match["year"]) + (_JUCHE_OFFSET if match["juche"] else 0)
+            published = _safe_date(year, int(match["month"]), int(match["day"]))
+            break
+    return _SiteReading(title=title or None, text=text or None, published=published)
+
+
+_RODONG_NEWS_ID = re.compile(r"[?&]newsID=(\d{4})-(\d{2})-(\d{2})")
+_BYLINE_WORDS = 6
+
+
+def _rodong(tree: HtmlElement, url: str) -> _SiteReading:
+    """rodong.rep.kp English article pages (``index.php?strPageID=SF01_02_01&newsID=<date>-<n>``).
+
+    The page is a layout table of ``.ArticleContent`` cells: the first holds the headline (in a
+    ``<font>``), then one cell a paragraph, and last a byline ("Political News Team"). The
+    site's menus and the day's other headlines sit in the same table, which a generic reading
+    keeps; the page states no date but its URL does (``newsID=2021-06-17-0001``).
+    """
+    cells = [cell for cell in tree.xpath(f"//*[{_has_class('ArticleContent')}]") if _node_text(cell)]
+    date = _RODONG_NEWS_ID.search(url)
+    published = _safe_date(int(date[1]), int(date[2]), int(date[3])) if date else None
+    if len(cells) < 2:
+        return _SiteReading(published=published)
+    title_node = cells[0].xpath(".//font") or [cells[0]]
+    body = cells[1:]
+    authors: tuple[str, ...] = ()
+    last = _node_text(body[-1])
+    if len(body) > 1 and len(last.split()) <= _BYLINE_WORDS:
+        authors, body = (last,), body[:-1]
+    text = "\n".join(_node_text(cell) for cell in body)
+    return _SiteReading(title=_node_text(title_node[0]) or None, text=text or None,
+                        published=published, authors=authors)
+
+
+def _safe_date(year: int, month: int, day: int) -> datetime | None:
+    try:
+        return _to_utc(datetime(year, month, day, tzinfo=UTC))
+    except ValueError:
+        return None
+
+
+_STATE_MEDIA: tuple[tuple[re.Pattern[str], Callable[[HtmlElement, str], _SiteReading]], ...] = (
+    (re.compile(r"(?:^|\.)kcna\.kp$"), _kcna),
+    (re.compile(r"(?:^|\.)rodong\.rep\.kp$"), _rodong),
+)
+
+
+# -- trafilatura's settings ----------------------------------------------------------------
 
 
 def _date_params() -> dict[str, object]:

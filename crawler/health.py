@@ -85,3 +85,47 @@ def backoff(source_every: timedelta, failures: int, settings) -> timedelta:
     """How long a failing source waits before its next run: doubling, capped, never given up."""
     doublings = min(20, max(0, failures - settings.failing_after))
     return min(settings.max_backoff, source_every * (2 ** doublings))
+
+
+# --- a feed and its fallback ---------------------------------------------------------------
+
+# A feed answering so is gone now, not having a bad moment: its fallback is used at once.
+GONE_NOW = ("HTTP 404", "HTTP 410", "not a feed")
+EMPTY_FEED = "feed has no entries"
+
+
+def feed_gone(before: SourceState, run: SourceRun, now: datetime, settings) -> str | None:
+    """Why a feed source's run says its feed is gone, or None while it serves.
+
+    Gone: a 404 or 410 or something that is not a feed; failures for as long as make a
+    source failing (`health.failing_after` runs in a row, this one included); or a feed
+    with no entries for longer than health calls a source quiet.
+    """
+    if not run.ok:
+        error = run.error or "failed"
+        if error.startswith(GONE_NOW):
+            return error
+        failures = before.failures + 1
+        if failures >= settings.failing_after:
+            return f"{failures} runs in a row failed; last error: {error}"
+        return None
+    if not is_empty(run):
+        return None
+    last_new = datetime.fromisoformat(before.last_new_at) if before.last_new_at else None
+    if last_new is not None and now - last_new > quiet_after(before.usual_gap, settings):
+        silent = format_duration(_round((now - last_new).total_seconds()))
+        return f"{EMPTY_FEED} and nothing new for {silent}"
+    return None
+
+
+def is_empty(run: SourceRun) -> bool:
+    """A run whose feed answered, with no entries at all."""
+    return run.ok and not run.not_modified and EMPTY_FEED in (run.error or "")
+
+
+def feed_back(run: SourceRun) -> bool:
+    """Whether a feed left for its fallback serves again: it answered with entries.
+
+    A 304 says nothing new about it, so the fallback stays.
+    """
+    return run.ok and not run.not_modified and not is_empty(run)

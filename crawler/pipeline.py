@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 
 from presswatch.config.errors import FetchError, StoreError
+from presswatch.crawler.dateline import resolve
 from presswatch.crawler.extract import extract_page
 from presswatch.crawler.ingest import Candidate, Ingest, IngestResult, Outcome
 from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, SourceFailed, SourceFetched
@@ -149,10 +150,17 @@ def entry_candidate(source_id: str, entry: FeedEntry, page_error: str | None = N
 
 
 def page_candidate(item: PageItem, page) -> Candidate:
+    """The article of an extracted page; its date: the page's, the dateline's, the feed's.
+
+    A dateline without a year was resolved against the fetch time; with a feed entry, its date
+    is the better reference (a backlog read in January keeps December's stories in their year).
+    With no date at all, ``date_source`` stays None and the store uses the first-seen time.
+    """
     entry = item.entry
-    published, date_source = page.published, page.date_source
-    if published is None and entry is not None and entry.published is not None:
-        published, date_source = entry.published, "feed"
+    feed_date = entry.published if entry is not None else None
+    published, date_source = _page_date(page, feed_date)
+    if published is None and feed_date is not None:
+        published, date_source = feed_date, "feed"
     return Candidate(
         source_id=item.source_id, url=item.url,
         title=page.title or (entry.title if entry else ""),
@@ -162,3 +170,13 @@ def page_candidate(item: PageItem, page) -> Candidate:
         language=page.language or (entry.language if entry else None),
         authors=page.authors or (entry.authors if entry else ()),
     )
+
+
+def _page_date(page, feed_date):
+    """The page's date and its source, a year-less dateline re-read against the feed's date."""
+    dateline = getattr(page, "dateline", None)
+    if page.date_source == "dateline" and feed_date is not None and dateline is not None and dateline.year is None:
+        resolved = resolve(dateline, feed_date)
+        if resolved is not None:
+            return resolved, "dateline"
+    return page.published, page.date_source

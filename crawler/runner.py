@@ -3,19 +3,28 @@
 All HTTP goes through Scrapy's downloader (timeouts, retries, robots.txt, politeness,
 a size limit). Crawls run on the already running asyncio loop of Twisted's asyncio
 reactor; installing and running that reactor is the caller's business (the daemon).
+
+A feed source with a `fallback` is crawled in two steps when its feed is gone: the feed
+is tried first every run (a cheap conditional GET), and when health says it is gone
+(404/410, not a feed, failing, or empty for far longer than usual) the fallback is
+crawled in the same run, under the same source id. One run is recorded for both. The
+switch to the fallback and the return to the feed are source events, logged and
+alerted like a change of health, once each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import partial
 
 from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.settings import Settings
 
-from presswatch.crawler.ingest import Ingest
+from presswatch.crawler.health import feed_back, feed_gone
+from presswatch.crawler.ingest import CONSOLE_CHANNEL, Ingest
 from presswatch.crawler.pipeline import pipeline_for
 from presswatch.crawler.store import SourceRun
 from presswatch.crawler.spiders.feed import FeedSpider
@@ -27,17 +36,17 @@ log = logging.getLogger("presswatch.crawl")
 SPIDERS = {"feed": FeedSpider, "site": SiteSpider, "sitemap": SitemapSpider}
 REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
-# Politeness and limits not (yet) in the config: proposed as crawl.* keys.
-AUTOTHROTTLE_MAX_DELAY = 60.0        # crawl.max_delay: AutoThrottle's longest pause
-RETRY_BACKOFF = 1.0                  # crawl.retry_backoff: first wait before a retry, doubled each time
-RETRY_MAX_BACKOFF = 60.0             # crawl.max_retry_backoff
-MAX_RETRY_AFTER = 600.0              # crawl.max_retry_after: a longer Retry-After gives up for this run
-REDIRECT_OTHER_HOSTS = False         # crawl.redirect_other_hosts (and per source)
-REDIRECT_MAX_TIMES = 10              # crawl.max_redirects
+# Politeness not (yet) in the config. crawl.max_retry_after, crawl.max_redirects and
+# crawl.redirect_other_hosts (also per source) are.
+AUTOTHROTTLE_MAX_DELAY = 60.0        # AutoThrottle's longest pause
+RETRY_BACKOFF = 1.0                  # first wait before a retry, doubled each time
+RETRY_MAX_BACKOFF = 60.0             # the longest wait before a retry
 
 _MW = "presswatch.crawler.downloadermiddlewares"
 _SCRAPY_MW = "scrapy.downloadermiddlewares"
 DOWNLOADER_MIDDLEWARES = {
+    # Before robots.txt (100): every request of a source carries its policy.
+    "presswatch.crawler.runner.SourcePolicyMiddleware": 50,
     # Ours replace Scrapy's at the same places in the chain.
     f"{_SCRAPY_MW}.retry.RetryMiddleware": None,
     f"{_MW}.retry.BackoffRetryMiddleware": 550,
@@ -64,7 +73,8 @@ def scrapy_settings(config, ingest: Ingest) -> Settings:
     return Settings({
         "TWISTED_REACTOR": REACTOR,
         "USER_AGENT": user_agent(config),
-        "ROBOTSTXT_OBEY": crawl.robots,
+        # On when any source obeys robots.txt; each request says whether its source does.
+        "ROBOTSTXT_OBEY": crawl.robots or any(getattr(s, "robots", None) for s in config.sources),
         "DOWNLOAD_TIMEOUT": crawl.timeout.total_seconds(),
         # DOWNLOAD_DELAY is AutoThrottle's floor: it never goes faster than the configured delay.
         "DOWNLOAD_DELAY": crawl.delay.total_seconds(),
@@ -80,9 +90,9 @@ def scrapy_settings(config, ingest: Ingest) -> Settings:
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
         "PRESSWATCH_RETRY_BACKOFF": RETRY_BACKOFF,
         "PRESSWATCH_RETRY_MAX_BACKOFF": RETRY_MAX_BACKOFF,
-        "PRESSWATCH_MAX_RETRY_AFTER": MAX_RETRY_AFTER,
-        "REDIRECT_MAX_TIMES": REDIRECT_MAX_TIMES,
-        "PRESSWATCH_REDIRECT_OTHER_HOSTS": REDIRECT_OTHER_HOSTS,
+        "PRESSWATCH_MAX_RETRY_AFTER": crawl.max_retry_after.total_seconds(),
+        "REDIRECT_MAX_TIMES": crawl.max_redirects,
+        "PRESSWATCH_REDIRECT_OTHER_HOSTS": crawl.redirect_other_hosts,
         "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
         "COOKIES_ENABLED": False,
         # A daemon opens no ports but its own: no telnet console, no remote control.
@@ -93,6 +103,52 @@ def scrapy_settings(config, ingest: Ingest) -> Settings:
     })
 
 
+class SourcePolicyMiddleware:
+    """Gives every request of a source its robots.txt and redirect policy as meta.
+
+    The spider's own requests carry it already; this covers the others (listing pages,
+    child sitemaps). A request's own meta wins, so a feed's links keep their redirector.
+    """
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_request(self, request):
+        policy = getattr(self.crawler.spider, "policy_meta", None)
+        for key, value in (policy() if policy else {}).items():
+            request.meta.setdefault(key, value)
+        return None
+
+
+def source_policy(config, source) -> dict:
+    """The robots.txt and redirect choices of a source: its own, else the crawl section's."""
+    crawl = config.crawl
+    robots = getattr(source, "robots", None)
+    other_hosts = getattr(source, "redirect_other_hosts", None)
+    return {
+        "robots": crawl.robots if robots is None else robots,
+        "redirect_other_hosts": crawl.redirect_other_hosts if other_hosts is None else other_hosts,
+    }
+
+
+class _HeldRuns(Ingest):
+    """The Ingest of a feed's first try: stores what the crawl brings as usual, but keeps
+    the run's outcome for the runner, which records one run once it knows whether the
+    fallback was needed."""
+
+    def __init__(self, ingest: Ingest):
+        self.__dict__.update(ingest.__dict__)
+        self.held: dict[str, SourceRun] = {}
+
+    def record_run(self, run: SourceRun, at: datetime | None = None):
+        self.held[run.source_id] = run
+        return None
+
+
 class Crawls:
     """Starts crawls of sources on the running loop and can stop them all."""
 
@@ -100,16 +156,69 @@ class Crawls:
         self.config = config
         self.ingest = ingest
         self.runner = AsyncCrawlerRunner(scrapy_settings(config, ingest))
+        self.held = _HeldRuns(ingest)
+        self.held_runner = AsyncCrawlerRunner(scrapy_settings(config, self.held))
+        self.with_fallback: set[asyncio.Task] = set()  # runs that may crawl a fallback
+        self.stopping = False
 
-    def crawl(self, source) -> asyncio.Task:
-        state = self.ingest.store.source_state(source.id)
-        return self.runner.crawl(
+    def crawl(self, source) -> asyncio.Future:
+        if getattr(source, "fallback", None) is None or source.kind != "feed":
+            state = self.ingest.store.source_state(source.id)
+            return self._start(self.runner, source, state.etag, state.last_modified)
+        task = asyncio.ensure_future(self.crawl_with_fallback(source))
+        self.with_fallback.add(task)
+        task.add_done_callback(self.with_fallback.discard)
+        return task
+
+    def _start(self, runner, source, etag: str | None, last_modified: str | None):
+        return runner.crawl(
             SPIDERS[source.kind], source=source,
             is_known=partial(self.ingest.is_known, source.id,
                              want_page=source.kind == "feed" and source.fetch_articles),
-            etag=state.etag, last_modified=state.last_modified,
+            etag=etag, last_modified=last_modified,
             max_articles=self.config.crawl.max_articles,
+            **source_policy(self.config, source),
         )
+
+    async def crawl_with_fallback(self, source) -> None:
+        """The feed first; its fallback in the same run when the feed is gone."""
+        before = self.ingest.store.source_state(source.id)
+        try:
+            await self._start(self.held_runner, source, before.etag, before.last_modified)
+        finally:
+            feed_run = self.held.held.pop(source.id, None)
+        if feed_run is None:
+            feed_run = SourceRun(source.id, ok=False, error="the run ended before the source was fetched")
+        now = datetime.now(UTC)
+        on_fallback = before.fallback_since is not None
+        if on_fallback and feed_back(feed_run):
+            self._switch(source, None, f"{source.name} is back on its feed: {source.url} serves entries again")
+            self.ingest.record_run(feed_run, at=now)
+            return
+        reason = (before.fallback_reason or "its feed is gone") if on_fallback else feed_gone(before, feed_run, now, self.ingest.health)
+        if reason is None or self.stopping:
+            self.ingest.record_run(feed_run, at=now)
+            return
+        fallback = source.on_fallback
+        if not on_fallback:
+            self._switch(source, reason, f"{source.name} switched to fallback: {reason}; "
+                                         f"now crawling its {fallback.kind} {fallback.url}")
+        log.info("source=%s feed gone (%s); crawling its fallback %s", source.id,
+                 self.ingest.redact(feed_run.error or reason), self.ingest.redact(fallback.url))
+        try:
+            await self._start(self.held_runner, fallback, None, None)
+        finally:
+            fallback_run = self.held.held.pop(source.id, None)
+        if fallback_run is None:
+            fallback_run = SourceRun(source.id, ok=False, error="the fallback's run ended before it was fetched")
+        self.ingest.record_run(_together(feed_run, fallback_run), at=now)
+
+    def _switch(self, source, reason: str | None, detail: str) -> None:
+        detail = self.ingest.redact(detail)
+        channels = tuple(self.config.health.channels) or (CONSOLE_CHANNEL,)
+        log.warning("source=%s %s", source.id, detail)
+        self.ingest.store.record_fallback(
+            source.id, None if reason is None else self.ingest.redact(reason), detail, channels)
 
     async def crawl_all(self, sources: Iterable) -> None:
         """Crawl the sources at once; a failing source never stops the others."""
@@ -126,4 +235,28 @@ class Crawls:
         self.ingest.record_run(SourceRun(source.id, ok=False, error=reason))
 
     async def stop(self) -> None:
-        await self.runner.stop()
+        """Stop every crawl; runs that were to crawl a fallback record what they have."""
+        self.stopping = True
+        await asyncio.gather(self.runner.stop(), self.held_runner.stop())
+        if self.with_fallback:
+            await asyncio.wait(list(self.with_fallback))
+
+
+def _together(feed: SourceRun, fallback: SourceRun) -> SourceRun:
+    """One run of a source whose fallback was crawled after its feed.
+
+    It worked when the fallback worked; the feed's validators are kept only when the feed
+    answered (they belong to the feed's URL); the error says what is wrong with either.
+    """
+    if fallback.ok:
+        error = fallback.error or feed.error
+    else:
+        error = f"fallback: {fallback.error}; feed: {feed.error or 'no entries'}"
+    return SourceRun(
+        source_id=feed.source_id, ok=fallback.ok, error=error,
+        etag=feed.etag if feed.ok else None,
+        last_modified=feed.last_modified if feed.ok else None,
+        not_modified=feed.not_modified,
+        items_seen=feed.items_seen + fallback.items_seen,
+        articles_new=feed.articles_new + fallback.articles_new,
+    )

@@ -59,7 +59,9 @@ def m001_initial(db: sqlite_utils.Database) -> None:
                 CHECK (state IN ('new', 'ok', 'quiet', 'failing', 'recovered')),
             state_since TEXT,
             last_new_at TEXT,
-            usual_gap REAL
+            usual_gap REAL,
+            fallback_since TEXT,
+            fallback_reason TEXT
         )"""
     )
     db.execute(
@@ -174,6 +176,8 @@ class SourceState:
     state_since: str | None = None
     last_new_at: str | None = None
     usual_gap: float | None = None  # seconds between runs that brought something new
+    fallback_since: str | None = None  # set while runs crawl the source's fallback
+    fallback_reason: str | None = None  # why its feed was left
 
 
 @dataclass(frozen=True)
@@ -389,12 +393,33 @@ class Store:
         )
         if health.event is None:
             return
+        self._record_event(source_id, health.from_state or "new", health.state, health.event,
+                           health.channels, now)
+
+    def record_fallback(self, source_id: str, reason: str | None, detail: str,
+                        channels: tuple[str, ...] = (), at: datetime | None = None) -> None:
+        """A feed source switched to its fallback (`reason` set) or back on its feed (None).
+
+        The switch is an event of the source, queued to `channels` like a change of health.
+        """
+        now = now_iso(at)
+        on, off = "on fallback", "on its feed"
+        from_state, to_state = (off, on) if reason is not None else (on, off)
+        with self.transaction():
+            self.db.execute(
+                "UPDATE sources SET fallback_since=?, fallback_reason=? WHERE id=?",
+                (now if reason is not None else None, reason, source_id),
+            )
+            self._record_event(source_id, from_state, to_state, detail, channels, now)
+
+    def _record_event(self, source_id: str, from_state: str, to_state: str, detail: str,
+                      channels: tuple[str, ...], now: str) -> None:
         cursor = self.db.execute(
             """INSERT INTO source_events (source_id, from_state, to_state, detail, at)
                VALUES (?,?,?,?,?)""",
-            (source_id, health.from_state or "new", health.state, health.event, now),
+            (source_id, from_state, to_state, detail, now),
         )
-        for channel_id in health.channels:
+        for channel_id in channels:
             self.db.execute(
                 """INSERT INTO outbox (kind, event_id, rule_id, channel_id, next_attempt_at,
                    created_at, updated_at) VALUES ('health',?,?,?,?,?,?)""",

@@ -118,6 +118,8 @@ def source_line(source, state) -> str:
     if state is None or state.runs == 0:
         return f"{source.id:<24} new        never run"
     error = f"  last error: {state.last_error}" if state.last_error else ""
+    if state.fallback_since:
+        error = f"  on its fallback since {state.fallback_since}" + error
     return (f"{source.id:<24} {state.state:<10} last success: {state.last_success_at or 'never'}"
             f"  runs: {state.runs}  items: {state.items_seen + state.articles_new}"
             f" (new {state.articles_new})  failures in a row: {state.failures}{error}")

@@ -337,3 +337,180 @@ def test_extracted_page_is_frozen():
 
     with pytest.raises(AttributeError):
         page.title = "changed"
+
+
+# -- KCNA and Rodong Sinmun, in the shape of their real pages --------------------------------
+
+KCNA_BODY = """<div class="content-wrapper">
+<p>Pyongyang, October 15 (KCNA) -- A spokesperson for the Korea Association for Human Rights Studies
+issued the following press statement on Tuesday:</p>
+<p>The United States and its followers are again staging a "human rights" racket against the DPRK,
+bringing up a report cooked up from the lies of human scum who fled the country.</p>
+<p>They should know that the dignified socialist system of the DPRK will never be tarnished by such
+a smear campaign, and that the respected Comrade <nobr><strong><em>Kim Jong Un</em></strong></nobr>
+and the people are one.</p>
+<p>Those behind the racket will pay dearly for their hideous acts. -0-</p>
+</div>"""
+
+KCNA_TITLE = "Press Statement of Spokesperson for Korea Association for Human Rights Studies"
+
+
+def _kcna_page(topic: str, others: list[str], stamp: str = "[2024.10.15.]") -> str:
+    """A kcna.kp article page: site menu, topic heading, headline, publish-time, body, topic list."""
+    items = "".join(
+        f'<li><a href="/en/article/q/{n:064x}.kcmsf">{headline}'
+        f'<span class="publish-time">[2024.10.1{n}.]</span></a></li>'
+        for n, headline in enumerate(others)
+    )
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>KCNA</title>
+<script src="/js/jquery.min.js"></script></head>
+<body>
+<div class="col-md-12 menu-block">
+<a href="/en/category/articles/q/1ee9bdb7186944f765208f34ecfb5407.kcmsf">Top News</a>
+<a href="/en/category/articles/q/5394b80bdae131c1aeb8a63f8e2ea9ab.kcmsf">Latest News</a>
+<a href="/en/category/articles/q/a4e7a40e2a4b5bd1cf79d8a5acb4d92e.kcmsf">External</a></div>
+<div class="article-wrapper">
+<div class="topic-title">{topic}</div>
+<h1 class="article-main-title">{KCNA_TITLE}</h1>
+<div class="publish-time">{stamp}</div>
+{KCNA_BODY}
+</div>
+<div class="related"><h3>{topic}</h3><ul class="article-link">{items}</ul></div>
+<div class="footer">Copyright 2012-2024 Korean Central News Agency. All rights reserved.</div>
+</body></html>"""
+
+
+KCNA_TOP_URL = "http://www.kcna.kp/en/article/q/" + "a1" * 48 + ".kcmsf"
+KCNA_EXTERNAL_URL = "http://www.kcna.kp/en/article/q/" + "b2" * 48 + ".kcmsf"
+
+
+def test_kcna_menu_twins_have_the_same_text_title_and_date():
+    from presswatch.crawler.ingest import content_hash
+
+    top = extract_page(_kcna_page("Top News", ["Kim Jong Un Inspects Farm"]), KCNA_TOP_URL)
+    external = extract_page(
+        _kcna_page("External", ["Statement of DPRK Foreign Ministry", "Delegation Leaves"]), KCNA_EXTERNAL_URL)
+
+    assert top.text == external.text
+    assert content_hash(top.text) == content_hash(external.text) is not None
+    assert top.title == external.title == KCNA_TITLE
+    assert top.published == external.published == datetime(2024, 10, 15, tzinfo=UTC)
+    assert top.date_source == external.date_source == "page"
+    assert top.text.startswith("Pyongyang, October 15 (KCNA) -- A spokesperson")
+    assert top.text.endswith("-0-")
+    assert "Comrade Kim Jong Un and the people" in top.text  # inline name keeps its spaces
+    for boilerplate in ("Top News", "External", "[2024.10.15.]", "Inspects Farm", "Copyright"):
+        assert boilerplate not in top.text
+
+
+def test_kcna_juche_publish_time():
+    page = extract_page(_kcna_page("Top News", [], stamp="[Juche 113.10.15.]"), KCNA_TOP_URL)
+
+    assert page.published == datetime(2024, 10, 15, tzinfo=UTC)
+
+
+def test_kcna_without_publish_time_is_dated_by_its_dateline():
+    html = _kcna_page("Top News", [], stamp="")
+    fetched = datetime(2024, 10, 16, 3, 0, tzinfo=UTC)
+
+    page = extract_page(html, KCNA_TOP_URL, fetched_at=fetched)
+
+    assert page.date_source == "dateline"
+    assert page.published == datetime(2024, 10, 15, tzinfo=UTC)
+
+
+def test_kcna_reader_is_chosen_by_host_only():
+    page = extract_page(_kcna_page("Top News", ["Kim Jong Un Inspects Farm"]), "https://mirror.example.org/kcna/1")
+
+    assert "A spokesperson" in page.text  # the generic reading still finds the body
+
+
+RODONG_URL = "http://www.rodong.rep.kp/en/index.php?strPageID=SF01_02_01&newsID=2021-06-22-0005"
+
+
+def _rodong_page(last: str) -> str:
+    """A rodong.rep.kp English article: one layout table of .ArticleContent cells among menus."""
+    return f"""<html><head>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8"><title>Rodong Sinmun</title></head>
+<body><table width="1000"><tr><td class="menu"><a href="index.php?strPageID=SF01_01_01">Home</a>
+<a href="index.php?strPageID=SF01_01_02">Politics</a> <a href="index.php?strPageID=SF01_01_03">Economy</a></td></tr>
+<tr><td>
+<table><tr><td class="ArticleContent"><font size="4">Respected Comrade Kim Jong Un Sends Letter to
+Participants in Women's Union Congress</font></td></tr>
+<tr><td class="ArticleContent">The respected Comrade Kim Jong Un sent a letter "Let the Women's Union
+Become a Powerful Unit in Propelling the Advance and Development of Our Style Socialism" to the
+participants in the 7th Congress of the Socialist Women's Union of Korea.</td></tr>
+<tr><td class="ArticleContent">The letter said that women's union organizations should bring about a
+substantial improvement in their work as required by the developing revolution.</td></tr>
+<tr><td class="ArticleContent">{last}</td></tr>
+</table></td></tr>
+<tr><td class="footer">Copyright Rodong Sinmun. Other news: <a href="#">Meeting held</a></td></tr>
+</table></body></html>"""
+
+
+def test_rodong_article_title_text_byline_and_date_from_the_url():
+    page = extract_page(_rodong_page("Political News Team"), RODONG_URL)
+
+    assert page.title == ("Respected Comrade Kim Jong Un Sends Letter to Participants in "
+                          "Women's Union Congress")
+    assert page.text.startswith("The respected Comrade Kim Jong Un sent a letter")
+    assert "substantial improvement" in page.text
+    assert "Political News Team" not in page.text
+    assert "Politics" not in page.text and "Copyright" not in page.text
+    assert page.authors == ("Political News Team",)
+    assert page.published == datetime(2021, 6, 22, tzinfo=UTC)
+    assert page.date_source == "page"
+
+
+def test_rodong_long_last_cell_is_text_not_a_byline():
+    last = ("I firmly believe that all those attending this congress will bring about a substantial "
+            "improvement in their work.")
+    page = extract_page(_rodong_page(last), RODONG_URL)
+
+    assert page.text.endswith(last)
+    assert page.authors == ()
+
+
+# -- datelines and JavaScript shells -----------------------------------------------------------
+
+
+def test_dateline_dates_a_page_without_metadata():
+    body = "<p>(Seoul, November 1, 2018) – North Korean women face widespread sexual abuse, a report says.</p>"
+    page = extract_page(_page(body), "https://example.org/news/release")
+
+    assert page.date_source == "dateline"
+    assert page.published == datetime(2018, 11, 1, tzinfo=UTC)
+
+
+def test_page_metadata_wins_over_the_dateline():
+    body = "<p>Pyongyang, November 4 (KCNA) -- A statement was issued.</p>"
+    head = '<meta property="article:published_time" content="2018-11-05T01:00:00Z">'
+    page = extract_page(_page(body, head=head), "https://example.org/news/kcna")
+
+    assert page.date_source == "page"
+    assert page.published == datetime(2018, 11, 5, 1, 0, tzinfo=UTC)
+
+
+JS_NOTICE_PAGES = [
+    """<html><head><title>Article</title><script src="/app.js"></script></head><body>
+<noscript>You need to enable JavaScript to run this app.</noscript><div id="root"></div></body></html>""",
+    """<html><head><title>Article</title></head><body><div id="app"><p>JavaScript is required.</p></div>
+<script>""" + "var state = {};" * 40 + """</script></body></html>""",
+    """<html><body><article><p>Please enable JavaScript in your browser to view this story.</p></article>
+<script src="/bundle.js"></script><script>window.dataLayer = window.dataLayer || [];
+function gtag(){dataLayer.push(arguments);}</script></body></html>""",
+]
+
+
+@pytest.mark.parametrize("html", JS_NOTICE_PAGES)
+def test_javascript_notice_alone_is_no_extractable_text(html):
+    with pytest.raises(FetchError, match="no extractable text"):
+        extract_page(html, "https://spa.example.com/article/2")
+
+
+def test_article_about_javascript_is_still_an_article():
+    body = "<p>Browser makers said JavaScript is required by most news sites today.</p>"
+    page = extract_page(_page(body), "https://example.org/tech/js")
+
+    assert "JavaScript is required" in page.text

@@ -291,3 +291,24 @@ def test_xpath_follow_and_a_failing_second_start_page(web, write_config, run_pre
     assert stored_urls(tmp_path) == {web.url("/story/1")}
     (source,) = db_rows(tmp_path / "presswatch.db", "SELECT failures, last_error FROM sources")
     assert source["failures"] == 0 and "HTTP 404" in source["last_error"]
+
+
+def test_script_links_are_followed_like_plain_ones():
+    from scrapy.http import HtmlResponse, Request
+
+    from presswatch.crawler.spiders.site import SiteSpider, script_link
+
+    assert script_link("javascript:article_open('index.php?MTJA@newsID=2021-06-17-0001')") == \
+        "index.php?MTJA@newsID=2021-06-17-0001"
+    assert script_link("javascript:void(0)") is None
+    assert script_link("/en/article/a.kcmsf") == "/en/article/a.kcmsf"
+    body = (b"<html><body><a href=\"javascript:article_open('index.php?MTJA@newsID=2021-06-17-0001')\">A</a>"
+            b"<a href=\"javascript:void(0)\">menu</a></body></html>")
+    page = "http://rodong.example/index.php"
+    response = HtmlResponse(url=page, body=body, encoding="utf-8", request=Request(page))
+
+    class Source:
+        id, kind, url, follow, ignore = "rodong", "site", page, r"newsID=\d{4}-\d\d-\d\d-\d+", None
+
+    assert SiteSpider(source=Source()).article_links(response) == [
+        "http://rodong.example/index.php?MTJA@newsID=2021-06-17-0001"]

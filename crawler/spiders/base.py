@@ -65,14 +65,19 @@ class SourceSpider(scrapy.Spider):
 
     `source` is the config's Source; `is_known(guid, url)` says whether the store already
     has an article, so its page is not fetched again; `etag` and `last_modified` make the
-    source's own request conditional.
+    source's own request conditional. `robots` (obey robots.txt) and `redirect_other_hosts`
+    are the source's policy, carried by each of its requests as meta; which URL a run
+    crawls (a feed or its fallback) is the runner's choice, given here as `source`.
     """
 
     def __init__(self, source, is_known: Callable[[str | None, str], bool] | None = None,
                  etag: str | None = None, last_modified: str | None = None,
-                 max_articles: int = 50, **kwargs):
+                 max_articles: int = 50, robots: bool = True, redirect_other_hosts: bool = False,
+                 **kwargs):
         super().__init__(name=self.name, **kwargs)
         self.source = source
+        self.robots = robots
+        self.redirect_other_hosts = redirect_other_hosts
         self.is_known = is_known or (lambda guid, url: False)
         self.etag = etag
         self.last_modified = last_modified
@@ -109,12 +114,17 @@ class SourceSpider(scrapy.Spider):
             headers["If-Modified-Since"] = self.last_modified
         return headers
 
+    def policy_meta(self) -> dict:
+        """The source's robots.txt and redirect policy, as request meta."""
+        return {"dont_obey_robotstxt": not self.robots,
+                "allow_other_host_redirect": self.redirect_other_hosts}
+
     def source_request(self, callback) -> scrapy.Request:
         # 304 must reach the callback: it is the answer to a conditional GET, not an error.
         return scrapy.Request(
             self.source.url, callback=callback, errback=self.source_failed,
             headers=self.conditional_headers(), dont_filter=True,
-            meta={"handle_httpstatus_list": [304]},
+            meta={**self.policy_meta(), "handle_httpstatus_list": [304]},
         )
 
     def page_request(self, url: str, entry: FeedEntry | None = None) -> scrapy.Request | None:
@@ -124,7 +134,9 @@ class SourceSpider(scrapy.Spider):
         self.pages_requested += 1
         # A feed's own links may pass through its redirector (FeedBurner, Google News)
         # to the outlet's host: the feed chose them, so that redirect is followed.
-        meta = {"allow_other_host_redirect": True} if entry is not None else {}
+        meta = self.policy_meta()
+        if entry is not None:
+            meta["allow_other_host_redirect"] = True
         return scrapy.Request(url, callback=self.parse_article, errback=self.page_failed,
                               cb_kwargs={"entry": entry}, meta=meta)
 

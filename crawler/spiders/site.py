@@ -56,6 +56,22 @@ def next_link(response, next_css: str | None = None) -> str | None:
     return None
 
 
+# href="javascript:article_open('index.php?...')": the address in the first quoted argument.
+_SCRIPT_LINK = re.compile(r"""^\s*javascript:[\w.$]+\(\s*['"]([^'"]+)['"]""", re.IGNORECASE)
+
+
+def script_link(value: str) -> str | None:
+    """A link as written, or the address inside a `javascript:open('…')` link.
+
+    Some state media (Rodong Sinmun) open every article through a script call; the
+    address is right there in the call, so it is followed like any other link.
+    """
+    if value.lower().lstrip().startswith("javascript:"):
+        found = _SCRIPT_LINK.match(value)
+        return found.group(1) if found else None
+    return value
+
+
 class SiteSpider(SourceSpider):
     name = "site"
 
@@ -69,11 +85,12 @@ class SiteSpider(SourceSpider):
         kind, expression = follow_kind(follow)
         ignore = getattr(self.source, "ignore", None)
         deny = (ignore,) if ignore else ()
+        common = {"deny": deny, "unique": True, "process_value": script_link}
         if kind == "css":
-            return LinkExtractor(restrict_css=expression, deny=deny, unique=True)
+            return LinkExtractor(restrict_css=expression, **common)
         if kind == "xpath":
-            return LinkExtractor(restrict_xpaths=expression, deny=deny, unique=True)
-        return LinkExtractor(allow=follow, deny=deny, unique=True)
+            return LinkExtractor(restrict_xpaths=expression, **common)
+        return LinkExtractor(allow=follow, **common)
 
     @property
     def start_urls_of_source(self) -> tuple[str, ...]:
