@@ -1,4 +1,4 @@
-"""The store: the one module that runs SQL.
+"""The store: with its migrations, the only code that runs SQL.
 
 Everything presswatch keeps lives in one SQLite file (WAL, a busy timeout, one writer):
 sources and their fetch state, articles (with FTS5 over title and text), stories, rule
@@ -6,8 +6,7 @@ matches and the alert outbox. Callers get plain dataclasses and call named opera
 none of them writes SQL. Deciding *what* to store (dedup, matching) is left to
 `ingest`; sending alerts is left to the scheduler's delivery.
 
-Timestamps are ISO 8601 strings in UTC with second precision, so they sort and compare
-as text.
+The schema is in `migrations`, the dataclasses passed in and out in `records`.
 """
 
 from __future__ import annotations
@@ -18,257 +17,29 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
-
 from presswatch.config.errors import StoreError
+from presswatch.crawler.migrations import migrations
+from presswatch.crawler.records import (
+    HealthChange,
+    KnownArticle,
+    NewArticle,
+    NewMatch,
+    OutboxRow,
+    SourceRun,
+    SourceState,
+    now_iso,
+)
+
+__all__ = [
+    "HealthChange", "KnownArticle", "NewArticle", "NewMatch", "OutboxRow", "SourceRun",
+    "SourceState", "Store", "now_iso",
+]
 
 BUSY_TIMEOUT_MS = 10_000
-
-migrations = Migrations("presswatch")
-
-
-def now_iso(at: datetime | None = None) -> str:
-    """The current time (or `at`) as the store writes it."""
-    return (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
-
-
-@migrations()
-def m001_initial(db: sqlite_utils.Database) -> None:
-    db.execute(
-        """
-        CREATE TABLE sources (
-            id TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,
-            url TEXT NOT NULL,
-            name TEXT NOT NULL,
-            etag TEXT,
-            last_modified TEXT,
-            last_run_at TEXT,
-            last_success_at TEXT,
-            last_error TEXT,
-            last_error_at TEXT,
-            failures INTEGER NOT NULL DEFAULT 0,
-            runs INTEGER NOT NULL DEFAULT 0,
-            items_seen INTEGER NOT NULL DEFAULT 0,
-            articles_new INTEGER NOT NULL DEFAULT 0,
-            state TEXT NOT NULL DEFAULT 'new'
-                CHECK (state IN ('new', 'ok', 'quiet', 'failing', 'recovered')),
-            state_since TEXT,
-            last_new_at TEXT,
-            usual_gap REAL,
-            fallback_since TEXT,
-            fallback_reason TEXT
-        )"""
-    )
-    db.execute(
-        """
-        CREATE TABLE source_events (
-            id INTEGER PRIMARY KEY,
-            source_id TEXT NOT NULL REFERENCES sources(id),
-            from_state TEXT NOT NULL,
-            to_state TEXT NOT NULL,
-            detail TEXT NOT NULL,
-            at TEXT NOT NULL
-        )"""
-    )
-    db.execute(
-        """
-        CREATE TABLE stories (
-            id INTEGER PRIMARY KEY,
-            first_article_id INTEGER,
-            title TEXT NOT NULL,
-            url TEXT NOT NULL,
-            first_seen_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            article_count INTEGER NOT NULL DEFAULT 1
-        )"""
-    )
-    db.execute(
-        """
-        CREATE TABLE articles (
-            id INTEGER PRIMARY KEY,
-            source_id TEXT NOT NULL REFERENCES sources(id),
-            story_id INTEGER NOT NULL REFERENCES stories(id),
-            url TEXT NOT NULL,
-            url_key TEXT NOT NULL,
-            canonical_url TEXT NOT NULL UNIQUE,
-            guid TEXT,
-            title TEXT NOT NULL,
-            text TEXT NOT NULL,
-            published_at TEXT,
-            date_source TEXT,
-            language TEXT,
-            authors TEXT NOT NULL DEFAULT '[]',
-            content_hash TEXT,
-            extracted_from TEXT NOT NULL,
-            page_error TEXT,
-            first_seen_at TEXT NOT NULL,
-            updated_at TEXT
-        )"""
-    )
-    db.execute("CREATE INDEX articles_source_guid ON articles(source_id, guid)")
-    db.execute("CREATE INDEX articles_url_key ON articles(url_key)")
-    db.execute("CREATE INDEX articles_content_hash ON articles(content_hash)")
-    db.execute("CREATE INDEX articles_story ON articles(story_id)")
-    db.execute(
-        """
-        CREATE TABLE matches (
-            id INTEGER PRIMARY KEY,
-            story_id INTEGER NOT NULL REFERENCES stories(id),
-            rule_id TEXT NOT NULL,
-            article_id INTEGER NOT NULL REFERENCES articles(id),
-            terms TEXT NOT NULL,
-            snippet TEXT NOT NULL,
-            matched_at TEXT NOT NULL,
-            UNIQUE (story_id, rule_id)
-        )"""
-    )
-    db.execute(
-        """
-        CREATE TABLE outbox (
-            id INTEGER PRIMARY KEY,
-            kind TEXT NOT NULL DEFAULT 'alert' CHECK (kind IN ('alert', 'health')),
-            story_id INTEGER REFERENCES stories(id),
-            event_id INTEGER REFERENCES source_events(id),
-            rule_id TEXT NOT NULL,
-            channel_id TEXT NOT NULL,
-            match_id INTEGER REFERENCES matches(id),
-            state TEXT NOT NULL DEFAULT 'pending'
-                CHECK (state IN ('pending', 'sending', 'sent', 'dead')),
-            tries INTEGER NOT NULL DEFAULT 0,
-            done_urls TEXT NOT NULL DEFAULT '[]',
-            next_attempt_at TEXT NOT NULL,
-            last_error TEXT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            sent_at TEXT,
-            UNIQUE (kind, story_id, rule_id, channel_id)
-        )"""
-    )
-    db.execute("CREATE INDEX outbox_due ON outbox(state, next_attempt_at)")
-    db.execute("CREATE UNIQUE INDEX outbox_event ON outbox(event_id, channel_id) WHERE event_id IS NOT NULL")
-    db["articles"].enable_fts(["title", "text"], create_triggers=True, tokenize="unicode61")
-
-
-@dataclass(frozen=True)
-class SourceState:
-    """What the store remembers of a source between runs."""
-
-    id: str
-    etag: str | None = None
-    last_modified: str | None = None
-    last_run_at: str | None = None
-    last_success_at: str | None = None
-    last_error: str | None = None
-    last_error_at: str | None = None
-    failures: int = 0
-    runs: int = 0
-    items_seen: int = 0
-    articles_new: int = 0
-    kind: str = ""
-    url: str = ""
-    name: str = ""
-    state: str = "new"
-    state_since: str | None = None
-    last_new_at: str | None = None
-    usual_gap: float | None = None  # seconds between runs that brought something new
-    fallback_since: str | None = None  # set while runs crawl the source's fallback
-    fallback_reason: str | None = None  # why its feed was left
-
-
-@dataclass(frozen=True)
-class HealthChange:
-    """A source's health after a run; `event` is set when its state changed."""
-
-    state: str
-    last_new_at: str | None
-    usual_gap: float | None
-    event: str | None = None  # the sentence saying what changed
-    from_state: str | None = None
-    channels: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SourceRun:
-    """The outcome of one run of one source, as the pipeline saw it."""
-
-    source_id: str
-    ok: bool
-    error: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    not_modified: bool = False
-    items_seen: int = 0
-    articles_new: int = 0
-
-
-@dataclass(frozen=True)
-class NewArticle:
-    """An article ready to be stored: deduplication has already decided it is new."""
-
-    source_id: str
-    url: str  # the link to show: the page's own canonical, else the URL fetched
-    url_key: str  # the fetched URL, normalised: how it is found again before a fetch
-    canonical_url: str  # the dedup key
-    guid: str | None
-    title: str
-    text: str
-    published_at: str | None
-    date_source: str | None
-    language: str | None
-    authors: tuple[str, ...]
-    content_hash: str | None
-    extracted_from: str  # "page", or "feed" when the feed's own text stands in for it
-    page_error: str | None = None  # why the page can't stand in, when that is final
-
-
-@dataclass(frozen=True)
-class KnownArticle:
-    id: int
-    story_id: int
-    extracted_from: str
-    page_error: str | None
-
-
-@dataclass(frozen=True)
-class NewMatch:
-    rule_id: str
-    terms: tuple[str, ...]
-    snippet: str
-    channels: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """One alert to deliver, with what a message needs to be written."""
-
-    id: int
-    kind: str
-    story_id: int | None
-    rule_id: str
-    channel_id: str
-    state: str
-    tries: int
-    next_attempt_at: str
-    last_error: str | None
-    created_at: str
-    sent_at: str | None
-    done_urls: tuple[int, ...] = ()  # positions of the channel's URLs that have it
-    event_source: str | None = None  # health rows: the source, and its change of state
-    event_from: str | None = None
-    event_to: str | None = None
-    title: str = ""
-    url: str = ""
-    outlet: str = ""
-    published_at: str | None = None
-    first_seen_at: str = ""
-    terms: tuple[str, ...] = ()
-    snippet: str = ""
-    article_count: int = 1
 
 
 @dataclass
@@ -629,5 +400,6 @@ class Store:
         where, params = ("WHERE o.state = ?", (state,)) if state else ("", ())
         rows = self.db.query(f"{self._OUTBOX_SELECT} {where} ORDER BY o.id LIMIT {int(limit)}", params)
         return [self._outbox_row(r) for r in rows]
+
 
 

@@ -1,0 +1,131 @@
+"""The database schema, as numbered migrations applied in order when a store opens.
+
+A migration never changes once released: later changes come as new migrations, so a
+database created by any version upgrades in place (sqlite-utils records which ran).
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("presswatch")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE sources (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            url TEXT NOT NULL,
+            name TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            last_run_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            runs INTEGER NOT NULL DEFAULT 0,
+            items_seen INTEGER NOT NULL DEFAULT 0,
+            articles_new INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'new'
+                CHECK (state IN ('new', 'ok', 'quiet', 'failing', 'recovered')),
+            state_since TEXT,
+            last_new_at TEXT,
+            usual_gap REAL,
+            fallback_since TEXT,
+            fallback_reason TEXT
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE source_events (
+            id INTEGER PRIMARY KEY,
+            source_id TEXT NOT NULL REFERENCES sources(id),
+            from_state TEXT NOT NULL,
+            to_state TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            first_article_id INTEGER,
+            title TEXT NOT NULL,
+            url TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            article_count INTEGER NOT NULL DEFAULT 1
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            source_id TEXT NOT NULL REFERENCES sources(id),
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            url TEXT NOT NULL,
+            url_key TEXT NOT NULL,
+            canonical_url TEXT NOT NULL UNIQUE,
+            guid TEXT,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            published_at TEXT,
+            date_source TEXT,
+            language TEXT,
+            authors TEXT NOT NULL DEFAULT '[]',
+            content_hash TEXT,
+            extracted_from TEXT NOT NULL,
+            page_error TEXT,
+            first_seen_at TEXT NOT NULL,
+            updated_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX articles_source_guid ON articles(source_id, guid)")
+    db.execute("CREATE INDEX articles_url_key ON articles(url_key)")
+    db.execute("CREATE INDEX articles_content_hash ON articles(content_hash)")
+    db.execute("CREATE INDEX articles_story ON articles(story_id)")
+    db.execute(
+        """
+        CREATE TABLE matches (
+            id INTEGER PRIMARY KEY,
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            rule_id TEXT NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            terms TEXT NOT NULL,
+            snippet TEXT NOT NULL,
+            matched_at TEXT NOT NULL,
+            UNIQUE (story_id, rule_id)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'alert' CHECK (kind IN ('alert', 'health')),
+            story_id INTEGER REFERENCES stories(id),
+            event_id INTEGER REFERENCES source_events(id),
+            rule_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            match_id INTEGER REFERENCES matches(id),
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'sending', 'sent', 'dead')),
+            tries INTEGER NOT NULL DEFAULT 0,
+            done_urls TEXT NOT NULL DEFAULT '[]',
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (kind, story_id, rule_id, channel_id)
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox(state, next_attempt_at)")
+    db.execute("CREATE UNIQUE INDEX outbox_event ON outbox(event_id, channel_id) WHERE event_id IS NOT NULL")
+    db["articles"].enable_fts(["title", "text"], create_triggers=True, tokenize="unicode61")
+

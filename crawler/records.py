@@ -1,0 +1,135 @@
+"""What the store takes and gives: plain frozen dataclasses, no SQL and no connection.
+
+Timestamps are ISO 8601 strings in UTC with second precision, so they sort and compare
+as text; `now_iso` writes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+
+def now_iso(at: datetime | None = None) -> str:
+    """The current time (or `at`) as the store writes it."""
+    return (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers of a source between runs."""
+
+    id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_run_at: str | None = None
+    last_success_at: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    failures: int = 0
+    runs: int = 0
+    items_seen: int = 0
+    articles_new: int = 0
+    kind: str = ""
+    url: str = ""
+    name: str = ""
+    state: str = "new"
+    state_since: str | None = None
+    last_new_at: str | None = None
+    usual_gap: float | None = None  # seconds between runs that brought something new
+    fallback_since: str | None = None  # set while runs crawl the source's fallback
+    fallback_reason: str | None = None  # why its feed was left
+
+
+@dataclass(frozen=True)
+class HealthChange:
+    """A source's health after a run; `event` is set when its state changed."""
+
+    state: str
+    last_new_at: str | None
+    usual_gap: float | None
+    event: str | None = None  # the sentence saying what changed
+    from_state: str | None = None
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """The outcome of one run of one source, as the pipeline saw it."""
+
+    source_id: str
+    ok: bool
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+    items_seen: int = 0
+    articles_new: int = 0
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article ready to be stored: deduplication has already decided it is new."""
+
+    source_id: str
+    url: str  # the link to show: the page's own canonical, else the URL fetched
+    url_key: str  # the fetched URL, normalised: how it is found again before a fetch
+    canonical_url: str  # the dedup key
+    guid: str | None
+    title: str
+    text: str
+    published_at: str | None
+    date_source: str | None
+    language: str | None
+    authors: tuple[str, ...]
+    content_hash: str | None
+    extracted_from: str  # "page", or "feed" when the feed's own text stands in for it
+    page_error: str | None = None  # why the page can't stand in, when that is final
+
+
+@dataclass(frozen=True)
+class KnownArticle:
+    id: int
+    story_id: int
+    extracted_from: str
+    page_error: str | None
+
+
+@dataclass(frozen=True)
+class NewMatch:
+    rule_id: str
+    terms: tuple[str, ...]
+    snippet: str
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One alert to deliver, with what a message needs to be written."""
+
+    id: int
+    kind: str
+    story_id: int | None
+    rule_id: str
+    channel_id: str
+    state: str
+    tries: int
+    next_attempt_at: str
+    last_error: str | None
+    created_at: str
+    sent_at: str | None
+    done_urls: tuple[int, ...] = ()  # positions of the channel's URLs that have it
+    event_source: str | None = None  # health rows: the source, and its change of state
+    event_from: str | None = None
+    event_to: str | None = None
+    title: str = ""
+    url: str = ""
+    outlet: str = ""
+    published_at: str | None = None
+    first_seen_at: str = ""
+    terms: tuple[str, ...] = ()
+    snippet: str = ""
+    article_count: int = 1
+
+
