@@ -1,9 +1,9 @@
 """Canonical URLs: the key under which an article is deduplicated.
 
 The same article reached through variant URLs (tracking parameters, fragments, AMP and mobile
-editions, ``www.`` or not, default ports, redirect links from Google or Bing) must give the same
-string. ``canonical_url`` prefers the page's own ``rel=canonical``/``og:url`` when it is plausible,
-then normalises whichever URL it chose.
+editions, ``www.`` or not, default ports, redirect links from Google, Bing, Facebook, Yahoo or
+DuckDuckGo) must give the same string. ``canonical_url`` prefers the page's own
+``rel=canonical``/``og:url`` when it is plausible, then normalises whichever URL it chose.
 
 Two choices: the scheme is kept, so http and https URLs stay distinct (a site rarely serves one
 article under both: one redirects to the other, and the crawler keys the URL it ended on), while a
@@ -13,13 +13,21 @@ the time.
 The result is a *key*, not a link to show: stripping ``www.``/``m.`` and trailing slashes can
 produce URLs that some servers do not answer. Callers keep the fetched URL for display.
 
+Google News article links (``news.google.com/rss/articles/CBMi...``, ``/articles/``, ``/read/``,
+``/__i/rss/rd/articles/``) carry a base64url protobuf; older ones hold the target URL in clear
+(field 4) and are decoded. Newer ones (``AU_yqL...`` inside) carry only an opaque id.
+
+A query that is one bare token (Rodong Sinmun's ``index.php?MTVAMjAx...==``) is kept verbatim,
+case and ``=`` padding included; other queries are sorted and their percent-encoding settled.
+
 Pure functions: no network, no Scrapy, no database. Redirect links whose target is not in the URL
-(FeedBurner ``~r/``, ``t.co``, Google News ``/rss/articles/CBMi...``) are left as they are: only a
-fetch could unwrap them, and that is the crawler's job.
+(FeedBurner ``~r/`` and ``/~/``, ``t.co``, Google News ``AU_yqL`` ids) are left as they are: only
+a fetch could unwrap them, and that is the crawler's job.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from urllib.parse import SplitResult, parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 
@@ -45,6 +53,8 @@ TRACKING_PARAMS = frozenset(
         "cmpid", "cmp", "intcmp", "ocid", "ncid", "smid", "smtyp", "partner", "emc", "ref",
         "ref_src", "ref_url", "refsrc", "sr_share", "soc_src", "soc_trk", "guccounter",
         "guce_referrer", "guce_referrer_sig", "spm",
+        # Webtrends as used by Zeit Online (?wt_zmc=sm.ext...) and others
+        "wt_zmc", "wt_mc",
         # Yonhap and other Korean portals tag feed and portal traffic with ?input=1195m
         "input",
     }
@@ -63,10 +73,18 @@ _AMP_PARAMS = frozenset({"amp", "_amp", "usqp", "aoh"})
 _AMP_VALUED_PARAMS = frozenset({"outputtype", "output"})  # only when the value is "amp"
 
 # Host labels that name an edition of the same site, not a different site.
-_VARIANT_LABEL = re.compile(r"(?:www\d*|m|mobile|amp)")
+_VARIANT_LABEL = re.compile(r"(?:www\d*|m\d*|mobile|amp)")  # m2.youm7.com is youm7's mobile site
 _GOOGLE_HOST = re.compile(r"(?:www\.)?google\.[a-z]{2,3}(?:\.[a-z]{2})?")
 _AMP_CACHE_PATH = re.compile(r"/[cvi]/(s/)?([^/]+)(/.*)?")
 _GOOGLE_AMP_PATH = re.compile(r"/amp/(s/)?([^/]+)(/.*)?")
+_GOOGLE_NEWS_PATH = re.compile(r"/(?:rss/|__i/rss/rd/)?(?:articles|read)/([A-Za-z0-9_-]+=*)/?")
+_YAHOO_PATH = re.compile(r".*/RU=([^/]+)/.*")  # r.search.yahoo.com/_ylt=.../RU=<target>/RK=...
+_BING_HOSTS = frozenset({"bing.com", "www.bing.com"})
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
+# A query made of one token and nothing else: kept as written (w3lib would rewrite "==" to "=%3D").
+_BARE_TOKEN_QUERY = re.compile(r"[A-Za-z0-9+/_.~-]+=*")
+_BLOGGER_HOST = re.compile(r".+\.blogspot\.[a-z.]+")  # Blogger adds ?m=1 for its mobile view
 # Files a site serves as its home page; a canonical pointing there is not an article's.
 _HOME_PATHS = frozenset({"", "/", "/index.html", "/index.htm", "/index.php", "/default.aspx"})
 _MAX_UNWRAP = 3  # a redirect to a redirect to a redirect is enough
@@ -87,7 +105,7 @@ def canonical_url(url: str, page_canonical: str | None = None) -> str:
 
 
 def site_of(url: str) -> str:
-    """Return the host of ``url`` without ``www.``/``m.``/``mobile.``/``amp.`` prefixes.
+    """Return the host of ``url`` without ``www.``/``m.``/``m2.``/``mobile.``/``amp.`` prefixes.
 
     Two URLs with the same ``site_of`` are the same outlet. Raises ValueError on invalid URLs.
     """
@@ -157,9 +175,20 @@ def _redirect_target(parts: SplitResult) -> str | None:
     host, path = parts.hostname or "", parts.path
     names = _redirect_params(host, path)
     if names:
-        query = {k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
+        query = _query_dict(parts.query)
         return next((query[n] for n in names if query.get(n, "").startswith("http")), None)
+    if host == "news.google.com":
+        return _google_news_target(path)
+    if host in _BING_HOSTS and path == "/ck/a":
+        return _bing_click_target(parts.query)
+    if host == "r.search.yahoo.com":
+        match = _YAHOO_PATH.fullmatch(path)
+        return unquote(match[1]) if match else None
     return _amp_viewer_target(host, parts)
+
+
+def _query_dict(query: str) -> dict[str, str]:
+    return {k.lower(): v for k, v in parse_qsl(query, keep_blank_values=True)}
 
 
 def _redirect_params(host: str, path: str) -> tuple[str, ...]:
@@ -193,6 +222,88 @@ def _amp_viewer_target(host: str, parts: SplitResult) -> str | None:
         return None
     scheme = "https" if match[1] else "http"  # "/s/" marks an https origin
     return urlunsplit((scheme, match[2], match[3] or "/", parts.query, ""))
+
+
+def _bing_click_target(query: str) -> str | None:
+    """Bing result links (``/ck/a?...&u=a1<base64url of the target>``)."""
+    value = _query_dict(query).get("u", "")
+    data = _b64url_decode(value[2:]) if value.startswith("a1") else None
+    return _http_url(data) if data else None
+
+
+# --- Google News article ids -----------------------------------------------------------------
+
+
+def _google_news_target(path: str) -> str | None:
+    """Return the target written inside a Google News article id, or None.
+
+    The id is a base64url protobuf message. Older ids (``CBMi...``) hold the article URL in
+    field 4 (``08 13 22 <varint length> <url>``, often followed by the AMP URL in field 26);
+    newer ones hold an opaque ``AU_yqL...`` token there, and ``CAIi...`` ids a binary hash.
+    """
+    match = _GOOGLE_NEWS_PATH.fullmatch(path)
+    data = _b64url_decode(match[1]) if match else None
+    if not data:
+        return None
+    try:
+        fields = _protobuf_fields(data)
+    except ValueError:
+        return None  # truncated or not a protobuf message: not an id we can read
+    url_field = next((value for number, value in fields if number == 4), None)
+    return _http_url(url_field) if isinstance(url_field, bytes) else None
+
+
+def _b64url_decode(text: str) -> bytes | None:
+    """Decode unpadded base64url, or return None when ``text`` is not base64url."""
+    text = text.rstrip("=")
+    if not _BASE64URL.fullmatch(text) or len(text) % 4 == 1:
+        return None
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:  # binascii.Error; cannot happen after the checks above
+        return None
+
+
+def _protobuf_fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    """Read the top-level fields of a protobuf message; ValueError unless it parses exactly."""
+    fields, pos = [], 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, pos = _varint(data, pos)
+        elif wire_type == 2:  # length-delimited: strings, bytes, nested messages
+            size, pos = _varint(data, pos)
+            value, pos = data[pos : pos + size], pos + size
+            if pos > len(data):
+                raise ValueError("field runs past the end of the message")
+        else:  # Google News ids use no other wire type
+            raise ValueError(f"unexpected wire type {wire_type}")
+        fields.append((number, value))
+    return fields
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """Read a base-128 varint at ``pos``; return it and the position after it."""
+    result = 0
+    for shift in range(0, 64, 7):
+        if pos >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+    raise ValueError("varint longer than 64 bits")
+
+
+def _http_url(data: bytes) -> str | None:
+    """Return ``data`` as text when it is one absolute http(s) URL, else None."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if _HTTP_URL.fullmatch(text) else None
 
 
 # --- hosts and sites -------------------------------------------------------------------------
@@ -238,7 +349,7 @@ def _same_site(host_a: str, host_b: str) -> bool:
 
 def _is_home_page(parts: SplitResult) -> bool:
     path = re.sub(r"/{2,}", "/", parts.path).lower()
-    return path in _HOME_PATHS and not _keep_query(parts.query)
+    return path in _HOME_PATHS and not _keep_query(parts.query, parts.hostname or "")
 
 
 # --- normalisation ---------------------------------------------------------------------------
@@ -250,7 +361,10 @@ def _normalise(parts: SplitResult) -> str:
     path = _strip_amp_path(re.sub(r"/{2,}", "/", parts.path))
     if len(path) > 1:
         path = path.rstrip("/") or "/"
-    query = _keep_query(parts.query)
+    query = _keep_query(parts.query, parts.hostname or "")
+    if _BARE_TOKEN_QUERY.fullmatch(query):
+        base = canonicalize_url(urlunsplit((parts.scheme.lower(), netloc, path or "/", "", "")))
+        return f"{base}?{query}"
     # w3lib sorts the query and settles percent-encoding; it keeps utm_*, removed above.
     return canonicalize_url(urlunsplit((parts.scheme.lower(), netloc, path or "/", query, "")))
 
@@ -279,17 +393,19 @@ def _strip_amp_path(path: str) -> str:
     return "/".join(segments)
 
 
-def _keep_query(query: str) -> str:
+def _keep_query(query: str, host: str) -> str:
     """Remove tracking and AMP parameters, leaving every other pair exactly as written."""
-    kept = [pair for pair in query.split("&") if pair and not _is_dropped(pair)]
+    kept = [pair for pair in query.split("&") if pair and not _is_dropped(pair, host)]
     return "&".join(kept)
 
 
-def _is_dropped(pair: str) -> bool:
+def _is_dropped(pair: str, host: str) -> bool:
     name, _, value = pair.partition("=")
     name = unquote(name).lower()
     if name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES):
         return True
+    if name == "m" and _BLOGGER_HOST.fullmatch(host):
+        return True  # Blogger's mobile view: ?m=1 (and ?m=0 for the desktop one)
     if name in _AMP_PARAMS or name.startswith("amp_"):
         return True
     return name in _AMP_VALUED_PARAMS and unquote(value).lower() == "amp"
