@@ -17,6 +17,7 @@ from presswatch.config.schema import (
     Log,
     Rule,
     Source,
+    Stories,
     check_apprise_url,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "PresswatchError",
     "Rule",
     "Source",
+    "Stories",
     "check_apprise_url",
     "default_config_text",
     "format_duration",

@@ -22,6 +22,7 @@ from presswatch.config import (
     Log,
     Rule,
     Source,
+    Stories,
     default_config_text,
     format_duration,
     format_size,
@@ -135,9 +136,94 @@ def test_models_are_frozen(tmp_path):
 
 
 def test_every_model_forbids_unknown_keys_and_is_frozen():
-    for model in (Config, Crawl, Delivery, Log, Source, Rule, Channel):
+    for model in (Config, Crawl, Delivery, Log, Stories, Source, Rule, Channel):
         assert issubclass(model, BaseModel)
         assert model.model_config.get("frozen") is True and model.model_config.get("extra") == "forbid"
+
+
+# --- stories: near duplicates and spread updates -------------------------------------------
+
+
+def test_stories_defaults(tmp_path):
+    stories = load_config(write(tmp_path, FEED), {}).stories
+    assert stories == Stories() == load_config(None, {}).stories
+    assert (stories.near_duplicate, stories.short_text, stories.window) == (0.5, 0.7, timedelta(days=30))
+    assert (stories.permutations, stories.shingle, stories.seed) == (128, 3, 1)
+    assert stories.spread_updates == (5, 20)
+    assert Stories().model_dump(mode="json")["window"] == "30d"
+    assert all(field.description for field in Stories.model_fields.values())
+
+
+def test_stories_in_a_file(tmp_path):
+    text = FEED + "stories:\n  near_duplicate: 1\n  window: 2d12h\n  spread_updates: [2, 3, 50]\n"
+    stories = load_config(write(tmp_path, text), {}).stories
+    assert (stories.near_duplicate, stories.window) == (1.0, timedelta(hours=60))
+    assert stories.spread_updates == (2, 3, 50) and stories.short_text == 0.7
+    assert load_config(write(tmp_path, FEED + "stories:\n"), {}).stories == Stories()
+    assert load_config(write(tmp_path, FEED + "stories:\n  spread_updates: []\n"), {}).stories.spread_updates == ()
+
+
+def test_every_stories_mistake_is_reported_with_its_path(tmp_path):
+    text = """
+    stories:
+      near_duplicate: 0
+      short_text: yes
+      window: 30m
+      permutations: 8
+      shingle: 9
+      seed: -1
+      spread_updates: [1, 2.5, many]
+    """
+    assert problems_of(write(tmp_path, text)) == [
+        "stories.near_duplicate: 0 is not a similarity (use a number above 0 and at most 1, such as 0.5)",
+        "stories.short_text: true is not a number",
+        'stories.window: "30m" is shorter than the minimum of 1h',
+        "stories.permutations: 8 is too small (the minimum is 16)",
+        "stories.shingle: 9 is too large (the maximum is 8)",
+        "stories.seed: -1 is too small (the minimum is 0)",
+        "stories.spread_updates[0]: 1 is too small (the minimum is 2)",
+        "stories.spread_updates[1]: 2.5 is not a whole number",
+        'stories.spread_updates[2]: "many" is not a whole number',
+    ]
+
+
+@pytest.mark.parametrize(
+    "written, problem",
+    [("[20, 5]", "must be strictly increasing, as in [5, 20]; 5 comes after 20"),
+     ("[5, 20, 20]", "must be strictly increasing, as in [5, 20]; 20 comes after 20"),
+     ("5", "5 is not a list (write [a, b], or one '- item' a line)")],
+)
+def test_spread_updates_must_be_an_increasing_list(tmp_path, written, problem):
+    path = write(tmp_path, f"stories:\n  spread_updates: {written}\n")
+    assert problems_of(path) == [f"stories.spread_updates: {problem}"]
+
+
+@pytest.mark.parametrize(
+    "written, problem",
+    [("1.5", "1.5 is not a similarity (use a number above 0 and at most 1, such as 0.5)"),
+     ("-0.1", "-0.1 is not a similarity (use a number above 0 and at most 1, such as 0.5)"),
+     ("half", '"half" is not a number')],
+)
+def test_similarities_are_above_0_and_at_most_1(tmp_path, written, problem):
+    path = write(tmp_path, f"stories:\n  short_text: {written}\n")
+    assert problems_of(path) == [f"stories.short_text: {problem}"]
+
+
+def test_unknown_stories_key(tmp_path):
+    assert problems_of(write(tmp_path, "stories:\n  near_duplicates: 0.6\n  spread: [5]\n  colour: red\n")) == [
+        'stories.near_duplicates: unknown key; did you mean "near_duplicate"?',
+        'stories.spread: unknown key; did you mean "spread_updates"?',
+        f"stories.colour: unknown key (known keys: {', '.join(Stories.model_fields)})",
+    ]
+
+
+def test_stories_built_in_code_are_checked_too():
+    with pytest.raises(ValidationError, match="must be strictly increasing"):
+        Stories(spread_updates=[20, 5])
+    with pytest.raises(ValidationError, match="is not a similarity"):
+        Stories(near_duplicate=0)
+    assert Stories(spread_updates=[3]).spread_updates == (3,)
+    assert hash(Stories()) == hash(Stories())
 
 
 # --- durations and sizes ------------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""Checks across keys, written once on plain mappings.
+
+Unique ids, rules and health naming channels that exist, and which keys a source or a
+channel takes given the others. The loader runs `cross_check` on the raw file, so these
+problems are found even when some fields are invalid; the models in `schema` run the same
+functions through `raise_cross`, so a Config built in code is held to them too. Checks of
+single values are `checks`'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from pydantic_core import PydanticCustomError
+
+from presswatch.config.checks import CONSOLE, follow_kind
+from presswatch.config.problems import Loc, Problem, did_you_mean
+
+CROSS_CHECK = "cross_check"
+"""The pydantic error type of checks the loader already ran on the raw file."""
+
+
+def cross_check(data: Mapping) -> list[Problem]:
+    """The problems between keys of a whole config, read from its raw mapping.
+
+    Tolerant of anything malformed: wrong types are left to field validation.
+    """
+    problems = [*_duplicate_ids(data), *_unknown_channels(data)]
+    for index, source in _entries(data, "sources"):
+        problems += source_problems(source, ("sources", index))
+    for index, channel in _entries(data, "channels"):
+        problems += channel_problems(channel, ("channels", index))
+    return problems
+
+
+def source_problems(source: Mapping, loc: Loc = ()) -> list[Problem]:
+    """Which keys a source needs and takes depend on its kind.
+
+    A feed or a sitemap has one `url`; a site has `url` or `urls` (its listing pages) and
+    needs `follow`; a sitemap may filter its URLs with a `follow` regex.
+    """
+    kind, follow = source.get("kind"), source.get("follow")
+    url, urls = source.get("url"), source.get("urls")
+    problems = []
+    if kind == "site" and url is not None and urls and not (
+            isinstance(urls, (list, tuple)) and urls[0] == url):
+        problems.append(Problem(loc, "give either url or urls, not both"))
+    elif url is None and not (kind == "site" and urls):
+        needs = "url (the listing page) or urls (a list of them)" if kind == "site" else "url"
+        problems.append(Problem((*loc, "url"), f"required, but missing: a {kind or 'source'} needs {needs}"))
+    if kind in ("feed", "sitemap") and urls:
+        problems.append(Problem((*loc, "urls"), "only a site source takes urls; give one url"))
+    if kind == "feed" and follow is not None:
+        problems.append(Problem((*loc, "follow"), "only a site source takes follow; a feed lists its own articles"))
+    if kind == "site" and follow is None:
+        problems.append(Problem((*loc, "follow"), "a site source needs follow: a regex matching its article links"))
+    if kind == "sitemap" and isinstance(follow, str) and follow_kind(follow)[0] != "regex":
+        problems.append(Problem((*loc, "follow"), "a sitemap's follow is a regex over its URLs, not a selector"))
+    if kind == "feed" and source.get("ignore") is not None:
+        problems.append(Problem((*loc, "ignore"), "only site and sitemap sources take ignore"))
+    if kind != "site" and source.get("next_css") is not None:
+        problems.append(Problem((*loc, "next_css"), "only a site source takes next_css"))
+    fallback = source.get("fallback")
+    if fallback is not None and kind in ("site", "sitemap"):
+        problems.append(Problem((*loc, "fallback"), "only a feed source takes a fallback"))
+    elif isinstance(fallback, Mapping) and fallback.get("kind") in FALLBACK_KINDS:
+        problems += source_problems(fallback, (*loc, "fallback"))
+    return problems
+
+
+FALLBACK_KINDS = ("site", "sitemap")
+"""What a feed source may fall back on when its feed is gone."""
+
+
+def channel_problems(channel: Mapping, loc: Loc = ()) -> list[Problem]:
+    """A channel has either `url` or `urls`, and at least one URL."""
+    has_url, has_urls = channel.get("url") is not None, bool(channel.get("urls"))
+    if has_url and has_urls:
+        return [Problem(loc, "give either url or urls, not both")]
+    if not has_url and not has_urls:
+        return [Problem(loc, "needs url (an Apprise URL) or urls (a list of them)")]
+    return []
+
+
+def _entries(data: Mapping, key: str) -> Iterator[tuple[int, Mapping]]:
+    items = data.get(key)
+    if isinstance(items, (list, tuple)):
+        yield from ((i, item) for i, item in enumerate(items) if isinstance(item, Mapping))
+
+
+def _duplicate_ids(data: Mapping) -> Iterator[Problem]:
+    for key in ("sources", "rules", "channels"):
+        first: dict[str, int] = {}
+        for index, entry in _entries(data, key):
+            entry_id = entry.get("id")
+            if not isinstance(entry_id, str):
+                continue
+            if entry_id in first:
+                message = f"{{value}} is already the id of {key}[{first[entry_id]}]; ids must be unique"
+                yield Problem((key, index, "id"), message, entry_id)
+            first.setdefault(entry_id, index)
+
+
+def _unknown_channels(data: Mapping) -> Iterator[Problem]:
+    known = [c["id"] for _, c in _entries(data, "channels") if isinstance(c.get("id"), str)] + [CONSOLE]
+    users = [(("rules", index), rule) for index, rule in _entries(data, "rules")]
+    if isinstance(data.get("health"), Mapping):
+        users.append((("health",), data["health"]))
+    for loc, user in users:
+        names = user.get("channels")
+        if not isinstance(names, (list, tuple)):
+            continue
+        for position, name in enumerate(names):
+            if isinstance(name, str) and name not in known:
+                hint = did_you_mean(name, known) or f" (defined: {', '.join(known)})"
+                yield Problem((*loc, "channels", position), f"{{value}} is not a channel{hint}", name)
+
+
+def raise_cross(problems: list[Problem]) -> None:
+    """Raise `problems` from a model validator, as one error the loader knows it already reported."""
+    if problems:
+        text = "; ".join(problem.text() for problem in problems)
+        raise PydanticCustomError(CROSS_CHECK, "{text}", {"text": text})
