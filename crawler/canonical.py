@@ -105,11 +105,12 @@ def canonical_url(url: str, page_canonical: str | None = None) -> str:
 
 
 def site_of(url: str) -> str:
-    """Return the host of ``url`` without ``www.``/``m.``/``m2.``/``mobile.``/``amp.`` prefixes.
+    """Return the host of ``url`` without ``www.``/``m.``/``m2.``/``mobile.``/``amp.`` prefixes,
+    with its port when it is not the scheme's default (another port is another server).
 
     Two URLs with the same ``site_of`` are the same outlet. Raises ValueError on invalid URLs.
     """
-    return _plain_host(_parse(url).hostname or "")
+    return _netloc(_parse(url))
 
 
 def is_plausible_canonical(url: str, candidate: str) -> bool:

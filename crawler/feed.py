@@ -81,7 +81,15 @@ def _entry(entry, feed_language: str | None) -> FeedEntry:
         published=_entry_date(entry),
         authors=authors,
         language=(entry.get("language") or feed_language or None),
+        origin=_origin(entry),
     )
+
+
+def _origin(entry) -> str | None:
+    """The site an aggregator's entry comes from (RSS <source url=...>, Atom <source><link>)."""
+    source = entry.get("source") or {}
+    href = source.get("href") or source.get("link")
+    return href if isinstance(href, str) and href.startswith(("http://", "https://")) else None
 
 
 def _entry_date(entry) -> datetime | None:

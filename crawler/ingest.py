@@ -1,10 +1,13 @@
 """From a collected article to a stored story, its matches and its alerts: the serial writer.
 
 Deciding is kept apart from storing: `ingest` asks the store what it already knows
-(same canonical URL or feed GUID: seen; same normalised text: a copy of a known story),
-matches rules only against new stories, and writes the article, its story, the matches
-and their outbox rows in one transaction, so nothing is alerted that is not stored and
-nothing stored can miss its alert.
+(same canonical URL or feed GUID: the same article, maybe revised; same normalised text,
+or a near-duplicate text found through the MinHash index: a copy of a known story), matches
+rules against every new article and revision, and writes the article, its story, the
+matches and their outbox rows in one transaction, so nothing is alerted that is not stored
+and nothing stored can miss its alert. A match is kept once per (story, rule): a story
+alerts each rule's channels once, however many outlets carry it; a story that already
+alerted sends one short update when it reaches each configured outlet count.
 """
 
 from __future__ import annotations
@@ -14,20 +17,31 @@ import logging
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from urllib.parse import urljoin
 
 from presswatch.config.redact import Redactor
-from presswatch.config.schema import CONSOLE, Health
-from presswatch.crawler.canonical import canonical_url, is_plausible_canonical
+from presswatch.config.schema import CONSOLE, Health, Stories
+from presswatch.crawler.canonical import canonical_url, is_plausible_canonical, site_of
+from presswatch.crawler.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
 from presswatch.crawler.health import judge
 from presswatch.crawler.match import RuleMatcher
-from presswatch.crawler.store import HealthChange, NewArticle, NewMatch, SourceRun, Store, now_iso
+from presswatch.crawler.store import (
+    HealthChange,
+    KnownArticle,
+    NewArticle,
+    NewMatch,
+    SourceRun,
+    Store,
+    now_iso,
+)
 
 # The console channel receives the alerts of rules that name no channel.
 CONSOLE_CHANNEL = CONSOLE
 log = logging.getLogger("presswatch.health")
+# How often the near-duplicate index drops what is older than its window.
+PRUNE_EVERY = timedelta(hours=1)
 
 # Texts shorter than this are too generic for their hash to identify a story.
 MIN_HASH_WORDS = 40
@@ -49,13 +63,16 @@ class Candidate:
     date_source: str | None = None
     language: str | None = None
     authors: tuple[str, ...] = ()
+    origin: str | None = None  # an aggregator's entry: the publisher's site
+    entry_fingerprint: str | None = None  # of the feed entry that announced it
 
 
 class Outcome(Enum):
-    SEEN = "seen"  # the same article again (URL or GUID)
-    COPY = "copy"  # a new URL carrying a known story's text
+    SEEN = "seen"  # the same article again (URL or GUID), unchanged
+    COPY = "copy"  # a new URL carrying a known story's text, the same or nearly
     NEW = "new"  # a new story
     FILLED = "filled"  # a known article's feed text replaced by its page's
+    REVISED = "revised"  # a known article whose title or text changed
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,8 @@ class IngestResult:
     outcome: Outcome
     story_id: int | None = None
     alerts_queued: int = 0
+    similarity: float | None = None  # a copy: how close to the story's text (1.0: the same)
+    updates_queued: int = 0  # spread updates
 
 
 def content_hash(text: str) -> str | None:
@@ -78,21 +97,29 @@ class Ingest:
 
     def __init__(self, store: Store, matcher: RuleMatcher,
                  rule_channels: dict[str, tuple[str, ...]], sources: dict | None = None,
-                 redact: Redactor | None = None, health: Health | None = None):
+                 redact: Redactor | None = None, health: Health | None = None,
+                 stories: Stories | None = None):
         self.store = store
         self.matcher = matcher
         self.rule_channels = rule_channels
         self.sources = sources or {}
         self.redact = redact or Redactor()
         self.health = health or Health()
+        self.stories = stories or Stories()
+        self.scheme = Scheme(
+            permutations=self.stories.permutations, seed=self.stories.seed, shingle=self.stories.shingle,
+            threshold=self.stories.near_duplicate, short_threshold=self.stories.short_text,
+        )
+        self._pruned_at: datetime | None = None
 
     @classmethod
     def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
-                    redact: Redactor | None = None, health: Health | None = None) -> Ingest:
+                    redact: Redactor | None = None, health: Health | None = None,
+                    stories: Stories | None = None) -> Ingest:
         """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel."""
         rules = [r for r in rules if getattr(r, "enabled", True)]
         channels = {r.id: tuple(r.channels) or (CONSOLE_CHANNEL,) for r in rules}
-        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health)
+        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health, stories)
 
     def record_run(self, run: SourceRun, at: datetime | None = None) -> HealthChange:
         """Save a source's run with its health; a change of health is queued as an alert."""
@@ -104,14 +131,24 @@ class Ingest:
             log.warning("source=%s state %s -> %s: %s", run.source_id, change.from_state,
                         change.state, change.event)
         self.store.record_source_run(run, change, at=now)
+        self.prune(now)
         return change
 
-    def is_known(self, source_id: str, guid: str | None, url: str, want_page: bool = False) -> bool:
+    def prune(self, now: datetime | None = None) -> None:
+        """Drop index entries older than the near-duplicate window (at most once an hour)."""
+        now = now or datetime.now(UTC)
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            self.store.prune_index(now - self.stories.window)
+            self._pruned_at = now
+
+    def is_known(self, source_id: str, guid: str | None, url: str, fingerprint: str | None = None,
+                 want_page: bool = False) -> bool:
         """Whether an article is stored, so its page need not be fetched (again).
 
         With `want_page`, an article stored from its feed's text because its page could
         not be had yet (a timeout, a 5xx, the per-run cap) is not "known": its page is
-        tried again, and its full text then replaces the feed's.
+        tried again, and its full text then replaces the feed's. Nor is one whose feed
+        entry changed (`fingerprint`): its page is fetched again for a possible revision.
         """
         try:
             key = canonical_url(url)
@@ -120,7 +157,11 @@ class Ingest:
         known = self.store.known_article(source_id, guid, (key,))
         if known is None:
             return False
-        return not (want_page and known.extracted_from == "feed" and known.page_error is None)
+        if not want_page or known.page_error is not None:
+            return True
+        if known.extracted_from == "feed":
+            return False
+        return fingerprint is None or fingerprint == known.entry_fingerprint
 
     def ingest(self, candidate: Candidate) -> IngestResult:
         if not candidate.url.startswith(("http://", "https://")):
@@ -130,26 +171,83 @@ class Ingest:
             fetched_key = canonical_url(candidate.url)
             key = canonical_url(candidate.url, candidate.page_canonical)
         known = self.store.known_article(candidate.source_id, candidate.guid, (key, fetched_key))
-        article = self._new_article(candidate, key, fetched_key, self._language_hint(candidate))
+        article = self._new_article(candidate, key, fetched_key)
         if known is not None:
-            if known.extracted_from == "feed" and article.extracted_from == "page":
-                return self._fill(known, article)
-            return IngestResult(Outcome.SEEN)
+            return self._again(known, article)
+        signed = signatures(self.scheme, article.title, article.text)
         with self.store.transaction():
-            story_id = self.store.story_with_content(article.content_hash) if article.content_hash else None
-            article_id, story_id_now = self.store.add_article(article, story_id)
-            if story_id is not None:
-                return IngestResult(Outcome.COPY, story_id)
-            queued = self.store.add_matches(story_id_now, article_id, self._matches(article))
-        return IngestResult(Outcome.NEW, story_id_now, queued)
+            copy_of, similar = self._story_for(article, signed)
+            before = self.store.outlet_count(copy_of) if copy_of is not None else 0
+            article_id, story_id = self.store.add_article(article, copy_of)
+            self.store.add_signatures(article_id, signed, self.scheme)
+            queued = self.store.add_matches(story_id, article_id, self._matches(article))
+            updates = self._spread(story_id, before) if copy_of is not None else 0
+        if copy_of is not None:
+            return IngestResult(Outcome.COPY, story_id, queued, similar, updates)
+        return IngestResult(Outcome.NEW, story_id, queued)
 
-    def _fill(self, known, article: NewArticle) -> IngestResult:
-        """The page of an article first stored from its feed's text: keep the full text
-        and match it, so a rule that only its full text satisfies still alerts (once)."""
+    def _again(self, known: KnownArticle, article: NewArticle) -> IngestResult:
+        """An article already stored: its page at last, a revision, or nothing new."""
+        if known.extracted_from == "feed" and article.extracted_from == "page":
+            return self._update(known, article, Outcome.FILLED)
+        if known.extracted_from != article.extracted_from:
+            # The feed's entry of an article stored from its page: the page is the better text.
+            return IngestResult(Outcome.SEEN, known.story_id)
+        if article.version_hash != known.version_hash:
+            return self._update(known, article, Outcome.REVISED)
+        if article.entry_fingerprint != known.entry_fingerprint:
+            with self.store.transaction():
+                self.store.note_entry(known.id, article.entry_fingerprint)
+        return IngestResult(Outcome.SEEN, known.story_id)
+
+    def _update(self, known: KnownArticle, article: NewArticle, outcome: Outcome) -> IngestResult:
+        """A fuller or changed text of a stored article: store it, index it, and match it,
+        so a rule that only the new text satisfies alerts (once, like any match)."""
+        signed = signatures(self.scheme, article.title, article.text)
         with self.store.transaction():
-            self.store.fill_article(known.id, article)
+            if outcome is Outcome.REVISED:
+                self.store.revise_article(known.id, article)
+            else:
+                self.store.fill_article(known.id, article)
+            self.store.add_signatures(known.id, signed, self.scheme)
             queued = self.store.add_matches(known.story_id, known.id, self._matches(article))
-        return IngestResult(Outcome.FILLED, known.story_id, queued)
+        return IngestResult(outcome, known.story_id, queued)
+
+    def _story_for(self, article: NewArticle, signed: list[Signature]) -> tuple[int | None, float | None]:
+        """The story an article is a copy of: the same text, else the nearest close enough.
+
+        A full text is compared with full texts; a headline and lead (all a feed entry may
+        carry) with the headlines and leads of every article. A full text is also compared
+        by its headline and lead with articles known only that way, so a story first seen
+        as a feed summary is found again when an outlet's full page arrives.
+        """
+        if article.content_hash:
+            story_id = self.store.story_with_content(article.content_hash)
+            if story_id is not None:
+                return story_id, 1.0
+        by_kind = {sig.kind: sig for sig in signed}
+        since = datetime.now(UTC) - self.stories.window
+        for kind in ("text", "short"):
+            sig = by_kind.get(kind)
+            if sig is None:
+                continue
+            threshold = self.scheme.threshold if kind == "text" else self.scheme.short_threshold
+            best: tuple[float, int] | None = None
+            for near in self.store.near_candidates(kind, self.scheme.label, sig.buckets, since,
+                                                   only_short=kind == "short" and "text" in by_kind):
+                score = similarity(sig.values, from_bytes(near.minhash))
+                if score >= threshold and (best is None or score > best[0]):
+                    best = (score, near.story_id)
+            if best is not None:
+                return best[1], best[0]
+        return None, None
+
+    def _spread(self, story_id: int, before: int) -> int:
+        """One update per alerted channel when the story reaches a configured outlet count."""
+        after = self.store.outlet_count(story_id)
+        if after > before and after in self.stories.spread_updates:
+            return self.store.queue_spread(story_id, after)
+        return 0
 
     def _without_link(self, candidate: Candidate) -> Candidate:
         """A feed entry with no web link still gets stored, under a key of its own.
@@ -167,19 +265,30 @@ class Ingest:
         source = self.sources.get(candidate.source_id)
         return candidate.language or getattr(source, "language", None)
 
+    def _outlet(self, candidate: Candidate, display_url: str) -> str:
+        """Who published it: the aggregator entry's origin, else the site of its link."""
+        source_url = getattr(self.sources.get(candidate.source_id), "url", None)
+        for url in (candidate.origin, display_url, source_url):
+            if url and url.startswith(("http://", "https://")):
+                try:
+                    return site_of(url)
+                except ValueError:
+                    continue
+        return candidate.source_id
+
     def _matches(self, article: NewArticle) -> list[NewMatch]:
         return [
             NewMatch(m.rule_id, m.terms, m.snippet, self.rule_channels[m.rule_id])
             for m in self.matcher.match(article.title, article.text)
         ]
 
-    @staticmethod
-    def _new_article(candidate: Candidate, key: str, fetched_key: str, language: str | None) -> NewArticle:
+    def _new_article(self, candidate: Candidate, key: str, fetched_key: str) -> NewArticle:
         text = candidate.text.strip()
         title = candidate.title.strip() or _title_from(text) or key
+        url = _display_url(candidate)
         return NewArticle(
             source_id=candidate.source_id,
-            url=_display_url(candidate),
+            url=url,
             url_key=fetched_key,
             canonical_url=key,
             guid=candidate.guid,
@@ -187,11 +296,14 @@ class Ingest:
             text=text,
             published_at=now_iso(candidate.published) if candidate.published else None,
             date_source=candidate.date_source if candidate.published else None,
-            language=language,
+            language=self._language_hint(candidate),
             authors=candidate.authors,
             content_hash=content_hash(text),
             extracted_from=candidate.extracted_from,
             page_error=candidate.page_error,
+            outlet=self._outlet(candidate, url),
+            version_hash=version_hash(title, text),
+            entry_fingerprint=candidate.entry_fingerprint,
         )
 
 

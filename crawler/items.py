@@ -7,6 +7,7 @@ another fetcher later.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,12 @@ class FeedEntry:
     published: datetime | None = None
     authors: tuple[str, ...] = ()
     language: str | None = None
+    origin: str | None = None  # an aggregator's entry: the publisher's site
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when the entry's title or summary does: the article may have been revised."""
+        return hashlib.sha256(f"{self.title}\n{self.summary}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

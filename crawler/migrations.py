@@ -129,3 +129,120 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX outbox_event ON outbox(event_id, channel_id) WHERE event_id IS NOT NULL")
     db["articles"].enable_fts(["title", "text"], create_triggers=True, tokenize="unicode61")
 
+
+
+@migrations()
+def m002_stories(db: sqlite_utils.Database) -> None:
+    """Stories across outlets: revisions, near-duplicate signatures, outlets, spread updates."""
+    for column in ("outlet TEXT", "version_hash TEXT", "entry_fingerprint TEXT",
+                   "revision_count INTEGER NOT NULL DEFAULT 0"):
+        db.execute(f"ALTER TABLE articles ADD COLUMN {column}")
+    for column in ("outlet_count INTEGER NOT NULL DEFAULT 1", "languages TEXT NOT NULL DEFAULT '[]'"):
+        db.execute(f"ALTER TABLE stories ADD COLUMN {column}")
+    db.execute(
+        """
+        CREATE TABLE story_outlets (
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            outlet TEXT NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            first_seen_at TEXT NOT NULL,
+            PRIMARY KEY (story_id, outlet)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE revisions (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            version_hash TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            replaced_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX revisions_article ON revisions(article_id)")
+    # Near-duplicate index: one signature per (article, kind), its scheme stored beside it,
+    # and one row per LSH band bucket; rows older than the window are pruned.
+    db.execute(
+        """
+        CREATE TABLE signatures (
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            kind TEXT NOT NULL CHECK (kind IN ('text', 'short')),
+            scheme TEXT NOT NULL,
+            permutations INTEGER NOT NULL,
+            seed INTEGER NOT NULL,
+            shingle INTEGER NOT NULL,
+            minhash BLOB NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (article_id, kind)
+        )"""
+    )
+    db.execute("CREATE INDEX signatures_seen ON signatures(seen_at)")
+    db.execute(
+        """
+        CREATE TABLE lsh_buckets (
+            bucket INTEGER NOT NULL,
+            article_id INTEGER NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (bucket, article_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX lsh_buckets_seen ON lsh_buckets(seen_at)")
+    _rebuild_outbox(db)
+    _backfill_outlets(db)
+
+
+def _rebuild_outbox(db: sqlite_utils.Database) -> None:
+    """Spread updates are outbox rows too (one per story, channel and outlet count reached),
+    and a send whose outcome is unknown gets a state of its own."""
+    db.execute(
+        """
+        CREATE TABLE outbox_new (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'alert' CHECK (kind IN ('alert', 'health', 'spread')),
+            story_id INTEGER REFERENCES stories(id),
+            event_id INTEGER REFERENCES source_events(id),
+            rule_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            match_id INTEGER REFERENCES matches(id),
+            milestone INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'sending', 'sent', 'dead', 'uncertain')),
+            tries INTEGER NOT NULL DEFAULT 0,
+            done_urls TEXT NOT NULL DEFAULT '[]',
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (kind, story_id, rule_id, channel_id, milestone)
+        )"""
+    )
+    columns = ("id, kind, story_id, event_id, rule_id, channel_id, match_id, state, tries, done_urls, "
+               "next_attempt_at, last_error, created_at, updated_at, sent_at")
+    db.execute(f"INSERT INTO outbox_new ({columns}) SELECT {columns} FROM outbox")
+    db.execute("DROP TABLE outbox")
+    db.execute("ALTER TABLE outbox_new RENAME TO outbox")
+    db.execute("CREATE INDEX outbox_due ON outbox(state, next_attempt_at)")
+    db.execute("CREATE UNIQUE INDEX outbox_event ON outbox(event_id, channel_id) WHERE event_id IS NOT NULL")
+    db.execute("CREATE UNIQUE INDEX outbox_spread ON outbox(story_id, channel_id, milestone) WHERE kind = 'spread'")
+
+
+def _backfill_outlets(db: sqlite_utils.Database) -> None:
+    """Articles stored before outlets were counted get theirs, and their stories a count."""
+    from presswatch.crawler.canonical import site_of
+    from presswatch.crawler.dedup import version_hash
+
+    rows = list(db.query("SELECT id, story_id, url, title, text, first_seen_at FROM articles ORDER BY id"))
+    for row in rows:
+        try:
+            outlet = site_of(row["url"])
+        except ValueError:
+            outlet = row["url"]
+        db.execute("UPDATE articles SET outlet = ?, version_hash = ? WHERE id = ?",
+                   (outlet, version_hash(row["title"], row["text"]), row["id"]))
+        db.execute("INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
+                   (row["story_id"], outlet, row["id"], row["first_seen_at"]))
+    db.execute("""UPDATE stories SET outlet_count = MAX(1, (SELECT count(*) FROM story_outlets o
+                  WHERE o.story_id = stories.id))""")

@@ -125,9 +125,10 @@ class IngestPipeline:
             run = replace(run, error=self.ingest.redact(run.error))
         self.ingest.record_run(run)
         log.info(
-            "source=%s run %s new=%d copies=%d filled=%d seen=%d alerts=%d errors=%d duration=%.1fs%s",
+            "source=%s run %s new=%d copies=%d filled=%d revised=%d seen=%d alerts=%d errors=%d "
+            "duration=%.1fs%s",
             run.source_id, "ok" if run.ok else "failed", self.counts[Outcome.NEW],
-            self.counts[Outcome.COPY], self.counts[Outcome.FILLED], seen, self.alerts, len(self.errors) + (not run.ok),
+            self.counts[Outcome.COPY], self.counts[Outcome.FILLED], self.counts[Outcome.REVISED], seen, self.alerts, len(self.errors) + (not run.ok),
             time.monotonic() - self.started, "" if fetched is None or fetched.status != 304 else " not-modified",
         )
 
@@ -146,6 +147,7 @@ def entry_candidate(source_id: str, entry: FeedEntry, page_error: str | None = N
         text=entry.summary, extracted_from="feed", guid=entry.guid,
         published=entry.published, date_source="feed" if entry.published else None,
         language=entry.language, authors=entry.authors,
+        origin=entry.origin, entry_fingerprint=entry.fingerprint,
     )
 
 
@@ -169,6 +171,8 @@ def page_candidate(item: PageItem, page) -> Candidate:
         published=published, date_source=date_source,
         language=page.language or (entry.language if entry else None),
         authors=page.authors or (entry.authors if entry else ()),
+        origin=entry.origin if entry else None,
+        entry_fingerprint=entry.fingerprint if entry else None,
     )
 
 

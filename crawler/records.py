@@ -86,6 +86,9 @@ class NewArticle:
     content_hash: str | None
     extracted_from: str  # "page", or "feed" when the feed's own text stands in for it
     page_error: str | None = None  # why the page can't stand in, when that is final
+    outlet: str = ""  # who published it: the site, without www./m./amp.
+    version_hash: str = ""  # of its normalised title and text: a change is a revision
+    entry_fingerprint: str | None = None  # of the feed entry that announced it
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class KnownArticle:
     story_id: int
     extracted_from: str
     page_error: str | None
+    version_hash: str | None = None
+    entry_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,5 +136,32 @@ class OutboxRow:
     terms: tuple[str, ...] = ()
     snippet: str = ""
     article_count: int = 1
+    outlet_count: int = 1
+    milestone: int = 0  # spread updates: the outlet count reached
+    outlets: tuple[str, ...] = ()  # spread updates: the first outlets that carried the story
 
 
+
+
+@dataclass(frozen=True)
+class NearCandidate:
+    """An indexed article that shares an LSH bucket with the one being stored."""
+
+    article_id: int
+    story_id: int
+    minhash: bytes
+
+
+@dataclass(frozen=True)
+class StorySummary:
+    """A story as `presswatch stories` lists it."""
+
+    id: int
+    title: str
+    url: str
+    first_seen_at: str
+    updated_at: str
+    article_count: int
+    outlet_count: int
+    languages: tuple[str, ...]
+    rules: tuple[str, ...]

@@ -27,16 +27,18 @@ from presswatch.crawler.records import (
     HealthChange,
     KnownArticle,
     NewArticle,
+    NearCandidate,
     NewMatch,
     OutboxRow,
     SourceRun,
     SourceState,
+    StorySummary,
     now_iso,
 )
 
 __all__ = [
-    "HealthChange", "KnownArticle", "NewArticle", "NewMatch", "OutboxRow", "SourceRun",
-    "SourceState", "Store", "now_iso",
+    "HealthChange", "KnownArticle", "NearCandidate", "NewArticle", "NewMatch", "OutboxRow", "SourceRun",
+    "SourceState", "Store", "StorySummary", "now_iso",
 ]
 
 BUSY_TIMEOUT_MS = 10_000
@@ -206,7 +208,7 @@ class Store:
     def known_article(self, source_id: str, guid: str | None, urls: tuple[str, ...]) -> KnownArticle | None:
         """The article stored under one of these URLs, or under this source's GUID."""
         marks = ",".join("?" * len(urls))
-        columns = "id, story_id, extracted_from, page_error"
+        columns = "id, story_id, extracted_from, page_error, version_hash, entry_fingerprint"
         row = self._one(
             f"SELECT {columns} FROM articles WHERE canonical_url IN ({marks}) OR url_key IN ({marks}) LIMIT 1",
             (*urls, *urls),
@@ -223,12 +225,82 @@ class Store:
             """UPDATE articles SET title=?, text=?, published_at=COALESCE(?, published_at),
                date_source=CASE WHEN ? IS NULL THEN date_source ELSE ? END,
                language=COALESCE(?, language), authors=?, content_hash=?, extracted_from=?,
-               page_error=NULL, updated_at=? WHERE id=?""",
+               page_error=NULL, version_hash=?, entry_fingerprint=COALESCE(?, entry_fingerprint),
+               updated_at=? WHERE id=?""",
             (article.title, article.text, article.published_at, article.published_at,
              article.date_source, article.language,
              json.dumps(list(article.authors), ensure_ascii=False), article.content_hash,
-             article.extracted_from, now_iso(at), article_id),
+             article.extracted_from, article.version_hash, article.entry_fingerprint,
+             now_iso(at), article_id),
         )
+
+    def revise_article(self, article_id: int, article: NewArticle, at: datetime | None = None) -> None:
+        """The article changed: keep the version it had as a revision, store the new one."""
+        now = now_iso(at)
+        self.db.execute(
+            """INSERT INTO revisions (article_id, title, text, version_hash, seen_at, replaced_at)
+               SELECT id, title, text, COALESCE(version_hash, ''), COALESCE(updated_at, first_seen_at), ?
+               FROM articles WHERE id = ?""",
+            (now, article_id),
+        )
+        self.fill_article(article_id, article, at)
+        self.db.execute("UPDATE articles SET revision_count = revision_count + 1 WHERE id = ?", (article_id,))
+
+    def note_entry(self, article_id: int, entry_fingerprint: str | None) -> None:
+        """Remember the feed entry as last seen, so an unchanged entry is not fetched again."""
+        if entry_fingerprint is not None:
+            self.db.execute("UPDATE articles SET entry_fingerprint = ? WHERE id = ?",
+                            (entry_fingerprint, article_id))
+
+    def revisions(self, article_id: int) -> list[dict]:
+        return list(self.db.query(
+            "SELECT id, title, version_hash, seen_at, replaced_at FROM revisions WHERE article_id = ? ORDER BY id",
+            (article_id,)))
+
+    # Near-duplicate index ----------------------------------------------------
+
+    def add_signatures(self, article_id: int, signatures: list, scheme, at: datetime | None = None) -> None:
+        """Index an article's MinHash signatures (dedup.Signature) under `scheme` (dedup.Scheme)."""
+        now = now_iso(at)
+        for sig in signatures:
+            self.db.execute(
+                """INSERT OR REPLACE INTO signatures (article_id, kind, scheme, permutations, seed,
+                   shingle, minhash, seen_at) VALUES (?,?,?,?,?,?,?,?)""",
+                (article_id, sig.kind, scheme.label, scheme.permutations, scheme.seed, scheme.shingle,
+                 sig.to_bytes(), now),
+            )
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO lsh_buckets (bucket, article_id, seen_at) VALUES (?,?,?)",
+                [(bucket, article_id, now) for bucket in sig.buckets],
+            )
+
+    def near_candidates(self, kind: str, scheme_label: str, buckets: tuple[int, ...],
+                        since: datetime, only_short: bool = False) -> list[NearCandidate]:
+        """Indexed articles sharing a bucket with `buckets`, seen since `since`, of the same scheme.
+
+        With `only_short`, only articles that have no full-text signature.
+        """
+        if not buckets:
+            return []
+        marks = ",".join("?" * len(buckets))
+        short_only = ("AND NOT EXISTS (SELECT 1 FROM signatures t WHERE t.article_id = s.article_id "
+                      "AND t.kind = 'text')") if only_short else ""
+        rows = self.db.query(
+            f"""SELECT s.article_id, a.story_id, s.minhash FROM signatures s
+                JOIN articles a ON a.id = s.article_id
+                WHERE s.kind = ? AND s.scheme = ? AND s.seen_at >= ? {short_only}
+                AND s.article_id IN (SELECT article_id FROM lsh_buckets WHERE bucket IN ({marks}))""",
+            (kind, scheme_label, now_iso(since), *buckets),
+        )
+        return [NearCandidate(**row) for row in rows]
+
+    def prune_index(self, before: datetime) -> int:
+        """Forget signatures and buckets older than `before` (the near-duplicate window)."""
+        cutoff = now_iso(before)
+        with self.transaction():
+            self.db.execute("DELETE FROM lsh_buckets WHERE seen_at < ?", (cutoff,))
+            cursor = self.db.execute("DELETE FROM signatures WHERE seen_at < ?", (cutoff,))
+        return cursor.rowcount
 
     def story_with_content(self, content_hash: str) -> int | None:
         row = self._one(
@@ -240,32 +312,62 @@ class Store:
     def add_article(self, article: NewArticle, story_id: int | None, at: datetime | None = None) -> tuple[int, int]:
         """Store an article, in a new story when `story_id` is None; returns (article, story).
 
+        The story's counts follow: articles, outlets (one per site) and languages.
         Call inside `transaction()` together with the matches it leads to.
         """
         now = now_iso(at)
         if story_id is None:
             cursor = self.db.execute(
-                """INSERT INTO stories (title, url, first_seen_at, updated_at, article_count)
-                   VALUES (?, ?, ?, ?, 0)""",
+                """INSERT INTO stories (title, url, first_seen_at, updated_at, article_count, outlet_count)
+                   VALUES (?, ?, ?, ?, 0, 0)""",
                 (article.title, article.url, now, now),
             )
             story_id = cursor.lastrowid
         cursor = self.db.execute(
             """INSERT INTO articles (source_id, story_id, url, url_key, canonical_url, guid, title,
                text, published_at, date_source, language, authors, content_hash, extracted_from,
-               page_error, first_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               page_error, first_seen_at, outlet, version_hash, entry_fingerprint)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (article.source_id, story_id, article.url, article.url_key, article.canonical_url, article.guid,
              article.title, article.text, article.published_at, article.date_source,
              article.language, json.dumps(list(article.authors), ensure_ascii=False),
-             article.content_hash, article.extracted_from, article.page_error, now),
+             article.content_hash, article.extracted_from, article.page_error, now,
+             article.outlet, article.version_hash, article.entry_fingerprint),
         )
         article_id = cursor.lastrowid
+        outlets = self.db.execute(
+            "INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
+            (story_id, article.outlet, article_id, now),
+        ).rowcount
         self.db.execute(
-            """UPDATE stories SET article_count = article_count + 1, updated_at = ?,
-               first_article_id = COALESCE(first_article_id, ?) WHERE id = ?""",
-            (now, article_id, story_id),
+            """UPDATE stories SET article_count = article_count + 1, outlet_count = outlet_count + ?,
+               updated_at = ?, first_article_id = COALESCE(first_article_id, ?),
+               languages = CASE WHEN ? IS NULL OR EXISTS (SELECT 1 FROM json_each(languages) WHERE value = ?)
+                           THEN languages ELSE json_insert(languages, '$[#]', ?) END
+               WHERE id = ?""",
+            (outlets, now, article_id, article.language, article.language, article.language, story_id),
         )
         return article_id, story_id
+
+    def outlet_count(self, story_id: int) -> int:
+        row = self._one("SELECT outlet_count FROM stories WHERE id = ?", (story_id,))
+        return row["outlet_count"] if row else 0
+
+    def queue_spread(self, story_id: int, outlets: int, at: datetime | None = None) -> int:
+        """The story reached `outlets` outlets: one update to each channel it alerted.
+
+        A story that has alerted no channel yet sends no update. Returns the rows queued.
+        """
+        now = now_iso(at)
+        cursor = self.db.execute(
+            """INSERT INTO outbox (kind, story_id, rule_id, channel_id, milestone, next_attempt_at,
+               created_at, updated_at)
+               SELECT 'spread', story_id, min(rule_id), channel_id, ?, ?, ?, ? FROM outbox
+               WHERE story_id = ? AND kind = 'alert' GROUP BY channel_id
+               ON CONFLICT DO NOTHING""",
+            (outlets, now, now, now, story_id),
+        )
+        return cursor.rowcount
 
     def add_matches(self, story_id: int, article_id: int, matches: list[NewMatch],
                     at: datetime | None = None) -> int:
@@ -296,6 +398,39 @@ class Store:
                 queued += cursor.rowcount
         return queued
 
+    def stories(self, since: datetime | None = None, limit: int = 50, min_outlets: int = 1) -> list[StorySummary]:
+        """Recent stories, newest first, with their counts and the rules they matched."""
+        rows = self.db.query(
+            """SELECT s.id, s.title, s.url, s.first_seen_at, s.updated_at, s.article_count,
+                      s.outlet_count, s.languages,
+                      (SELECT json_group_array(rule_id) FROM (SELECT rule_id FROM matches m
+                       WHERE m.story_id = s.id ORDER BY m.id)) AS rules
+               FROM stories s WHERE s.first_seen_at >= ? AND s.outlet_count >= ?
+               ORDER BY s.first_seen_at DESC, s.id DESC LIMIT ?""",
+            (now_iso(since) if since else "", min_outlets, limit),
+        )
+        return [StorySummary(**{**row, "languages": tuple(json.loads(row["languages"])),
+                                "rules": tuple(json.loads(row["rules"]))}) for row in rows]
+
+    def story(self, story_id: int) -> dict | None:
+        """A story with its articles (each with its revisions), outlets, matches and alerts."""
+        story = self._one("SELECT * FROM stories WHERE id = ?", (story_id,))
+        if story is None:
+            return None
+        story["articles"] = list(self.db.query(
+            """SELECT a.id, a.source_id, a.outlet, a.url, a.title, a.language, a.extracted_from,
+                      a.published_at, a.first_seen_at, a.updated_at, a.revision_count
+               FROM articles a WHERE a.story_id = ? ORDER BY a.id""", (story_id,)))
+        for article in story["articles"]:
+            article["revisions"] = self.revisions(article["id"])
+        story["matches"] = list(self.db.query(
+            "SELECT rule_id, article_id, terms, matched_at FROM matches WHERE story_id = ? ORDER BY id",
+            (story_id,)))
+        story["alerts"] = list(self.db.query(
+            """SELECT id, kind, rule_id, channel_id, milestone, state, tries, created_at, sent_at, last_error
+               FROM outbox WHERE story_id = ? ORDER BY id""", (story_id,)))
+        return story
+
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables, for summaries and tests."""
         return {
@@ -307,10 +442,13 @@ class Store:
 
     _OUTBOX_SELECT = """
         SELECT o.*, COALESCE(s.title, e.detail) AS title, COALESCE(s.url, esrc.url) AS url,
-               s.article_count AS article_count,
+               s.article_count AS article_count, s.outlet_count AS outlet_count,
                COALESCE(s.first_seen_at, e.at) AS first_seen_at, a.published_at AS published_at,
                COALESCE(src.name, esrc.name) AS outlet, m.terms AS terms, m.snippet AS snippet,
-               e.source_id AS event_source, e.from_state AS event_from, e.to_state AS event_to
+               e.source_id AS event_source, e.from_state AS event_from, e.to_state AS event_to,
+               CASE WHEN o.kind = 'spread' THEN (SELECT json_group_array(outlet) FROM (
+                   SELECT outlet FROM story_outlets WHERE story_id = o.story_id
+                   ORDER BY first_seen_at, article_id LIMIT 12)) END AS outlets
         FROM outbox o
         LEFT JOIN stories s ON s.id = o.story_id
         LEFT JOIN matches m ON m.id = o.match_id
@@ -326,9 +464,11 @@ class Store:
         row.pop("match_id", None)
         row.pop("event_id", None)
         row["article_count"] = row["article_count"] or 0
+        row["outlet_count"] = row["outlet_count"] or 0
         row.pop("updated_at", None)
         row["terms"] = tuple(json.loads(row["terms"] or "[]"))
         row["done_urls"] = tuple(json.loads(row["done_urls"] or "[]"))
+        row["outlets"] = tuple(json.loads(row["outlets"] or "[]"))[:row["milestone"]]  # as when reached
         row["snippet"] = row["snippet"] or ""
         row["outlet"] = row["outlet"] or ""
         return OutboxRow(**row)

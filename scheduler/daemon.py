@@ -41,7 +41,8 @@ class Daemon:
             self.store.close()
             raise
         self.store.sync_sources([(s.id, s.kind, redact(s.url), s.name) for s in config.sources])
-        self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health)
+        self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health,
+                                          config.stories)
         self.crawls = Crawls(config, self.ingest)
         delivery = {"store": self.store, "channels": build_channels(config.channels),
                     "settings": config.delivery, "redact": redact}

@@ -14,12 +14,16 @@ MAX_BODY = 1500
 def alert_title(row: OutboxRow) -> str:
     if row.kind == "health":
         return f"[presswatch] source {row.event_source} is {row.event_to}"
+    if row.kind == "spread":
+        return f"[presswatch] now {row.milestone} outlets: {_one_line(row.title)}"
     return f"[presswatch] {row.rule_id}: {_one_line(row.title)}"
 
 
 def alert_body(row: OutboxRow) -> str:
     if row.kind == "health":
         return health_body(row)
+    if row.kind == "spread":
+        return spread_body(row)
     date = (row.published_at or row.first_seen_at or "")[:10]
     lines = [_one_line(row.title), " · ".join(p for p in (row.outlet, date) if p), row.url]
     if row.snippet:
@@ -49,4 +53,17 @@ def health_body(row: OutboxRow) -> str:
         f"State: {row.event_from} -> {row.event_to} at {row.first_seen_at}",
         "",
         "presswatch sources  lists every source with its last success and last error.",
+    ])
+
+
+def spread_body(row: OutboxRow) -> str:
+    """A story that alerted has spread: how far, and where."""
+    shown = ", ".join(row.outlets)
+    more = row.outlet_count - len(row.outlets)
+    return "\n".join([
+        _one_line(row.title),
+        f"Now carried by {row.milestone} outlets: {shown}" + (f" and {more} more" if more > 0 else ""),
+        f"First seen {row.first_seen_at[:10]}: {row.url}",
+        "",
+        f"presswatch story {row.story_id}  lists every copy.",
     ])

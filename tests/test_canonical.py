@@ -415,7 +415,8 @@ def test_invalid_url_raises_value_error(url):
         ("https://amp.theguardian.com/world", "theguardian.com"),
         ("https://mobile.nytimes.com/2018", "nytimes.com"),
         ("https://news.naver.com/main", "news.naver.com"),
-        ("http://127.0.0.1:8080/a", "127.0.0.1"),
+        ("http://127.0.0.1:8080/a", "127.0.0.1:8080"),
+        ("https://www.hrw.org:443/news", "hrw.org"),
         ("https://WWW.KCNA.KP./x", "kcna.kp"),
     ],
 )

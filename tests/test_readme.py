@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from presswatch.config import Channel, Config, Crawl, Delivery, Health, Log, Rule, Source
+from presswatch.config import Channel, Config, Crawl, Delivery, Health, Log, Rule, Source, Stories
 from presswatch.scheduler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ def test_every_command_the_readme_shows_exists():
 
 
 def test_every_setting_is_documented():
-    sections = {"crawl": Crawl, "delivery": Delivery, "log": Log, "health": Health}
+    sections = {"crawl": Crawl, "delivery": Delivery, "log": Log, "health": Health, "stories": Stories}
     for name in Config.model_fields:
         if name in sections or name in {"sources", "rules", "channels"}:
             continue

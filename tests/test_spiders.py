@@ -41,7 +41,7 @@ def test_feed_yields_entries_and_its_fetch_state():
 
 def test_feed_fetches_only_unknown_article_pages():
     known = {"http://example.org/news/1"}
-    spider = FeedSpider(source=Source(fetch_articles=True), is_known=lambda guid, url: url in known)
+    spider = FeedSpider(source=Source(fetch_articles=True), is_known=lambda guid, url, fingerprint=None: url in known)
     out = list(spider.parse(feed_response(rss_feed(ITEMS))))
     requests = [o for o in out if isinstance(o, scrapy.Request)]
     assert [r.url for r in requests] == ["http://example.org/news/0", "http://example.org/news/2"]

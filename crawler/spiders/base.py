@@ -63,14 +63,15 @@ def failure_reason(failure: Failure) -> str:
 class SourceSpider(scrapy.Spider):
     """A spider that serves one configured source.
 
-    `source` is the config's Source; `is_known(guid, url)` says whether the store already
-    has an article, so its page is not fetched again; `etag` and `last_modified` make the
+    `source` is the config's Source; `is_known(guid, url[, fingerprint])` says whether the
+    store already has an article (and, given a feed entry's fingerprint, has seen that entry
+    unchanged), so its page is not fetched again; `etag` and `last_modified` make the
     source's own request conditional. `robots` (obey robots.txt) and `redirect_other_hosts`
     are the source's policy, carried by each of its requests as meta; which URL a run
     crawls (a feed or its fallback) is the runner's choice, given here as `source`.
     """
 
-    def __init__(self, source, is_known: Callable[[str | None, str], bool] | None = None,
+    def __init__(self, source, is_known: Callable[..., bool] | None = None,
                  etag: str | None = None, last_modified: str | None = None,
                  max_articles: int = 50, robots: bool = True, redirect_other_hosts: bool = False,
                  **kwargs):
@@ -78,7 +79,7 @@ class SourceSpider(scrapy.Spider):
         self.source = source
         self.robots = robots
         self.redirect_other_hosts = redirect_other_hosts
-        self.is_known = is_known or (lambda guid, url: False)
+        self.is_known = is_known or (lambda guid, url, fingerprint=None: False)
         self.etag = etag
         self.last_modified = last_modified
         self.max_articles = max_articles

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from presswatch.config.errors import FetchError
 from presswatch.crawler.feed import parse_feed
@@ -28,12 +29,11 @@ class FeedSpider(SourceSpider):
     def follow_entry(self, entry: FeedEntry, response) -> Iterator:
         link = response.urljoin(entry.link) if entry.link else None
         if link and link != entry.link:
-            entry = FeedEntry(entry.guid, link, entry.title, entry.summary, entry.published,
-                              entry.authors, entry.language)
+            entry = replace(entry, link=link)
         if not (self.source.fetch_articles and link and link.startswith(("http://", "https://"))):
             yield EntryItem(self.source.id, entry)
             return
-        if self.is_known(entry.guid, link):
+        if self.is_known(entry.guid, link, entry.fingerprint):
             self.items_seen += 1
             return
         request = self.page_request(link, entry)

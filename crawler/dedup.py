@@ -1,0 +1,169 @@
+"""Near duplicates: MinHash signatures of article texts, and the LSH buckets that find them.
+
+An article reprinted by another outlet is rarely byte-identical: a new headline, a credit
+line, a trimmed paragraph. Two texts are compared as sets of word shingles (runs of
+`shingle` words after NFKC normalisation and case folding); MinHash (datasketch) estimates
+their Jaccard similarity from `permutations` numbers each, and locality-sensitive hashing
+cuts each signature into bands: two signatures that agree on a whole band share a bucket.
+The store keeps signatures and buckets, so a lookup is a few indexed queries however many
+articles are stored, and the candidates it returns are confirmed by estimated similarity.
+
+Two kinds of signature: `text`, of a full text (at least `MIN_TEXT_WORDS` words), and
+`short`, of the headline and lead (unigrams and bigrams), for feed entries that carry no
+more than a summary. Every article gets a `short` signature, so an entry with a summary can
+join a story first seen as a full page.
+
+Pure functions and values: no database, no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+
+# A full text shorter than this is compared by its headline and lead instead.
+MIN_TEXT_WORDS = 40
+# The headline and lead: enough words to tell two stories apart, few enough that a
+# summary and a full page of the same story share most of them.
+LEAD_WORDS = 40
+# Below this many words, a headline and lead say too little to call anything a copy.
+MIN_SHORT_WORDS = 8
+# datasketch's permutation scheme (since 2.0) and the hash it applies to each shingle.
+HASH_SCHEME = "affine32-sha1"
+
+_WORD = re.compile(r"\w+")
+_KINDS = ("text", "short")
+
+
+def words(text: str) -> list[str]:
+    """The words of `text`, NFKC-normalised and case-folded; punctuation is dropped."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How signatures are made and banded; two signatures compare only under one scheme."""
+
+    permutations: int = 128
+    seed: int = 1
+    shingle: int = 3
+    threshold: float = 0.5  # full texts
+    short_threshold: float = 0.7  # headline and lead
+
+    @property
+    def label(self) -> str:
+        """Everything that must match for two signatures to be comparable."""
+        return f"minhash/{HASH_SCHEME}/w{self.shingle}/p{self.permutations}/s{self.seed}"
+
+    @cached_property
+    def _permutations(self):
+        return MinHash(num_perm=self.permutations, seed=self.seed).permutations
+
+    def bands(self, kind: str) -> tuple[int, int]:
+        """(bands, rows per band) that best separate pairs around the kind's threshold.
+
+        datasketch's own optimiser weighs false positives and false negatives; false
+        negatives weigh more, because candidates are confirmed by similarity afterwards.
+        """
+        threshold = self.threshold if kind == "text" else self.short_threshold
+        return _bands(threshold, self.permutations)
+
+    def signature(self, shingles: set[bytes]) -> np.ndarray:
+        minhash = MinHash(num_perm=self.permutations, seed=self.seed,
+                          permutations=self._permutations, scheme="affine32")
+        minhash.update_batch(list(shingles))
+        return minhash.hashvalues.astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One signature of an article, ready to be stored and looked up."""
+
+    kind: str  # "text" or "short"
+    values: np.ndarray  # uint32, one per permutation
+    buckets: tuple[int, ...]  # one signed 64-bit bucket key per band
+
+    def to_bytes(self) -> bytes:
+        return self.values.astype("<u4").tobytes()
+
+
+def from_bytes(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<u4")
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Estimated Jaccard similarity of the two sets the signatures were made from."""
+    if len(a) != len(b):
+        raise ValueError("signatures of different lengths are not comparable")
+    return float(np.count_nonzero(a == b)) / len(a)
+
+
+def text_shingles(text: str, size: int) -> set[bytes]:
+    """Runs of `size` words of a text; an empty set when it is too short to compare."""
+    found = words(text)
+    if len(found) < MIN_TEXT_WORDS:
+        return set()
+    return {" ".join(found[i:i + size]).encode() for i in range(len(found) - size + 1)}
+
+
+def short_shingles(title: str, text: str) -> set[bytes]:
+    """Words and word pairs of the headline and the lead; empty when there are too few."""
+    found = (words(title) + words(text))[:LEAD_WORDS]
+    if len(found) < MIN_SHORT_WORDS:
+        return set()
+    pairs = {f"{a} {b}" for a, b in zip(found, found[1:], strict=False)}
+    return {w.encode() for w in set(found) | pairs}
+
+
+def signatures(scheme: Scheme, title: str, text: str) -> list[Signature]:
+    """The signatures of an article: `text` when it is long enough, and `short`."""
+    made = []
+    for kind, shingles in (("text", text_shingles(text, scheme.shingle)),
+                           ("short", short_shingles(title, text))):
+        if shingles:
+            values = scheme.signature(shingles)
+            made.append(Signature(kind, values, buckets(scheme, kind, values)))
+    return made
+
+
+def buckets(scheme: Scheme, kind: str, values: np.ndarray) -> tuple[int, ...]:
+    """One bucket key per band: a 64-bit hash of the scheme, the kind, the band and its values."""
+    bands, rows = scheme.bands(kind)
+    prefix = f"{scheme.label}/{kind}/".encode()
+    raw = values.astype("<u4").tobytes()
+    keys = []
+    for band in range(bands):
+        digest = hashlib.blake2b(prefix + band.to_bytes(2, "little") + raw[band * rows * 4:(band + 1) * rows * 4],
+                                 digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "little", signed=True))
+    return tuple(keys)
+
+
+_BAND_CACHE: dict[tuple[float, int], tuple[int, int]] = {}
+
+
+def _bands(threshold: float, permutations: int) -> tuple[int, int]:
+    key = (threshold, permutations)
+    if key not in _BAND_CACHE:
+        _BAND_CACHE[key] = tuple(_optimal_param(threshold, permutations, 0.3, 0.7))
+    return _BAND_CACHE[key]
+
+
+def threshold_of(scheme: Scheme, kind: str) -> float:
+    if kind not in _KINDS:
+        raise ValueError(f"unknown signature kind {kind!r}")
+    return scheme.threshold if kind == "text" else scheme.short_threshold
+
+
+def version_hash(title: str, text: str) -> str:
+    """A hash of an article's title and text that a change of spacing or case leaves alone:
+    when it changes, the article has a new revision."""
+    normal = " ".join(words(title)) + "\n" + " ".join(words(text))
+    return hashlib.sha256(normal.encode()).hexdigest()

@@ -1,0 +1,333 @@
+"""Stories, not copies: near-duplicate reprints, revisions, outlets and spread updates.
+
+Everything runs through the real Ingest on a real SQLite file: the MinHash index is the
+store's, so these tests also show it survives a restart and is pruned by its window.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import sqlite_utils
+
+from presswatch.config import Channel, Config, Rule, Source
+from presswatch.config.schema import Stories
+from presswatch.crawler import dedup
+from presswatch.crawler.ingest import Candidate, Ingest, Outcome
+from presswatch.crawler.migrations import migrations
+from presswatch.crawler.store import Store
+
+WIRE = [
+    "North Korean officials routinely abuse women with impunity, Human Rights Watch said in a report "
+    "published on Thursday, describing sexual violence by police officers, prison guards, market "
+    "inspectors and soldiers as so common that victims consider it part of ordinary life.",
+    "The 86-page report, titled You Cry at Night but Don't Know Why, draws on interviews with 54 North "
+    "Koreans who left the country after 2011, when Kim Jong Un came to power, and with eight former "
+    "officials who described how the abuse goes unpunished.",
+    "None of the women interviewed had reported the abuse to the authorities, fearing reprisals and "
+    "doubting that anyone would act. Several said that officials demanded sex in exchange for letting "
+    "them trade in the markets that most families now depend on to survive.",
+    "Pyongyang did not respond to requests for comment. North Korea has in the past rejected criticism "
+    "of its human rights record as a plot by hostile forces seeking to overthrow its government.",
+]
+WIRE_TITLE = "North Korean officials abuse women with impunity, Human Rights Watch says"
+
+KCNA_REPLY = (
+    "The Korea Association for Human Rights Studies on Saturday denounced the so-called report of "
+    "Human Rights Watch as a dangerous provocation and a smear campaign cooked up with human scum who "
+    "betrayed their country. A spokesman said the organisation had long served the hostile forces "
+    "seeking to tarnish the image of the Republic, and that its fabrications about officials and "
+    "women would never be tolerated. The report, he said, was timed to the vote on a resolution at "
+    "the United Nations and would only expose the true colours of its authors."
+)
+
+RULE = Rule(id="hrw", query='"Human Rights Watch"', channels=("analysts",))
+CHANNEL = Channel(id="analysts", url="json://127.0.0.1:9/analysts")
+
+
+def outlet_source(n: int) -> Source:
+    return Source(id=f"outlet{n}", kind="feed", url=f"https://outlet{n}.example/feed.xml", name=f"Outlet {n}")
+
+
+SOURCES = tuple(outlet_source(n) for n in range(1, 8))
+
+
+def reprint(n: int) -> tuple[str, str]:
+    """Outlet n's version: its own headline and credit line, a paragraph cut or added."""
+    paragraphs = list(WIRE)
+    if n % 2:
+        paragraphs = paragraphs[:-1]
+    if n % 3 == 0:
+        paragraphs.append(f"Additional reporting by the Outlet {n} desk in Seoul.")
+    title = [WIRE_TITLE, "Rights group says North Korean women face routine sexual abuse",
+             "HRW: sexual violence against women rife in North Korea"][n % 3]
+    return title, f"SEOUL (Outlet {n}) - " + "\n\n".join(paragraphs)
+
+
+def candidate(n: int, url: str | None = None, **kw) -> Candidate:
+    title, text = reprint(n)
+    kw.setdefault("title", title)
+    kw.setdefault("text", text)
+    kw.setdefault("extracted_from", "page")
+    return Candidate(source_id=f"outlet{n}", url=url or f"https://outlet{n}.example/news/{n}00", **kw)
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return str(tmp_path / "stories.db")
+
+
+def make_store(path: str) -> Store:
+    store = Store(path)
+    store.sync_sources([(s.id, s.kind, s.url, s.name) for s in SOURCES])
+    return store
+
+
+def make_ingest(store: Store, **stories) -> Ingest:
+    config = Config(sources=SOURCES, rules=(RULE,), channels=(CHANNEL,), stories=Stories(**stories))
+    return Ingest.from_config(store, config.rules, config.sources, stories=config.stories)
+
+
+@pytest.fixture
+def store(db_path):
+    store = make_store(db_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def ingest(store):
+    return make_ingest(store, spread_updates=[3, 5])
+
+
+def outbox(store: Store) -> list[tuple[str, int, str]]:
+    return [(row.kind, row.milestone, row.channel_id) for row in store.outbox()]
+
+
+# --- near duplicates -------------------------------------------------------------------------
+
+
+def test_reprints_with_other_headlines_and_credit_lines_join_one_story(ingest, store):
+    first = ingest.ingest(candidate(1))
+    copies = [ingest.ingest(candidate(n)) for n in (2, 3, 4)]
+
+    assert first.outcome is Outcome.NEW and first.alerts_queued == 1
+    assert [c.outcome for c in copies] == [Outcome.COPY] * 3
+    assert {c.story_id for c in copies} == {first.story_id}
+    # Not byte-identical: found by similarity, not by the exact hash.
+    assert all(0.5 <= c.similarity < 1.0 for c in copies), [c.similarity for c in copies]
+    assert sum(c.alerts_queued for c in copies) == 0
+    assert store.counts()["stories"] == 1
+    assert outbox(store) == [("alert", 0, "analysts"), ("spread", 3, "analysts")]
+
+
+def test_a_different_story_on_the_same_subject_stays_apart(ingest, store):
+    first = ingest.ingest(candidate(1))
+    reply = ingest.ingest(Candidate(source_id="outlet2", url="https://outlet2.example/kcna-reply",
+                                    title="KCNA slams HRW report", text=KCNA_REPLY, extracted_from="page"))
+
+    assert reply.outcome is Outcome.NEW
+    assert reply.story_id != first.story_id
+    assert reply.alerts_queued == 1  # its own story, its own alert
+
+
+def test_a_feed_summary_joins_the_story_first_seen_as_a_full_page(ingest, store):
+    first = ingest.ingest(candidate(1))
+    title, text = reprint(1)
+    lead = " ".join(text.split()[:35])
+
+    summary = ingest.ingest(Candidate(source_id="outlet5", url="https://outlet5.example/a/77",
+                                      title=title, text=lead, extracted_from="feed"))
+
+    assert summary.outcome is Outcome.COPY
+    assert summary.story_id == first.story_id
+
+
+def test_a_full_page_is_not_joined_to_another_by_its_headline_alone(ingest, store):
+    ingest.ingest(candidate(1))
+    # The same headline over a different text: full texts are compared as full texts.
+    other = ingest.ingest(Candidate(source_id="outlet2", url="https://outlet2.example/other",
+                                    title=WIRE_TITLE, text=KCNA_REPLY, extracted_from="page"))
+    assert other.outcome is Outcome.NEW
+
+
+def test_a_restart_keeps_the_index(db_path):
+    store = make_store(db_path)
+    first = make_ingest(store).ingest(candidate(1))
+    store.close()
+
+    store = make_store(db_path)
+    try:
+        copy = make_ingest(store).ingest(candidate(2))
+    finally:
+        store.close()
+    assert copy.outcome is Outcome.COPY and copy.story_id == first.story_id
+
+
+def test_the_index_forgets_what_is_older_than_its_window(ingest, store):
+    ingest.ingest(candidate(1))
+    assert store.counts()["stories"] == 1
+
+    ingest.prune(datetime.now(UTC) + timedelta(days=31))  # a month later: the default window is 30d
+
+    late = ingest.ingest(candidate(2))
+    assert late.outcome is Outcome.NEW
+    assert store.db.execute("SELECT count(*) FROM lsh_buckets").fetchone()[0] > 0  # the new one
+
+
+def test_signatures_are_stored_with_their_scheme(ingest, store):
+    ingest.ingest(candidate(1))
+    rows = list(store.db.query("SELECT kind, scheme, permutations, seed, shingle, length(minhash) n FROM signatures"))
+    assert {r["kind"] for r in rows} == {"text", "short"}
+    assert all(r["permutations"] == 128 and r["seed"] == 1 and r["shingle"] == 3 for r in rows)
+    assert all(r["n"] == 128 * 4 for r in rows)
+    assert all(r["scheme"] == ingest.scheme.label for r in rows)
+
+
+def test_signatures_of_another_seed_are_not_compared(db_path):
+    store = make_store(db_path)
+    try:
+        make_ingest(store).ingest(candidate(1))
+        copy = make_ingest(store, seed=7).ingest(candidate(2))
+    finally:
+        store.close()
+    assert copy.outcome is Outcome.NEW
+
+
+# --- outlets and spread updates ----------------------------------------------------------------
+
+
+def test_outlets_are_counted_once_each_and_updates_sent_once_per_count(ingest, store):
+    story = ingest.ingest(candidate(1)).story_id
+    # A second article of the same outlet is no new outlet.
+    ingest.ingest(candidate(1, url="https://outlet1.example/news/amp-copy", text=reprint(3)[1]))
+    results = [ingest.ingest(candidate(n)) for n in (2, 3, 4, 5, 6)]
+
+    row = store.story(story)
+    assert row["outlet_count"] == 6 and row["article_count"] == 7
+    assert [r.updates_queued for r in results] == [0, 1, 0, 1, 0]  # at 3 and at 5 outlets
+    assert outbox(store) == [("alert", 0, "analysts"), ("spread", 3, "analysts"), ("spread", 5, "analysts")]
+    update = [r for r in store.outbox() if r.kind == "spread"][0]
+    assert update.outlets == ("outlet1.example", "outlet2.example", "outlet3.example")
+
+
+def test_a_story_that_alerted_nobody_sends_no_update(db_path):
+    store = make_store(db_path)
+    try:
+        ingest = make_ingest(store, spread_updates=[2])
+        ingest.matcher = type(ingest.matcher)([])  # no rule: nothing alerts
+        ingest.ingest(candidate(1))
+        result = ingest.ingest(candidate(2))
+    finally:
+        store.close()
+    assert result.outcome is Outcome.COPY and result.updates_queued == 0
+
+
+def test_an_aggregator_entry_counts_for_the_outlet_it_came_from(ingest, store):
+    first = ingest.ingest(candidate(1))
+    title, text = reprint(2)
+    entry = ingest.ingest(Candidate(
+        source_id="outlet7", url="https://news.google.com/rss/articles/opaque123",
+        title=title, text=text, extracted_from="feed", origin="https://www.reuters.com"))
+
+    assert entry.story_id == first.story_id
+    assert [a["outlet"] for a in store.story(first.story_id)["articles"]] == ["outlet1.example", "reuters.com"]
+
+
+# --- revisions -----------------------------------------------------------------------------
+
+
+def test_an_edited_article_is_a_revision_not_a_story(ingest, store):
+    title, text = reprint(1)
+    first = ingest.ingest(candidate(1, title="Draft headline", text=text.replace("Human Rights Watch", "a rights group")))
+    assert first.alerts_queued == 0  # the rule wants "Human Rights Watch": not there yet
+
+    again = ingest.ingest(candidate(1, title="Draft headline",
+                                    text=text.replace("Human Rights Watch", "a rights  group")))
+    assert again.outcome is Outcome.SEEN  # spacing is no revision
+
+    edited = ingest.ingest(candidate(1))
+    assert edited.outcome is Outcome.REVISED and edited.story_id == first.story_id
+    assert edited.alerts_queued == 1  # the edit made the rule match: it alerts, once
+    assert ingest.ingest(candidate(1)).outcome is Outcome.SEEN
+
+    story = store.story(first.story_id)
+    assert story["article_count"] == 1
+    [article] = story["articles"]
+    assert article["revision_count"] == 1 and article["title"] == title
+    assert [r["title"] for r in article["revisions"]] == ["Draft headline"]
+    assert store.counts()["stories"] == 1
+
+
+def test_a_changed_feed_entry_makes_its_page_wanted_again(ingest, store):
+    url = "https://outlet1.example/news/100"
+    ingest.ingest(candidate(1, url=url, entry_fingerprint="v1"))
+
+    assert ingest.is_known("outlet1", None, url, "v1", want_page=True)
+    assert not ingest.is_known("outlet1", None, url, "v2", want_page=True)
+    assert ingest.is_known("outlet1", None, url, "v2")  # a site source does not refetch
+
+    assert ingest.ingest(candidate(1, url=url, entry_fingerprint="v2")).outcome is Outcome.SEEN
+    assert ingest.is_known("outlet1", None, url, "v2", want_page=True)  # seen unchanged: not again
+
+
+# --- upgrade ---------------------------------------------------------------------------------
+
+
+def test_a_database_of_the_first_schema_is_upgraded_with_its_outlets(db_path):
+    db = sqlite_utils.Database(sqlite3.connect(db_path))
+    migrations.apply(db, stop_before="m002_stories")
+    db.execute("INSERT INTO sources (id, kind, url, name) VALUES ('outlet1', 'feed', 'https://o.example/f', 'O')")
+    db.execute("""INSERT INTO stories (id, title, url, first_seen_at, updated_at, article_count)
+                  VALUES (1, 't', 'https://www.o.example/a', '2018-11-01T00:00:00+00:00', '2018-11-01T00:00:00+00:00', 2)""")
+    for n, url in enumerate(("https://www.o.example/a", "https://m.p.example/b"), start=1):
+        db.execute("""INSERT INTO articles (id, source_id, story_id, url, url_key, canonical_url, title, text,
+                      extracted_from, first_seen_at) VALUES (?, 'outlet1', 1, ?, ?, ?, 't', 'x', 'page',
+                      '2018-11-01T00:00:00+00:00')""", (n, url, url, url))
+    db.execute("""INSERT INTO outbox (story_id, rule_id, channel_id, next_attempt_at, created_at, updated_at)
+                  VALUES (1, 'hrw', 'analysts', 'x', 'x', 'x')""")
+    db.conn.commit()
+    db.close()
+
+    store = Store(db_path)
+    try:
+        story = store.story(1)
+        assert story["outlet_count"] == 2
+        assert [a["outlet"] for a in story["articles"]] == ["o.example", "p.example"]
+        assert [(o.kind, o.rule_id, o.milestone) for o in store.outbox()] == [("alert", "hrw", 0)]
+    finally:
+        store.close()
+
+
+# --- the signatures themselves ---------------------------------------------------------------
+
+
+def test_words_fold_case_width_and_punctuation():
+    assert dedup.words("ＫＣＮＡ, Kim Jong-Un's 성폭력을!") == ["kcna", "kim", "jong", "un", "s", "성폭력을"]
+
+
+def test_version_hash_ignores_spacing_and_case_only():
+    base = dedup.version_hash("Title", "One two three.")
+    assert dedup.version_hash(" title ", "one  TWO\nthree.") == base
+    assert dedup.version_hash("Title", "One two four.") != base
+
+
+def test_similarity_estimates_jaccard():
+    scheme = dedup.Scheme()
+    a = {f"w{i}".encode() for i in range(1000)}
+    b = {f"w{i}".encode() for i in range(500, 1500)}  # Jaccard 1/3
+    estimate = dedup.similarity(scheme.signature(a), scheme.signature(b))
+    assert abs(estimate - 1 / 3) < 0.12
+    assert dedup.similarity(scheme.signature(a), scheme.signature(set(a))) == 1.0
+    with pytest.raises(ValueError):
+        dedup.similarity(np.zeros(4, dtype=np.uint32), np.zeros(8, dtype=np.uint32))
+
+
+def test_too_short_texts_get_no_signature():
+    scheme = dedup.Scheme()
+    assert dedup.signatures(scheme, "Hi", "Short text") == []
+    kinds = [s.kind for s in dedup.signatures(scheme, "Rights group report on women", "a b c d e")]
+    assert kinds == ["short"]
