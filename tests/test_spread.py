@@ -85,3 +85,30 @@ def test_five_outlets_one_story_one_alert_one_update(outlets, sink, write_config
 
     missing = run_presswatch("story", "999", "--config", str(config))
     assert missing.returncode == 1 and "no story 999" in missing.stderr
+
+
+def test_kcna_menu_twins_are_one_story(web, sink, write_config, run_presswatch, tmp_path):
+    from test_extract import _kcna_page
+
+    # KCNA files one text under each menu it appears in, each copy with its own URL and
+    # its own list of related headlines around it.
+    twins = {"Top News": "/en/article/q/" + "a1" * 32 + ".kcmsf",
+             "External": "/en/article/q/" + "b2" * 32 + ".kcmsf"}
+    menus = []
+    for n, (menu, path) in enumerate(twins.items()):
+        web.add(path, _kcna_page(menu, ["Kim Jong Un Inspects Farm", "Delegation Leaves"][: n + 1]))
+        menus.append(web.add(f"/en/category/{n}.kcmsf", f'<html><body><a href="{path}">Statement</a></body></html>'))
+    config = write_config({
+        "sources": [{"id": "kcna", "kind": "site", "urls": menus, "follow": "/en/article/"}],
+        "rules": [{"id": "kahrs", "query": '"Korea Association for Human Rights Studies"',
+                   "channels": ["analysts"]}],
+        "channels": [{"id": "analysts", "url": sink.apprise_url}],
+    })
+
+    run = run_presswatch("run", "--once", "--config", str(config))
+    assert run.returncode == 0, run.stderr
+
+    with sqlite3.connect(tmp_path / "presswatch.db") as db:
+        assert db.execute("SELECT count(*) FROM articles").fetchone() == (2,)
+        assert db.execute("SELECT count(*), max(article_count), max(outlet_count) FROM stories").fetchone() == (1, 2, 1)
+    assert len(sink.messages) == 1
