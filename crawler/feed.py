@@ -76,13 +76,23 @@ def _entry(entry, feed_language: str | None) -> FeedEntry:
     return FeedEntry(
         guid=entry.get("id") or None,
         link=entry.get("link") or None,
-        title=plain_text(entry.get("title", "")),
+        title=_without_publisher(plain_text(entry.get("title", "")), entry),
         summary=plain_text(summary),
         published=_entry_date(entry),
         authors=authors,
         language=(entry.get("language") or feed_language or None),
         origin=_origin(entry),
     )
+
+
+def _without_publisher(title: str, entry) -> str:
+    """An aggregator's title ends with its publisher ("Headline - Reuters"); the headline is
+    what the publisher's own copy carries, so that is what is kept and compared."""
+    publisher = plain_text((entry.get("source") or {}).get("title", ""))
+    suffix = f" - {publisher}"
+    if publisher and title.endswith(suffix) and len(title) > len(suffix):
+        return title[: -len(suffix)]
+    return title
 
 
 def _origin(entry) -> str | None:

@@ -61,3 +61,22 @@ def test_future_dates_are_dropped():
 def test_relative_links_resolve_against_the_feed():
     feed = parse_feed(rss_feed([{**ITEM, "link": "/news/1"}]).encode(), "http://example.org/rss/feed.xml")
     assert feed.entries[0].link == "http://example.org/news/1"
+
+
+GOOGLE_NEWS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>"Human Rights Watch" North Korea - Google News</title>
+<item><title>North Korean officials abuse women with impunity, report says - Reuters</title>
+<link>https://news.google.com/rss/articles/CBMiAU_yqLopaque?oc=5</link>
+<guid isPermaLink="false">CBMiAU_yqLopaque</guid>
+<description>&lt;a href="https://news.google.com/rss/articles/CBMiAU_yqLopaque?oc=5"&gt;North Korean officials abuse women with impunity, report says&lt;/a&gt;&amp;nbsp;&amp;nbsp;&lt;font color="#6f6f6f"&gt;Reuters&lt;/font&gt;</description>
+<source url="https://www.reuters.com">Reuters</source></item>
+<item><title>Seoul - Pyongyang talks - a timeline</title><link>https://example.org/t</link></item>
+</channel></rss>"""
+
+
+def test_an_aggregator_entry_names_its_publisher_and_loses_the_title_suffix():
+    first, second = parse_feed(GOOGLE_NEWS, "https://news.google.com/rss/search?q=x").entries
+    assert first.title == "North Korean officials abuse women with impunity, report says"
+    assert first.origin == "https://www.reuters.com"
+    # No <source>: a title with dashes of its own is left alone.
+    assert second.title == "Seoul - Pyongyang talks - a timeline" and second.origin is None
