@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from datetime import UTC, datetime
 
 from conftest import article_page, rss_feed
 
@@ -38,6 +40,21 @@ def db_rows(path, sql):
         return [dict(r) for r in conn.execute(sql)]
 
 
+def wait_until_retries_are_due(path):
+    """Wait until every pending outbox row is due, as `run --once` honours a retry's time.
+
+    A failed send is kept with `next_attempt_at` = its failure + backoff (1s in these
+    tests) + up to 10% jitter, stored to the second and compared with the wall clock;
+    a next run that reaches delivery sooner leaves the row for the run after. So the
+    wait is at most 1.1s, and only what is left of it.
+    """
+    (row,) = db_rows(path, "SELECT MAX(next_attempt_at) AS due FROM outbox WHERE state='pending'")
+    due = datetime.fromisoformat(row["due"])
+    assert (due - datetime.now(UTC)).total_seconds() <= 1.1, row  # the config's 1s backoff holds
+    while (left := (due - datetime.now(UTC)).total_seconds()) > 0:
+        time.sleep(left)
+
+
 def test_two_cycles_alert_each_story_once(web, sink, write_config, run_presswatch, tmp_path):
     url = feed_with(web, [RELEASE, UNRELATED])
     config = write_config({
@@ -52,8 +69,9 @@ def test_two_cycles_alert_each_story_once(web, sink, write_config, run_presswatc
     assert first.returncode == 0, first.stderr
     assert sink.messages == [] and sink.refused == 1
     outbox = db_rows(tmp_path / "presswatch.db", "SELECT state, tries, last_error FROM outbox")
-    assert len(outbox) == 1 and outbox[0]["state"] == "pending"
+    assert len(outbox) == 1 and outbox[0]["state"] == "pending" and outbox[0]["tries"] == 1
     assert f"json://127.0.0.1:{sink.port}/" in outbox[0]["last_error"] and "error=500" in outbox[0]["last_error"]
+    wait_until_retries_are_due(tmp_path / "presswatch.db")
 
     # Between the cycles: a new story, and the known one again under a tracking URL.
     variant = {**RELEASE, "link": RELEASE["link"] + "?utm_source=rss&utm_medium=feed#storylink=rss",
@@ -61,6 +79,9 @@ def test_two_cycles_alert_each_story_once(web, sink, write_config, run_presswatc
     feed_with(web, [FOLLOW_UP, variant, RELEASE, UNRELATED])
     second = run_presswatch("run", "--once", "--config", str(config))
     assert second.returncode == 0, second.stderr
+    outbox = db_rows(tmp_path / "presswatch.db", "SELECT id, state, tries FROM outbox ORDER BY id")
+    # The failed alert was tried again and sent; the follow-up's alert went on its first try.
+    assert [(r["state"], r["tries"]) for r in outbox] == [("sent", 2), ("sent", 1)], (outbox, second.stderr)
 
     titles = sorted(m["title"] for m in sink.messages)
     assert len(titles) == 2, titles
