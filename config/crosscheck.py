@@ -1,10 +1,10 @@
 """Checks across keys, written once on plain mappings.
 
-Unique ids, rules and health naming channels that exist, and which keys a source or a
-channel takes given the others. The loader runs `cross_check` on the raw file, so these
-problems are found even when some fields are invalid; the models in `schema` run the same
-functions through `raise_cross`, so a Config built in code is held to them too. Checks of
-single values are `checks`'.
+Unique ids, rules and health naming channels that exist, rules naming sources that exist,
+and which keys a source or a channel takes given the others. The loader runs `cross_check`
+on the raw file, so these problems are found even when some fields are invalid; the models
+in `schema` run the same functions through `raise_cross`, so a Config built in code is held
+to them too. Checks of single values are `checks`'.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from collections.abc import Iterator, Mapping
 from pydantic_core import PydanticCustomError
 
 from presswatch.config.checks import CONSOLE, follow_kind
+from presswatch.config.pacing import tag_problems
 from presswatch.config.problems import Loc, Problem, did_you_mean
+from presswatch.config.query import QuerySyntaxError, metas, parse_query
 
 CROSS_CHECK = "cross_check"
 """The pydantic error type of checks the loader already ran on the raw file."""
@@ -25,7 +27,8 @@ def cross_check(data: Mapping) -> list[Problem]:
 
     Tolerant of anything malformed: wrong types are left to field validation.
     """
-    problems = [*_duplicate_ids(data), *_unknown_channels(data)]
+    problems = [*_duplicate_ids(data), *_unknown_channels(data), *_unknown_rule_sources(data),
+                *tag_problems(data)]
     for index, source in _entries(data, "sources"):
         problems += source_problems(source, ("sources", index))
     for index, channel in _entries(data, "channels"):
@@ -114,6 +117,32 @@ def _unknown_channels(data: Mapping) -> Iterator[Problem]:
             if isinstance(name, str) and name not in known:
                 hint = did_you_mean(name, known) or f" (defined: {', '.join(known)})"
                 yield Problem((*loc, "channels", position), f"{{value}} is not a channel{hint}", name)
+
+
+def _unknown_rule_sources(data: Mapping) -> Iterator[Problem]:
+    """A rule's sources, and the source: ids in its query, must name configured sources."""
+    known = [s["id"] for _, s in _entries(data, "sources") if isinstance(s.get("id"), str)]
+    for index, rule in _entries(data, "rules"):
+        names = rule.get("sources")
+        for position, name in enumerate(names if isinstance(names, (list, tuple)) else ()):
+            if isinstance(name, str) and name not in known:
+                hint = did_you_mean(name, known) or f" (defined: {', '.join(known) or 'none'})"
+                yield Problem(("rules", index, "sources", position), f"{{value}} is not a source{hint}", name)
+        for name in _query_sources(rule.get("query")):
+            if not any(s == name or (name.endswith("*") and s.startswith(name[:-1])) for s in known):
+                hint = did_you_mean(name, known) or f" (defined: {', '.join(known) or 'none'})"
+                yield Problem(("rules", index, "query"), f"source:{name} names no source{hint}")
+
+
+def _query_sources(query: object) -> list[str]:
+    """The ids a query's source: terms name; none for an invalid query (reported elsewhere)."""
+    if not isinstance(query, str):
+        return []
+    try:
+        node = parse_query(query)
+    except QuerySyntaxError:
+        return []
+    return [meta.value for meta in metas(node) if meta.field == "source"]
 
 
 def raise_cross(problems: list[Problem]) -> None:

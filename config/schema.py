@@ -72,6 +72,18 @@ from presswatch.config.problems import (
     did_you_mean,
     format_path,
 )
+from presswatch.config.pacing import (
+    ChannelUrl,
+    ChannelUrlEntry,
+    Digest,
+    MessageFormat,
+    OnTimeout,
+    QuietHours,
+    RateLimit,
+    Tag,
+    Template,
+    Timezone,
+)
 
 __all__ = [  # the models, and the names other modules import from here
     "CONSOLE", "CROSS_CHECK", "FALLBACK_KINDS", "FOLLOW_PREFIXES", "FROM_ENVIRONMENT", "ID_PATTERN",
@@ -124,7 +136,7 @@ class Crawl(_Section):
 
 
 class Delivery(_Section):
-    """How alerts leave the outbox: pace, retries and backoff."""
+    """How alerts leave the outbox: pace, retries, backoff, timeouts and the time zone."""
 
     every: PositiveDuration = Field(
         timedelta(seconds=5), description="How often the outbox is checked for alerts to send."
@@ -140,8 +152,17 @@ class Delivery(_Section):
         timedelta(hours=1), description="Longest wait between two tries."
     )
     timeout: PositiveDuration = Field(
-        timedelta(seconds=30), description="Give up on one notification after this long."
-    )
+        timedelta(seconds=30),
+        description="Give up waiting for one notification after this long; the send's outcome "
+                    "is then unknown (see on_timeout).")
+    on_timeout: OnTimeout = Field(
+        "uncertain",
+        description="What a send that timed out becomes: uncertain (kept, not sent again until "
+                    "someone checks and runs presswatch alerts retry ID; the service may have "
+                    "received it) or retry (sent again with backoff; it may arrive twice).")
+    timezone: Timezone = Field(
+        "UTC", description="IANA time zone of the rules' digest times and quiet hours, unless a "
+                           "rule names its own.")
 
     @field_validator("max_backoff")
     @classmethod
@@ -172,10 +193,10 @@ class Stories(_Section):
     """How copies of one story are folded together, and when its spread is reported."""
 
     near_duplicate: Similarity = Field(
-        0.5, description="An article joins an earlier story when the estimated Jaccard similarity of "
+        0.6, description="An article joins an earlier story when the estimated Jaccard similarity of "
                          "their word shingles is at least this (above 0, at most 1).")
     short_text: Similarity = Field(
-        0.7, description="The same, for entries with no full text (headline and lead only).")
+        0.85, description="The same, for entries with no full text (headline and lead only).")
     window: StoryWindow = Field(
         timedelta(days=30), description="How far back near duplicates are looked for; older index "
                                         "entries are pruned (at least 1h).")
@@ -340,11 +361,50 @@ class Rule(_Section):
     id: Id = Field(description="Short unique name of the rule: lowercase letters, digits and -.")
     query: Query = Field(
         description='AND, OR, NOT, parentheses and "quoted phrases"; adjacent terms are ANDed; '
+        "a NEAR/5 b (within 5 words); provoc* (a prefix); title:, text:, source:, lang: scopes; "
         "case-insensitive; Hangul also matches inside words."
     )
+    synonyms: tuple[tuple[str, ...], ...] = Field(
+        (), description="Sets of terms or phrases that stand for each other, e.g. "
+                        '[["Kim Jong Un", 김정은], [DPRK, "North Korea", 북한]]: a member used in the '
+                        "query also finds the others.")
+    sources: tuple[Id, ...] = Field(
+        (), description="Only articles from these source ids; none means every source.")
+    languages: tuple[Language, ...] = Field(
+        (), description="Only articles in these languages (en, ko); none means any. An article "
+                        "whose language is unknown passes no language filter.")
+    min_outlets: Count = Field(
+        1, ge=1, description="Alert only once the story has been carried by at least this many outlets.")
+
+    @field_validator("synonyms")
+    @classmethod
+    def _synonym_terms(cls, value: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        from presswatch.config.query import QuerySyntaxError, parse_term
+
+        for position, members in enumerate(value):
+            if len(members) < 2:
+                raise ValueError(f"set {position + 1} {list(members)} needs at least two terms")
+            for member in members:
+                try:
+                    parse_term(member)
+                except QuerySyntaxError as error:
+                    raise ValueError(f"set {position + 1}: {member!r}: {error}") from None
+        return value
     channels: tuple[str, ...] = Field(
         (), description="Ids of the channels its alerts go to; none means the console."
     )
+    digest: Digest | None = Field(
+        None, description='Hold its alerts and send them as one message: {every: 1h} or '
+                          '{at: "08:00"} (or a list of times); unset sends each at once.')
+    quiet_hours: QuietHours | None = Field(
+        None, description='Local hours when its alerts are held, such as "22:00-07:00"; they go '
+                          "out together when the quiet hours end.")
+    timezone: Timezone | None = Field(
+        None, description="IANA time zone of its digest times and quiet hours; unset means "
+                          "delivery.timezone.")
+    tags: tuple[Tag, ...] = Field(
+        (), description="Only the channels' URLs carrying one of these tags get its alerts; "
+                        "none means every URL.")
     enabled: bool = Field(True, description="false stops the rule without deleting it.")
 
     @field_validator("channels", mode="before")
@@ -354,7 +414,7 @@ class Rule(_Section):
 
 
 class Channel(_Section):
-    """Where alerts are sent: one or more Apprise URLs."""
+    """Where alerts are sent: one or more Apprise URLs, the format they take, their pace."""
 
     id: ChannelId = Field(
         description='Short unique name that rules use; "console" is built in.'
@@ -362,14 +422,34 @@ class Channel(_Section):
     url: AppriseUrl | None = Field(
         None, repr=False, description="One Apprise URL; write secrets as ${VARIABLE}."
     )
-    urls: tuple[AppriseUrl, ...] = Field(
-        (), repr=False, description="Several Apprise URLs, instead of url."
-    )
+    urls: tuple[ChannelUrlEntry, ...] = Field(
+        (), repr=False,
+        description="Several Apprise URLs, instead of url; each a URL, or {url: ..., tags: [...]} "
+                    "to route the alerts of rules with tags.")
+    format: MessageFormat = Field(
+        "text", description="How its services render messages: text, markdown or html; text from "
+                            "feeds is escaped for it.")
+    title: Template | None = Field(
+        None, description="The title of a story alert, with fields such as {rule} and {title}; "
+                          'unset means "[presswatch] {rule}: {title}".')
+    body: Template | None = Field(
+        None, description="The body of a story alert, with fields {title} {url} {outlet} {snippet} "
+                          "{rule} {terms} {published} {outlets}; unset means the built-in layout.")
+    rate_limit: RateLimit | None = Field(
+        None, description='At most this many messages, such as "20/1h"; alerts over it wait and '
+                          "go out together as one message when there is room; none is dropped.")
 
     @property
     def apprise_urls(self) -> tuple[str, ...]:
         """The channel's URLs, whichever key held them."""
-        return (self.url,) if self.url is not None else self.urls
+        return tuple(target.url for target in self.targets)
+
+    @property
+    def targets(self) -> tuple[ChannelUrl, ...]:
+        """The channel's URLs with their tags, whichever key held them."""
+        if self.url is not None:
+            return (ChannelUrl.model_construct(url=self.url, tags=()),)
+        return self.urls
 
     @model_validator(mode="after")
     def _one_of_url_urls(self) -> Channel:

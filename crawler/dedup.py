@@ -38,6 +38,9 @@ MIN_SHORT_WORDS = 8
 # datasketch's permutation scheme (since 2.0) and the hash it applies to each shingle.
 HASH_SCHEME = "affine32-sha1"
 
+# The LSH index is laid out to find pairs from this similarity up, whatever the thresholds.
+INDEX_SIMILARITY = {"text": 0.5, "short": 0.6}
+
 _WORD = re.compile(r"\w+")
 _KINDS = ("text", "short")
 
@@ -59,21 +62,22 @@ class Scheme:
 
     @property
     def label(self) -> str:
-        """Everything that must match for two signatures to be comparable."""
-        return f"minhash/{HASH_SCHEME}/w{self.shingle}/p{self.permutations}/s{self.seed}"
+        """Everything that must match for two signatures (and their buckets) to be comparable."""
+        return f"minhash/{HASH_SCHEME}/w{self.shingle}/p{self.permutations}/s{self.seed}/lsh1"
 
     @cached_property
     def _permutations(self):
         return MinHash(num_perm=self.permutations, seed=self.seed).permutations
 
     def bands(self, kind: str) -> tuple[int, int]:
-        """(bands, rows per band) that best separate pairs around the kind's threshold.
+        """(bands, rows per band) of the kind's LSH index.
 
-        datasketch's own optimiser weighs false positives and false negatives; false
-        negatives weigh more, because candidates are confirmed by similarity afterwards.
+        They depend on the permutation count only, never on the configured thresholds, so
+        changing a threshold leaves the stored index usable. They are set for a similarity
+        below any sensible threshold (`INDEX_SIMILARITY`), with misses weighed far above
+        extra candidates (datasketch's optimiser): candidates are confirmed by similarity.
         """
-        threshold = self.threshold if kind == "text" else self.short_threshold
-        return _bands(threshold, self.permutations)
+        return _bands(INDEX_SIMILARITY[kind], self.permutations)
 
     def signature(self, shingles: set[bytes]) -> np.ndarray:
         minhash = MinHash(num_perm=self.permutations, seed=self.seed,
@@ -152,7 +156,7 @@ _BAND_CACHE: dict[tuple[float, int], tuple[int, int]] = {}
 def _bands(threshold: float, permutations: int) -> tuple[int, int]:
     key = (threshold, permutations)
     if key not in _BAND_CACHE:
-        _BAND_CACHE[key] = tuple(_optimal_param(threshold, permutations, 0.3, 0.7))
+        _BAND_CACHE[key] = tuple(_optimal_param(threshold, permutations, 0.1, 0.9))
     return _BAND_CACHE[key]
 
 

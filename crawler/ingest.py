@@ -42,6 +42,8 @@ CONSOLE_CHANNEL = CONSOLE
 log = logging.getLogger("presswatch.health")
 # How often the near-duplicate index drops what is older than its window.
 PRUNE_EVERY = timedelta(hours=1)
+# Two headlines and leads further apart in time than this are two events, however alike.
+SHORT_COPY_SPAN = timedelta(days=2)
 
 # Texts shorter than this are too generic for their hash to identify a story.
 MIN_HASH_WORDS = 40
@@ -65,6 +67,7 @@ class Candidate:
     authors: tuple[str, ...] = ()
     origin: str | None = None  # an aggregator's entry: the publisher's site
     entry_fingerprint: str | None = None  # of the feed entry that announced it
+    requested_url: str | None = None  # a page: the link followed, when redirects led elsewhere
 
 
 class Outcome(Enum):
@@ -161,16 +164,22 @@ class Ingest:
             return True
         if known.extracted_from == "feed":
             return False
-        return fingerprint is None or fingerprint == known.entry_fingerprint
+        # Each feed's entry is compared with what that feed said before; one this feed
+        # never listed is taken as it is (the spider hands it on, and it is noted).
+        recorded = self.store.entry_fingerprint(known.id, source_id)
+        return fingerprint is None or recorded is None or fingerprint == recorded
 
     def ingest(self, candidate: Candidate) -> IngestResult:
         if not candidate.url.startswith(("http://", "https://")):
             candidate = self._without_link(candidate)
             key = fetched_key = candidate.url
         else:
-            fetched_key = canonical_url(candidate.url)
+            # The link as listed is how the article is found before a fetch; after redirects,
+            # and by its page's canonical, it may have other URLs too.
+            fetched_key = canonical_url(candidate.requested_url or candidate.url)
             key = canonical_url(candidate.url, candidate.page_canonical)
-        known = self.store.known_article(candidate.source_id, candidate.guid, (key, fetched_key))
+        keys = tuple(dict.fromkeys((key, fetched_key, *self._final_key(candidate))))
+        known = self.store.known_article(candidate.source_id, candidate.guid, keys)
         article = self._new_article(candidate, key, fetched_key)
         if known is not None:
             return self._again(known, article)
@@ -180,7 +189,7 @@ class Ingest:
             before = self.store.outlet_count(copy_of) if copy_of is not None else 0
             article_id, story_id = self.store.add_article(article, copy_of)
             self.store.add_signatures(article_id, signed, self.scheme)
-            queued = self.store.add_matches(story_id, article_id, self._matches(article))
+            queued = self.store.add_matches(story_id, article_id, self._matches(article, story_id))
             updates = self._spread(story_id, before) if copy_of is not None else 0
         if copy_of is not None:
             return IngestResult(Outcome.COPY, story_id, queued, similar, updates)
@@ -192,12 +201,18 @@ class Ingest:
             return self._update(known, article, Outcome.FILLED)
         if known.extracted_from != article.extracted_from:
             # The feed's entry of an article stored from its page: the page is the better text.
+            # A feed that lists it for the first time has its entry noted; a changed entry
+            # is not (its page is wanted, and noted when fetched).
+            if article.entry_fingerprint and self.store.entry_fingerprint(known.id, article.source_id) is None:
+                with self.store.transaction():
+                    self.store.note_entry(known.id, article.source_id, article.entry_fingerprint)
             return IngestResult(Outcome.SEEN, known.story_id)
         if article.version_hash != known.version_hash:
             return self._update(known, article, Outcome.REVISED)
-        if article.entry_fingerprint != known.entry_fingerprint:
-            with self.store.transaction():
-                self.store.note_entry(known.id, article.entry_fingerprint)
+        fingerprint = article.entry_fingerprint
+        if fingerprint and self.store.entry_fingerprint(known.id, article.source_id) != fingerprint:
+            with self.store.transaction():  # its page fetched again, unchanged: the entry is noted
+                self.store.note_entry(known.id, article.source_id, fingerprint)
         return IngestResult(Outcome.SEEN, known.story_id)
 
     def _update(self, known: KnownArticle, article: NewArticle, outcome: Outcome) -> IngestResult:
@@ -210,10 +225,23 @@ class Ingest:
             else:
                 self.store.fill_article(known.id, article)
             self.store.add_signatures(known.id, signed, self.scheme)
-            queued = self.store.add_matches(known.story_id, known.id, self._matches(article))
+            known = self._regroup(known, article, signed)
+            queued = self.store.add_matches(known.story_id, known.id, self._matches(article, known.story_id))
         return IngestResult(outcome, known.story_id, queued)
 
-    def _story_for(self, article: NewArticle, signed: list[Signature]) -> tuple[int | None, float | None]:
+    def _regroup(self, known: KnownArticle, article: NewArticle, signed: list[Signature]) -> KnownArticle:
+        """An article alone in its story whose new text is a copy of another story joins that
+        story, so what its text matches alerts there (once) and not as a second story."""
+        if self.store.story_size(known.story_id) != 1:
+            return known
+        other, _ = self._story_for(article, signed, exclude_story=known.story_id)
+        if other is None:
+            return known
+        self.store.move_article(known.id, other)
+        return replace(known, story_id=other)
+
+    def _story_for(self, article: NewArticle, signed: list[Signature],
+                   exclude_story: int | None = None) -> tuple[int | None, float | None]:
         """The story an article is a copy of: the same text, else the nearest close enough.
 
         A full text is compared with full texts; a headline and lead (all a feed entry may
@@ -222,7 +250,7 @@ class Ingest:
         as a feed summary is found again when an outlet's full page arrives.
         """
         if article.content_hash:
-            story_id = self.store.story_with_content(article.content_hash)
+            story_id = self.store.story_with_content(article.content_hash, exclude_story)
             if story_id is not None:
                 return story_id, 1.0
         by_kind = {sig.kind: sig for sig in signed}
@@ -235,6 +263,8 @@ class Ingest:
             best: tuple[float, int] | None = None
             for near in self.store.near_candidates(kind, self.scheme.label, sig.buckets, since,
                                                    only_short=kind == "short" and "text" in by_kind):
+                if near.story_id == exclude_story or (kind == "short" and not _short_copy(article, near)):
+                    continue
                 score = similarity(sig.values, from_bytes(near.minhash))
                 if score >= threshold and (best is None or score > best[0]):
                     best = (score, near.story_id)
@@ -261,6 +291,13 @@ class Ingest:
         return replace(candidate, url=f"urn:presswatch:{candidate.source_id}:{ident}",
                        page_canonical=getattr(source, "url", None))
 
+    @staticmethod
+    def _final_key(candidate: Candidate) -> tuple[str, ...]:
+        try:
+            return (canonical_url(candidate.url),)
+        except ValueError:
+            return ()
+
     def _language_hint(self, candidate: Candidate) -> str | None:
         source = self.sources.get(candidate.source_id)
         return candidate.language or getattr(source, "language", None)
@@ -276,10 +313,16 @@ class Ingest:
                     continue
         return candidate.source_id
 
-    def _matches(self, article: NewArticle) -> list[NewMatch]:
+    def _matches(self, article: NewArticle, story_id: int) -> list[NewMatch]:
+        # The article's source, language and story's outlets (copies included) are looked
+        # up only when a rule filters on them.
+        facts = {}
+        if self.matcher.needs_facts:
+            facts = {"source": article.source_id, "language": article.language,
+                     "outlets": self.store.outlet_count(story_id)}
         return [
             NewMatch(m.rule_id, m.terms, m.snippet, self.rule_channels[m.rule_id])
-            for m in self.matcher.match(article.title, article.text)
+            for m in self.matcher.match(article.title, article.text, **facts)
         ]
 
     def _new_article(self, candidate: Candidate, key: str, fetched_key: str) -> NewArticle:
@@ -305,6 +348,19 @@ class Ingest:
             version_hash=version_hash(title, text),
             entry_fingerprint=candidate.entry_fingerprint,
         )
+
+
+def _short_copy(article: NewArticle, near) -> bool:
+    """Headlines and leads are alike for recurring events ("N. Korea fires ballistic missile"):
+    on that evidence alone, a copy must come from another outlet and within a couple of days."""
+    if near.outlet == article.outlet:
+        return False
+    try:
+        then = datetime.fromisoformat(near.dated)
+        now = datetime.fromisoformat(article.published_at) if article.published_at else datetime.now(UTC)
+    except (TypeError, ValueError):
+        return True
+    return abs(now - then) <= SHORT_COPY_SPAN
 
 
 def _display_url(candidate: Candidate) -> str:

@@ -48,6 +48,7 @@ class PageItem:
     body: bytes
     encoding: str | None
     entry: FeedEntry | None = None
+    requested_url: str | None = None  # the link followed, when redirects ended elsewhere
 
 
 @dataclass(frozen=True)

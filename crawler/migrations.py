@@ -6,6 +6,11 @@ database created by any version upgrades in place (sqlite-utils records which ra
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
@@ -134,11 +139,22 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 @migrations()
 def m002_stories(db: sqlite_utils.Database) -> None:
     """Stories across outlets: revisions, near-duplicate signatures, outlets, spread updates."""
-    for column in ("outlet TEXT", "version_hash TEXT", "entry_fingerprint TEXT",
-                   "revision_count INTEGER NOT NULL DEFAULT 0"):
+    for column in ("outlet TEXT", "version_hash TEXT", "revision_count INTEGER NOT NULL DEFAULT 0"):
         db.execute(f"ALTER TABLE articles ADD COLUMN {column}")
-    for column in ("outlet_count INTEGER NOT NULL DEFAULT 1", "languages TEXT NOT NULL DEFAULT '[]'"):
+    for column in ("outlet_count INTEGER NOT NULL DEFAULT 1", "languages TEXT NOT NULL DEFAULT '[]'",
+                   "merged_into INTEGER REFERENCES stories(id)"):
         db.execute(f"ALTER TABLE stories ADD COLUMN {column}")
+    # Each feed that lists an article has its own entry for it: a change of that entry
+    # (title, summary) is what makes its page worth fetching again.
+    db.execute(
+        """
+        CREATE TABLE entry_fingerprints (
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            source_id TEXT NOT NULL REFERENCES sources(id),
+            fingerprint TEXT NOT NULL,
+            PRIMARY KEY (article_id, source_id)
+        ) WITHOUT ROWID"""
+    )
     db.execute(
         """
         CREATE TABLE story_outlets (
@@ -189,6 +205,7 @@ def m002_stories(db: sqlite_utils.Database) -> None:
         ) WITHOUT ROWID"""
     )
     db.execute("CREATE INDEX lsh_buckets_seen ON lsh_buckets(seen_at)")
+    db.execute("CREATE INDEX lsh_buckets_article ON lsh_buckets(article_id)")
     _rebuild_outbox(db)
     _backfill_outlets(db)
 
@@ -229,20 +246,84 @@ def _rebuild_outbox(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX outbox_spread ON outbox(story_id, channel_id, milestone) WHERE kind = 'spread'")
 
 
-def _backfill_outlets(db: sqlite_utils.Database) -> None:
-    """Articles stored before outlets were counted get theirs, and their stories a count."""
-    from presswatch.crawler.canonical import site_of
-    from presswatch.crawler.dedup import version_hash
+def _backfill_outlets(db: sqlite_utils.Database, batch: int = 1000) -> None:
+    """Articles stored before outlets were counted get theirs, and their stories a count.
 
-    rows = list(db.query("SELECT id, story_id, url, title, text, first_seen_at FROM articles ORDER BY id"))
-    for row in rows:
-        try:
-            outlet = site_of(row["url"])
-        except ValueError:
-            outlet = row["url"]
-        db.execute("UPDATE articles SET outlet = ?, version_hash = ? WHERE id = ?",
-                   (outlet, version_hash(row["title"], row["text"]), row["id"]))
-        db.execute("INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
-                   (row["story_id"], outlet, row["id"], row["first_seen_at"]))
-    db.execute("""UPDATE stories SET outlet_count = MAX(1, (SELECT count(*) FROM story_outlets o
-                  WHERE o.story_id = stories.id))""")
+    The rules are written out here, frozen, rather than imported: a migration must give the
+    same result whatever later versions of the live code do.
+    """
+    last = 0
+    while True:
+        rows = list(db.query(
+            """SELECT a.id, a.story_id, a.url, a.title, a.text, a.first_seen_at, s.url AS source_url
+               FROM articles a JOIN sources s ON s.id = a.source_id WHERE a.id > ? ORDER BY a.id LIMIT ?""",
+            (last, batch)))
+        if not rows:
+            break
+        for row in rows:
+            url = row["url"] if row["url"].startswith(("http://", "https://")) else row["source_url"]
+            outlet = _frozen_outlet(url)
+            db.execute("UPDATE articles SET outlet = ?, version_hash = ? WHERE id = ?",
+                       (outlet, _frozen_version_hash(row["title"], row["text"]), row["id"]))
+            db.execute("INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
+                       (row["story_id"], outlet, row["id"], row["first_seen_at"]))
+        last = rows[-1]["id"]
+    db.execute("""UPDATE stories SET
+                  outlet_count = MAX(1, (SELECT count(*) FROM story_outlets o WHERE o.story_id = stories.id)),
+                  languages = (SELECT json_group_array(language) FROM (SELECT DISTINCT language FROM articles a
+                               WHERE a.story_id = stories.id AND language IS NOT NULL))""")
+
+
+def _frozen_outlet(url: str) -> str:
+    """The site of a URL as m002 counted outlets: host without www./m./mobile./amp., with a
+    port other than the scheme's default."""
+    parts = urlsplit(url)
+    host = (parts.hostname or url).rstrip(".")
+    host = re.sub(r"^(?:www\d*|m\d*|mobile|amp)\.(?=.+\.)", "", host)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)):
+        return host
+    return f"{host}:{port}"
+
+
+def _frozen_version_hash(title: str, text: str) -> str:
+    """crawler.dedup.version_hash as m002 computed it."""
+    def words(value: str) -> str:
+        return " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", value).casefold()))
+    return hashlib.sha256(f"{words(title)}\n{words(text)}".encode()).hexdigest()
+
+
+@migrations()
+def m003_delivery(db: sqlite_utils.Database) -> None:
+    """Delivery: each URL's last outcome per outbox row, held alerts, and the sends a rate counts.
+
+    `done_urls` (positions of the channel's URLs) stays for rows sent in part before this
+    migration; new outcomes go to `outbox_urls`, keyed by the URL as shown (secrets masked).
+    """
+    db.execute("ALTER TABLE outbox ADD COLUMN pace TEXT CHECK (pace IN ('digest', 'quiet', 'rate'))")
+    db.execute(
+        """
+        CREATE TABLE outbox_urls (
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            url_key TEXT NOT NULL,
+            url TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'failed', 'uncertain')),
+            error TEXT,
+            tries INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (outbox_id, url_key)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """
+        CREATE TABLE channel_sends (
+            id INTEGER PRIMARY KEY,
+            channel_id TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            sent_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX channel_sends_at ON channel_sends(channel_id, sent_at)")

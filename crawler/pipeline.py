@@ -173,6 +173,7 @@ def page_candidate(item: PageItem, page) -> Candidate:
         authors=page.authors or (entry.authors if entry else ()),
         origin=entry.origin if entry else None,
         entry_fingerprint=entry.fingerprint if entry else None,
+        requested_url=item.requested_url,
     )
 
 

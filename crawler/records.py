@@ -98,7 +98,6 @@ class KnownArticle:
     extracted_from: str
     page_error: str | None
     version_hash: str | None = None
-    entry_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,12 @@ class OutboxRow:
     article_count: int = 1
     outlet_count: int = 1
     milestone: int = 0  # spread updates: the outlet count reached
-    outlets: tuple[str, ...] = ()  # spread updates: the first outlets that carried the story
+    outlets: tuple[str, ...] = ()  # the first outlets that carried the story (spread: as when reached)
+    pace: str | None = None  # why it waits for a digest: digest, quiet or rate; None: sent at once
+    url_results: tuple[UrlResult, ...] = ()  # the last outcome at each URL it was sent to
+
+    def url_result(self, key: str) -> UrlResult | None:
+        return next((result for result in self.url_results if result.key == key), None)
 
 
 
@@ -150,6 +154,8 @@ class NearCandidate:
     article_id: int
     story_id: int
     minhash: bytes
+    outlet: str | None = None
+    dated: str = ""  # its publication date, else when it was first seen
 
 
 @dataclass(frozen=True)
@@ -165,3 +171,28 @@ class StorySummary:
     outlet_count: int
     languages: tuple[str, ...]
     rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UrlResult:
+    """The last outcome of sending one outbox row to one URL of its channel.
+
+    `state` is sending (in flight, or interrupted), sent, failed (sent again after a
+    backoff) or uncertain (timed out: it may have arrived; not sent again by itself).
+    """
+
+    key: str  # the URL as shown (Apprise's privacy form, secrets masked): how it is recognised
+    url: str
+    state: str
+    error: str | None
+    tries: int
+    at: str
+
+
+@dataclass(frozen=True)
+class ChannelSend:
+    """One message that reached a channel: what its rate limit counts."""
+
+    channel_id: str
+    rows: int
+    sent_at: str

@@ -17,13 +17,14 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
 from presswatch.config.errors import StoreError
 from presswatch.crawler.migrations import migrations
 from presswatch.crawler.records import (
+    ChannelSend,
     HealthChange,
     KnownArticle,
     NewArticle,
@@ -33,6 +34,7 @@ from presswatch.crawler.records import (
     SourceRun,
     SourceState,
     StorySummary,
+    UrlResult,
     now_iso,
 )
 
@@ -62,9 +64,21 @@ class Store:
             self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            migrations.apply(self.db)
+            if list(migrations.pending(self.db)):
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Upgrade the schema, holding the writer lock: never under a running (older) daemon."""
+        held = self._lock is not None
+        self.lock_writer()
+        try:
+            migrations.apply(self.db)
+        finally:
+            if not held and self._lock is not None:
+                self._lock.close()
+                self._lock = None
 
     def close(self) -> None:
         self.db.close()
@@ -87,7 +101,7 @@ class Store:
             handle.close()
             raise StoreError(
                 f"another presswatch process is using {self.path}; stop it first "
-                "(alerts would be sent twice)") from None
+                "(alerts would be sent twice, and its schema cannot be upgraded under it)") from None
         self._lock = handle
 
     @contextmanager
@@ -208,7 +222,7 @@ class Store:
     def known_article(self, source_id: str, guid: str | None, urls: tuple[str, ...]) -> KnownArticle | None:
         """The article stored under one of these URLs, or under this source's GUID."""
         marks = ",".join("?" * len(urls))
-        columns = "id, story_id, extracted_from, page_error, version_hash, entry_fingerprint"
+        columns = "id, story_id, extracted_from, page_error, version_hash"
         row = self._one(
             f"SELECT {columns} FROM articles WHERE canonical_url IN ({marks}) OR url_key IN ({marks}) LIMIT 1",
             (*urls, *urls),
@@ -225,14 +239,13 @@ class Store:
             """UPDATE articles SET title=?, text=?, published_at=COALESCE(?, published_at),
                date_source=CASE WHEN ? IS NULL THEN date_source ELSE ? END,
                language=COALESCE(?, language), authors=?, content_hash=?, extracted_from=?,
-               page_error=NULL, version_hash=?, entry_fingerprint=COALESCE(?, entry_fingerprint),
-               updated_at=? WHERE id=?""",
+               page_error=NULL, version_hash=?, updated_at=? WHERE id=?""",
             (article.title, article.text, article.published_at, article.published_at,
              article.date_source, article.language,
              json.dumps(list(article.authors), ensure_ascii=False), article.content_hash,
-             article.extracted_from, article.version_hash, article.entry_fingerprint,
-             now_iso(at), article_id),
+             article.extracted_from, article.version_hash, now_iso(at), article_id),
         )
+        self.note_entry(article_id, article.source_id, article.entry_fingerprint)
 
     def revise_article(self, article_id: int, article: NewArticle, at: datetime | None = None) -> None:
         """The article changed: keep the version it had as a revision, store the new one."""
@@ -246,11 +259,45 @@ class Store:
         self.fill_article(article_id, article, at)
         self.db.execute("UPDATE articles SET revision_count = revision_count + 1 WHERE id = ?", (article_id,))
 
-    def note_entry(self, article_id: int, entry_fingerprint: str | None) -> None:
-        """Remember the feed entry as last seen, so an unchanged entry is not fetched again."""
-        if entry_fingerprint is not None:
-            self.db.execute("UPDATE articles SET entry_fingerprint = ? WHERE id = ?",
-                            (entry_fingerprint, article_id))
+    def note_entry(self, article_id: int, source_id: str, fingerprint: str | None) -> None:
+        """Remember a source's feed entry for an article as last seen with its page."""
+        if fingerprint is not None:
+            self.db.execute(
+                """INSERT INTO entry_fingerprints (article_id, source_id, fingerprint) VALUES (?,?,?)
+                   ON CONFLICT (article_id, source_id) DO UPDATE SET fingerprint = excluded.fingerprint""",
+                (article_id, source_id, fingerprint),
+            )
+
+    def entry_fingerprint(self, article_id: int, source_id: str) -> str | None:
+        row = self._one("SELECT fingerprint FROM entry_fingerprints WHERE article_id = ? AND source_id = ?",
+                        (article_id, source_id))
+        return row["fingerprint"] if row else None
+
+    def move_article(self, article_id: int, to_story: int, at: datetime | None = None) -> None:
+        """Move an article into another story (its fuller text showed it to be a copy).
+
+        The story it leaves keeps its row, emptied and marked `merged_into`, so alerts
+        already sent for it still point somewhere.
+        """
+        now = now_iso(at)
+        row = self._one("SELECT story_id, outlet, first_seen_at FROM articles WHERE id = ?", (article_id,))
+        old = row["story_id"]
+        self.db.execute("UPDATE articles SET story_id = ? WHERE id = ?", (to_story, article_id))
+        self.db.execute("DELETE FROM story_outlets WHERE story_id = ? AND article_id = ?", (old, article_id))
+        outlets = self.db.execute("INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
+                                  (to_story, row["outlet"], article_id, row["first_seen_at"])).rowcount
+        self.db.execute(
+            """UPDATE stories SET article_count = article_count - 1, updated_at = ?,
+               outlet_count = (SELECT count(*) FROM story_outlets WHERE story_id = stories.id),
+               merged_into = CASE WHEN article_count = 1 THEN ? END WHERE id = ?""",
+            (now, to_story, old))
+        self.db.execute(
+            """UPDATE stories SET article_count = article_count + 1, outlet_count = outlet_count + ?,
+               updated_at = ? WHERE id = ?""", (outlets, now, to_story))
+
+    def story_size(self, story_id: int) -> int:
+        row = self._one("SELECT article_count FROM stories WHERE id = ?", (story_id,))
+        return row["article_count"] if row else 0
 
     def revisions(self, article_id: int) -> list[dict]:
         return list(self.db.query(
@@ -260,8 +307,11 @@ class Store:
     # Near-duplicate index ----------------------------------------------------
 
     def add_signatures(self, article_id: int, signatures: list, scheme, at: datetime | None = None) -> None:
-        """Index an article's MinHash signatures (dedup.Signature) under `scheme` (dedup.Scheme)."""
+        """Index an article's MinHash signatures (dedup.Signature) under `scheme` (dedup.Scheme),
+        in place of any it had (a revision's text replaces the old one in the index too)."""
         now = now_iso(at)
+        self.db.execute("DELETE FROM lsh_buckets WHERE article_id = ?", (article_id,))
+        self.db.execute("DELETE FROM signatures WHERE article_id = ?", (article_id,))
         for sig in signatures:
             self.db.execute(
                 """INSERT OR REPLACE INTO signatures (article_id, kind, scheme, permutations, seed,
@@ -286,7 +336,8 @@ class Store:
         short_only = ("AND NOT EXISTS (SELECT 1 FROM signatures t WHERE t.article_id = s.article_id "
                       "AND t.kind = 'text')") if only_short else ""
         rows = self.db.query(
-            f"""SELECT s.article_id, a.story_id, s.minhash FROM signatures s
+            f"""SELECT s.article_id, a.story_id, s.minhash, a.outlet,
+                       COALESCE(a.published_at, a.first_seen_at) AS dated FROM signatures s
                 JOIN articles a ON a.id = s.article_id
                 WHERE s.kind = ? AND s.scheme = ? AND s.seen_at >= ? {short_only}
                 AND s.article_id IN (SELECT article_id FROM lsh_buckets WHERE bucket IN ({marks}))""",
@@ -302,10 +353,10 @@ class Store:
             cursor = self.db.execute("DELETE FROM signatures WHERE seen_at < ?", (cutoff,))
         return cursor.rowcount
 
-    def story_with_content(self, content_hash: str) -> int | None:
+    def story_with_content(self, content_hash: str, exclude_story: int | None = None) -> int | None:
         row = self._one(
-            "SELECT story_id FROM articles WHERE content_hash = ? ORDER BY id LIMIT 1",
-            (content_hash,),
+            "SELECT story_id FROM articles WHERE content_hash = ? AND story_id IS NOT ? ORDER BY id LIMIT 1",
+            (content_hash, exclude_story),
         )
         return row["story_id"] if row else None
 
@@ -326,15 +377,16 @@ class Store:
         cursor = self.db.execute(
             """INSERT INTO articles (source_id, story_id, url, url_key, canonical_url, guid, title,
                text, published_at, date_source, language, authors, content_hash, extracted_from,
-               page_error, first_seen_at, outlet, version_hash, entry_fingerprint)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               page_error, first_seen_at, outlet, version_hash)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (article.source_id, story_id, article.url, article.url_key, article.canonical_url, article.guid,
              article.title, article.text, article.published_at, article.date_source,
              article.language, json.dumps(list(article.authors), ensure_ascii=False),
              article.content_hash, article.extracted_from, article.page_error, now,
-             article.outlet, article.version_hash, article.entry_fingerprint),
+             article.outlet, article.version_hash),
         )
         article_id = cursor.lastrowid
+        self.note_entry(article_id, article.source_id, article.entry_fingerprint)
         outlets = self.db.execute(
             "INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
             (story_id, article.outlet, article_id, now),
@@ -405,7 +457,7 @@ class Store:
                       s.outlet_count, s.languages,
                       (SELECT json_group_array(rule_id) FROM (SELECT rule_id FROM matches m
                        WHERE m.story_id = s.id ORDER BY m.id)) AS rules
-               FROM stories s WHERE s.first_seen_at >= ? AND s.outlet_count >= ?
+               FROM stories s WHERE s.first_seen_at >= ? AND s.outlet_count >= ? AND s.merged_into IS NULL
                ORDER BY s.first_seen_at DESC, s.id DESC LIMIT ?""",
             (now_iso(since) if since else "", min_outlets, limit),
         )
@@ -431,6 +483,23 @@ class Store:
                FROM outbox WHERE story_id = ? ORDER BY id""", (story_id,)))
         return story
 
+    def articles_since(self, since: datetime | None = None) -> Iterator[dict]:
+        """Stored articles first seen at or after `since`, oldest first, to try rules on.
+
+        Each has its id, story_id, source_id, outlet, language, url, title, text,
+        published_at and first_seen_at; `outlets` is how many outlets its story had once
+        it arrived (as the rules saw it then), `story_outlets` how many it has now.
+        """
+        yield from self.db.query(
+            """SELECT a.id, a.story_id, a.source_id, a.outlet, a.language, a.url, a.title, a.text,
+                      a.published_at, a.first_seen_at, s.outlet_count AS story_outlets,
+                      (SELECT count(*) FROM story_outlets o
+                       WHERE o.story_id = a.story_id AND o.article_id <= a.id) AS outlets
+               FROM articles a JOIN stories s ON s.id = a.story_id
+               WHERE a.first_seen_at >= ? ORDER BY a.first_seen_at, a.id""",
+            (now_iso(since) if since else "",),
+        )
+
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables, for summaries and tests."""
         return {
@@ -440,15 +509,20 @@ class Store:
 
     # Outbox ------------------------------------------------------------------
 
+    SENDS_KEPT = timedelta(days=7)  # longer than any rate limit's window is worth
+
     _OUTBOX_SELECT = """
         SELECT o.*, COALESCE(s.title, e.detail) AS title, COALESCE(s.url, esrc.url) AS url,
                s.article_count AS article_count, s.outlet_count AS outlet_count,
                COALESCE(s.first_seen_at, e.at) AS first_seen_at, a.published_at AS published_at,
                COALESCE(src.name, esrc.name) AS outlet, m.terms AS terms, m.snippet AS snippet,
                e.source_id AS event_source, e.from_state AS event_from, e.to_state AS event_to,
-               CASE WHEN o.kind = 'spread' THEN (SELECT json_group_array(outlet) FROM (
+               CASE WHEN o.story_id IS NOT NULL THEN (SELECT json_group_array(outlet) FROM (
                    SELECT outlet FROM story_outlets WHERE story_id = o.story_id
-                   ORDER BY first_seen_at, article_id LIMIT 12)) END AS outlets
+                   ORDER BY first_seen_at, article_id LIMIT 12)) END AS outlets,
+               (SELECT json_group_array(json_array(u.url_key, u.url, u.state, u.error, u.tries,
+                                                   u.updated_at))
+                FROM outbox_urls u WHERE u.outbox_id = o.id) AS url_results
         FROM outbox o
         LEFT JOIN stories s ON s.id = o.story_id
         LEFT JOIN matches m ON m.id = o.match_id
@@ -468,10 +542,24 @@ class Store:
         row.pop("updated_at", None)
         row["terms"] = tuple(json.loads(row["terms"] or "[]"))
         row["done_urls"] = tuple(json.loads(row["done_urls"] or "[]"))
-        row["outlets"] = tuple(json.loads(row["outlets"] or "[]"))[:row["milestone"]]  # as when reached
+        outlets = tuple(json.loads(row["outlets"] or "[]"))
+        row["outlets"] = outlets[:row["milestone"]] if row["kind"] == "spread" else outlets  # as when reached
+        row["url_results"] = tuple(UrlResult(*result) for result in json.loads(row["url_results"] or "[]"))
         row["snippet"] = row["snippet"] or ""
         row["outlet"] = row["outlet"] or ""
         return OutboxRow(**row)
+
+    def _outbox_by_ids(self, ids: list[int]) -> list[OutboxRow]:
+        marks = ",".join("?" * len(ids))
+        rows = self.db.query(f"{self._OUTBOX_SELECT} WHERE o.id IN ({marks}) ORDER BY o.id", ids)
+        return [self._outbox_row(r) for r in rows]
+
+    def _claim(self, ids: list[int], now: str) -> None:
+        marks = ",".join("?" * len(ids))
+        self.db.execute(
+            f"UPDATE outbox SET state='sending', tries=tries+1, updated_at=? WHERE id IN ({marks})",
+            (now, *ids),
+        )
 
     def claim_due(self, limit: int = 1, at: datetime | None = None) -> list[OutboxRow]:
         """Mark due pending rows as being sent and return them, oldest first.
@@ -483,16 +571,49 @@ class Store:
         with self.transaction():
             ids = [r["id"] for r in self.db.query(
                 """SELECT id FROM outbox WHERE state='pending' AND next_attempt_at <= ?
-                   ORDER BY id LIMIT ?""", (now, limit))]
+                   ORDER BY next_attempt_at, id LIMIT ?""", (now, limit))]
             if not ids:
                 return []
-            marks = ",".join("?" * len(ids))
+            self._claim(ids, now)
+        return self._outbox_by_ids(ids)
+
+    def claim_digest(self, channel_id: str, limit: int, at: datetime | None = None) -> list[OutboxRow]:
+        """Claim the held rows of a channel that are due: the other stories of one digest."""
+        now = now_iso(at)
+        with self.transaction():
+            ids = [r["id"] for r in self.db.query(
+                """SELECT id FROM outbox WHERE state='pending' AND channel_id = ? AND pace IS NOT NULL
+                   AND next_attempt_at <= ? ORDER BY id LIMIT ?""", (channel_id, now, limit))]
+            if not ids:
+                return []
+            self._claim(ids, now)
+        return self._outbox_by_ids(ids)
+
+    def hold(self, row_id: int, until: datetime, pace: str, at: datetime | None = None) -> None:
+        """A claimed row waits for a digest at `until` (`pace` says why); the claim was no try."""
+        with self.transaction():
             self.db.execute(
-                f"UPDATE outbox SET state='sending', tries=tries+1, updated_at=? WHERE id IN ({marks})",
-                (now, *ids),
+                """UPDATE outbox SET state='pending', pace=?, next_attempt_at=?, tries=MAX(0, tries-1),
+                   updated_at=? WHERE id=? AND state='sending'""",
+                (pace, now_iso(until), now_iso(at), row_id),
             )
-        rows = self.db.query(f"{self._OUTBOX_SELECT} WHERE o.id IN ({marks}) ORDER BY o.id", ids)
-        return [self._outbox_row(r) for r in rows]
+
+    def mark_url(self, row_ids: list[int], key: str, url: str, state: str, error: str | None = None,
+                 at: datetime | None = None) -> None:
+        """Record the outcome of sending rows to one URL; `sending` is written before the send.
+
+        A row found with a URL still `sending` after a restart was interrupted mid-send:
+        whether that URL got it is unknown.
+        """
+        now = now_iso(at)
+        with self.transaction():
+            self.db.conn.executemany(
+                """INSERT INTO outbox_urls (outbox_id, url_key, url, state, error, tries, updated_at)
+                   VALUES (?,?,?,?,?,?,?) ON CONFLICT (outbox_id, url_key) DO UPDATE SET url=excluded.url,
+                   state=excluded.state, error=excluded.error, tries=tries+excluded.tries,
+                   updated_at=excluded.updated_at""",
+                [(row_id, key, url, state, error, int(state == "sending"), now) for row_id in row_ids],
+            )
 
     def mark_sent(self, row_id: int, at: datetime | None = None) -> None:
         now = now_iso(at)
@@ -503,16 +624,17 @@ class Store:
             )
 
     def mark_failed(self, row_id: int, error: str, retry_at: datetime | None,
-                    done_urls: tuple[int, ...] = (), at: datetime | None = None) -> None:
+                    done_urls: tuple[int, ...] | None = None, at: datetime | None = None) -> None:
         """A failed send: back to pending until `retry_at`, or dead when it is None.
 
-        `done_urls` are the channel's URLs (by position) that did receive it: a retry
-        skips them, so no service gets the alert twice.
+        Which URLs have it is in `outbox_urls`; `done_urls` (positions) is kept for rows
+        sent in part by earlier versions, and only written when given.
         """
         now = now_iso(at)
         with self.transaction():
-            self.db.execute("UPDATE outbox SET done_urls=? WHERE id=?",
-                            (json.dumps(sorted(done_urls)), row_id))
+            if done_urls is not None:
+                self.db.execute("UPDATE outbox SET done_urls=? WHERE id=?",
+                                (json.dumps(sorted(done_urls)), row_id))
             if retry_at is None:
                 self.db.execute(
                     "UPDATE outbox SET state='dead', last_error=?, updated_at=? WHERE id=?",
@@ -525,21 +647,86 @@ class Store:
                     (error, now_iso(retry_at), now, row_id),
                 )
 
-    def release_interrupted(self, at: datetime | None = None) -> int:
-        """Rows left `sending` by a process that died mid-send go back to pending."""
+    def mark_uncertain(self, row_id: int, error: str, at: datetime | None = None) -> None:
+        """Only URLs whose outcome is unknown are left: kept, never sent again by itself."""
+        with self.transaction():
+            self.db.execute("UPDATE outbox SET state='uncertain', last_error=?, updated_at=? WHERE id=?",
+                            (error, now_iso(at), row_id))
+
+    def release_interrupted(self, at: datetime | None = None, uncertain: bool = False) -> int:
+        """Rows left `sending` by a process that died mid-send go back to pending.
+
+        The URL each was being sent to when it died may have it: with `uncertain` that URL
+        is marked uncertain (not sent again by itself), else failed (sent again). URLs
+        not reached yet are sent as usual.
+        """
         now = now_iso(at)
         with self.transaction():
+            self.db.execute(
+                """UPDATE outbox_urls SET state=?, updated_at=?,
+                   error='presswatch stopped while sending; it may have arrived' WHERE state='sending'""",
+                ("uncertain" if uncertain else "failed", now),
+            )
             cursor = self.db.execute(
-                """UPDATE outbox SET state='pending', updated_at=?,
-                   last_error='interrupted while sending; sent again' WHERE state='sending'""",
-                (now,),
+                """UPDATE outbox SET state='pending', updated_at=?, next_attempt_at=?,
+                   last_error='interrupted while sending; sent again where it had not been sent'
+                   WHERE state='sending'""",
+                (now, now),
             )
         return cursor.rowcount
+
+    def retry(self, row_id: int, at: datetime | None = None) -> OutboxRow:
+        """Queue a dead, uncertain or pending row to be sent now, to every URL that has not
+        confirmed it (an uncertain URL is sent again: someone checked it did not arrive)."""
+        now = now_iso(at)
+        with self.transaction():
+            found = self._one("SELECT state FROM outbox WHERE id = ?", (row_id,))
+            if found is None:
+                raise StoreError(f"no alert {row_id}")
+            if found["state"] in ("sent", "sending"):
+                raise StoreError(f"alert {row_id} is {found['state']}; only pending, uncertain "
+                                 "and dead alerts can be retried")
+            self.db.execute("DELETE FROM outbox_urls WHERE outbox_id = ? AND state != 'sent'", (row_id,))
+            self.db.execute(
+                """UPDATE outbox SET state='pending', tries=0, next_attempt_at=?, updated_at=?
+                   WHERE id=?""", (now, now, row_id))
+        return self._outbox_by_ids([row_id])[0]
+
+    def record_send(self, channel_id: str, rows: int, at: datetime | None = None) -> None:
+        """One message reached `channel_id`; sends older than a week are forgotten."""
+        now = at or datetime.now(UTC)
+        with self.transaction():
+            self.db.execute("INSERT INTO channel_sends (channel_id, rows, sent_at) VALUES (?,?,?)",
+                            (channel_id, rows, now_iso(now)))
+            self.db.execute("DELETE FROM channel_sends WHERE sent_at < ?", (now_iso(now - self.SENDS_KEPT),))
+
+    def channel_sends(self, channel_id: str, since: datetime) -> list[ChannelSend]:
+        """The messages that reached `channel_id` since `since`, oldest first."""
+        rows = self.db.query(
+            """SELECT channel_id, rows, sent_at FROM channel_sends WHERE channel_id = ? AND sent_at >= ?
+               ORDER BY sent_at, id""", (channel_id, now_iso(since)))
+        return [ChannelSend(**row) for row in rows]
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxRow]:
         where, params = ("WHERE o.state = ?", (state,)) if state else ("", ())
         rows = self.db.query(f"{self._OUTBOX_SELECT} {where} ORDER BY o.id LIMIT {int(limit)}", params)
         return [self._outbox_row(r) for r in rows]
 
+    def outbox_rows(self, ids: list[int]) -> list[OutboxRow]:
+        """These rows as they are now, in id order."""
+        return self._outbox_by_ids(list(ids)) if ids else []
 
+    def recent_outbox(self, states: tuple[str, ...] = (), limit: int = 50) -> list[OutboxRow]:
+        """The newest rows, in any of `states` (all when empty), newest first."""
+        marks = ",".join("?" * len(states))
+        where = f"WHERE o.state IN ({marks})" if states else ""
+        rows = self.db.query(f"{self._OUTBOX_SELECT} {where} ORDER BY o.id DESC LIMIT {int(limit)}", states)
+        return [self._outbox_row(r) for r in rows]
 
+    def outbox_counts(self) -> dict[str, int]:
+        """How many rows are in each state, and under "held" how many pending rows wait for a digest."""
+        counts = {row["state"]: row["n"] for row in
+                  self.db.query("SELECT state, count(*) AS n FROM outbox GROUP BY state")}
+        counts["held"] = self.db.execute(
+            "SELECT count(*) FROM outbox WHERE state = 'pending' AND pace IS NOT NULL").fetchone()[0]
+        return counts

@@ -247,3 +247,12 @@ def demo(keep):
     from presswatch.scheduler.demo import run_demo
 
     sys.exit(run_demo(keep))
+
+
+from presswatch.scheduler.rules_cli import rules  # noqa: E402
+
+main.add_command(rules)
+
+from presswatch.scheduler.alerts_cli import alerts  # noqa: E402
+
+main.add_command(alerts)

@@ -31,7 +31,7 @@ class Daemon:
     def __init__(self, config, redact, print_alert=None):
         from presswatch.crawler.ingest import Ingest
         from presswatch.crawler.runner import Crawls
-        from presswatch.scheduler.deliver import Delivery, build_channels
+        from presswatch.scheduler.deliver import Delivery
 
         self.config = config
         self.store = Store(str(config.database))
@@ -44,11 +44,8 @@ class Daemon:
         self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health,
                                           config.stories)
         self.crawls = Crawls(config, self.ingest)
-        delivery = {"store": self.store, "channels": build_channels(config.channels),
-                    "settings": config.delivery, "redact": redact}
-        if print_alert is not None:
-            delivery["print_alert"] = print_alert
-        self.delivery = Delivery(**delivery)
+        extra = {"print_alert": print_alert} if print_alert is not None else {}
+        self.delivery = Delivery.from_config(self.store, config, redact, **extra)
         self.scheduler = None
         self.delivering: asyncio.Task | None = None
         self.stopping = False
@@ -67,9 +64,17 @@ class Daemon:
         if self.stopping:
             return
         await self.deliver()
-        pending = len(self.store.outbox("pending"))
-        if pending:
-            log.warning("%d alerts wait for a retry; the next run sends them", pending)
+        counts = self.store.outbox_counts()
+        held, uncertain = counts["held"], counts.get("uncertain", 0)
+        retries = counts.get("pending", 0) - held
+        if retries:
+            log.warning("%d alerts wait for a retry; the next run sends them", retries)
+        if held:
+            log.info("%d alerts are held for a digest, quiet hours or a rate limit; a run at or "
+                     "after their time sends them (presswatch alerts lists them)", held)
+        if uncertain:
+            log.warning("%d alerts may or may not have arrived (uncertain); presswatch alerts "
+                        "lists them", uncertain)
 
     # The long-running daemon ------------------------------------------------
 
@@ -159,9 +164,18 @@ class Daemon:
         log.info("stopped")
 
     def _resume_interrupted(self) -> None:
-        resent = self.store.release_interrupted()
-        if resent:
-            log.warning("%d alerts were being sent when presswatch last stopped; sending them again", resent)
+        """Rows claimed when presswatch last stopped go back to the outbox.
+
+        The URL each was being sent to may have it: with delivery.on_timeout: uncertain it
+        is not sent there again by itself (the row ends uncertain if nothing else is left);
+        with retry it is. URLs not reached yet are sent as usual.
+        """
+        uncertain = self.config.delivery.on_timeout == "uncertain"
+        released = self.store.release_interrupted(uncertain=uncertain)
+        if released:
+            log.warning("%d alerts were being sent when presswatch last stopped; the URLs they had "
+                        "not reached get them now%s", released,
+                        "; a URL they were in flight to is marked uncertain" if uncertain else "")
 
 
 def run(config, redact, once: bool = False, print_alert=None, body=None) -> int:

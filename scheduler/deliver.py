@@ -1,14 +1,28 @@
-"""Delivering the outbox: each due row is claimed, sent through Apprise, then marked.
+"""Delivering the outbox: each due row is claimed, paced, sent through Apprise, then settled.
 
-A row is marked sent only after every URL of its channel reported success. A URL that
-received the alert is remembered on the row, so a retry goes only to the URLs that
-failed and no service gets it twice. A failure puts the row back with exponential
-backoff (and jitter); after `delivery.max_tries` it is kept as `dead` with its last
-error. Rows of the built-in `console` channel are printed on standard output and logged.
+Exactly once per (story, rule, channel) as far as the services allow:
 
-Rows are claimed one at a time, so a stop leaves at most the one in flight. Apprise's
-blocking HTTP runs in a worker thread; every database write stays on the caller's
-thread (one writer).
+- A row is claimed (`sending`, committed) before anything is sent, and each URL is marked
+  `sending` before its send and with its outcome after: sent, failed or uncertain. A
+  retry goes only to the URLs without the alert, so no service gets it twice.
+- A row is `sent` when every URL it is for (its rule's tags pick them) confirmed it.
+- A URL that failed gets the row back to `pending` with exponential backoff and jitter;
+  after `delivery.max_tries` the row is `dead`, with its last error.
+- A send that timed out may have arrived, and Apprise's services offer no idempotency
+  key: with `delivery.on_timeout: uncertain` (the default) that URL is `uncertain` and
+  never sent again by itself; the row ends `uncertain` once nothing else is left to
+  send. `presswatch alerts retry ID` sends it again after someone checked. With
+  `retry`, a timeout is a failure like any other (it may then arrive twice).
+- A row found `sending` at start was interrupted: the URL in flight is uncertain (or
+  failed, with on_timeout: retry); URLs not reached yet are sent as usual.
+
+Before a story alert or spread update goes out, `pacing` decides whether it waits for a
+digest, the end of quiet hours or room under the channel's rate limit; held rows of a
+channel that fall due together go out as one digest message. Health notices never wait.
+Rows of the built-in `console` channel are printed on standard output and logged.
+
+Apprise's blocking HTTP runs in a worker thread, one URL at a time; every database
+write stays on the caller's thread (one writer).
 """
 
 from __future__ import annotations
@@ -17,34 +31,24 @@ import asyncio
 import logging
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-
-import apprise
 
 from presswatch.config.redact import Redactor
 from presswatch.config.schema import CONSOLE
 from presswatch.crawler.store import OutboxRow, Store
-from presswatch.scheduler.message import alert_body, alert_title
+from presswatch.scheduler.message import MAX_DIGEST, Style, render
+from presswatch.scheduler.pacing import plan
+from presswatch.scheduler.target import ChannelTargets, Target, UrlOutcome, build_channels, send_to
+
+__all__ = ["Delivery", "backoff_delay", "build_channels", "print_to_stdout", "send_to"]
 
 log = logging.getLogger("presswatch.deliver")
 
 # Past this many doublings the delay is the cap anyway; it also keeps 2**n finite.
 MAX_DOUBLINGS = 30
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """What became of one send: which URLs (by position) have the alert now."""
-
-    done: tuple[int, ...]
-    total: int
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return len(self.done) == self.total
+RETRY_HINT = "check whether it arrived; if not, run: presswatch alerts retry {id}"
 
 
 def backoff_delay(tries: int, first: timedelta, cap: timedelta) -> timedelta:
@@ -53,102 +57,180 @@ def backoff_delay(tries: int, first: timedelta, cap: timedelta) -> timedelta:
     return min(cap, delay * (1 + random.uniform(0, 0.1)))
 
 
-def build_channels(channels) -> dict[str, tuple[apprise.Apprise, ...]]:
-    """For each configured channel, one Apprise object per URL, so each URL's result counts."""
-    built = {}
-    for channel in channels:
-        targets = []
-        for url in channel.apprise_urls:
-            target = apprise.Apprise()
-            target.add(url)
-            targets.append(target)
-        built[channel.id] = tuple(targets)
-    return built
-
-
-def send(targets: tuple[apprise.Apprise, ...], done: tuple[int, ...], title: str, body: str,
-         timeout: float) -> SendResult:
-    """Send to each URL of a channel that does not have the alert yet."""
-    done_now, errors = set(done), []
-    for index, target in enumerate(targets):
-        if index in done_now:
-            continue
-        result = target.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT,
-                               timeout=timeout)
-        if bool(result):
-            done_now.add(index)
-        else:
-            failed = [_service_failure(r) for r in result if not bool(r)]
-            errors.append("; ".join(failed) or f"apprise: {result.status.name.lower()}")
-    return SendResult(tuple(sorted(done_now)), len(targets), "; ".join(errors) or None)
-
-
-def _service_failure(service) -> str:
-    """`JSON json://127.0.0.1:8080/ failure: Internal Server Error (500)`, say.
-
-    Apprise's `url` here is its privacy form, with passwords and tokens masked.
-    """
-    problems = [e.message for e in list(service.logs()) if e.level in ("WARNING", "ERROR", "CRITICAL")]
-    reason = f": {problems[-1]}" if problems else ""
-    return f"{service.name} {service.url} {service.status.name.lower()}{reason}"
-
-
 def print_to_stdout(text: str) -> None:
     print(text, file=sys.stdout, flush=True)
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Delivery:
-    """Sends due outbox rows; `print_alert` receives console alerts."""
+    """Sends due outbox rows; `print_alert` receives console alerts.
+
+    `rules` (by id) give pacing and tags; without them every row is sent at once to
+    every URL of its channel. `clock` is the time pacing and the store see.
+    """
 
     store: Store
-    channels: dict[str, tuple[apprise.Apprise, ...]]
+    channels: dict[str, ChannelTargets]
     settings: object  # the config's `delivery` section
     redact: Redactor = field(default_factory=Redactor)
     print_alert: Callable[[str], None] = print_to_stdout
     stopping: bool = False
+    rules: Mapping[str, object] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utc_now
+
+    @classmethod
+    def from_config(cls, store: Store, config, redact: Redactor | None = None, **kw) -> Delivery:
+        redact = redact or Redactor(config.secrets)
+        return cls(store, build_channels(config.channels, config.delivery, redact), config.delivery,
+                   redact=redact, rules={rule.id: rule for rule in config.rules}, **kw)
 
     async def deliver_due(self) -> int:
         """Send every row due now, until none is left or a stop is asked; returns how many were sent."""
         sent = 0
-        while not self.stopping and (rows := self.store.claim_due()):
-            for row in rows:
-                sent += await self._deliver(row)
+        while not self.stopping and (claimed := self.store.claim_due(at=self.clock())):
+            row = claimed[0]
+            if self._hold(row):
+                continue
+            rows = [row]
+            if row.pace is not None:  # a held row falling due: its channel's other held rows join it
+                rows += self.store.claim_digest(row.channel_id, MAX_DIGEST - 1, at=self.clock())
+            sent += await self._deliver(rows)
         return sent
 
-    async def _deliver(self, row: OutboxRow) -> bool:
+    # Pacing ------------------------------------------------------------------
+
+    def _hold(self, row: OutboxRow) -> bool:
+        """Hold a row that must wait (digest, quiet hours, rate limit); True if held."""
+        if row.pace is not None:
+            return False
+        now = self.clock()
+        channel = self.channels.get(row.channel_id)
+        rate = getattr(channel.channel, "rate_limit", None) if channel else None
+        sends = [datetime.fromisoformat(s.sent_at) for s in
+                 self.store.channel_sends(row.channel_id, now - rate.per)] if rate else []
+        hold = plan(row.kind, self.rules.get(row.rule_id), rate, self.settings.timezone, now, sends)
+        if hold is None:
+            return False
+        self.store.hold(row.id, hold.until, hold.pace, at=now)
+        log.info("alert=%d held (%s) until %s channel=%s rule=%s", row.id, hold.pace,
+                 hold.until.isoformat(timespec="seconds"), row.channel_id, row.rule_id)
+        return True
+
+    # Sending -----------------------------------------------------------------
+
+    async def _deliver(self, rows: list[OutboxRow]) -> int:
         try:
-            result = await self._send(row)
-        except Exception as exc:  # whatever broke, the row must not stay claimed
-            log.exception("alert=%d could not be sent", row.id)
-            result = SendResult(row.done_urls, -1, f"{type(exc).__name__}: {exc}")
-        return self._record(row, result)
+            if rows[0].channel_id == CONSOLE:
+                return self._print(rows)
+            channel = self.channels.get(rows[0].channel_id)
+            if channel is None:
+                error = f"channel {rows[0].channel_id!r} is not in the config"
+                return sum(self._fail(row, error) for row in rows)
+            await self._send_all(rows, channel)
+            return sum(self._settle(row, channel) for row in self.store.outbox_rows([r.id for r in rows]))
+        except Exception as exc:  # whatever broke, the rows must not stay claimed
+            log.exception("alerts %s could not be sent", ",".join(str(r.id) for r in rows))
+            return sum(self._fail(row, f"{type(exc).__name__}: {exc}") for row in rows)
 
-    async def _send(self, row: OutboxRow) -> SendResult:
-        title, body = alert_title(row), alert_body(row)
-        if row.channel_id == CONSOLE:
-            self.print_alert(f"{title}\n{body}\n")
-            log.info("alert=%d console: %s", row.id, title)
-            return SendResult((0,), 1)
-        targets = self.channels.get(row.channel_id)
-        if targets is None:
-            return SendResult((), -1, f"channel {row.channel_id!r} is not in the config")
-        return await asyncio.to_thread(send, targets, row.done_urls, title, body,
-                                       self.settings.timeout.total_seconds())
+    def _print(self, rows: list[OutboxRow]) -> int:
+        message = render(rows, Style())
+        self.print_alert(f"{message.title}\n{message.body}\n")
+        log.info("alert=%s console: %s", ",".join(str(r.id) for r in rows), message.title)
+        for row in rows:
+            self.store.mark_sent(row.id, at=self.clock())
+        self.store.record_send(CONSOLE, len(rows), at=self.clock())
+        return len(rows)
 
-    def _record(self, row: OutboxRow, result: SendResult) -> bool:
-        if result.ok:
-            self.store.mark_sent(row.id)
+    async def _send_all(self, rows: list[OutboxRow], channel: ChannelTargets) -> None:
+        """Send to each URL the rows it still lacks (one message, a digest if several)."""
+        reached = 0
+        for target in channel.targets:
+            members = [row for row in rows if self._wants(row, target, channel)]
+            if not members:
+                continue
+            outcome = await self._send_one(members, target, channel)
+            reached = max(reached, len(members) if outcome.state == "sent" else 0)
+        if reached:
+            self.store.record_send(channel.id, reached, at=self.clock())
+
+    async def _send_one(self, rows: list[OutboxRow], target: Target, channel: ChannelTargets) -> UrlOutcome:
+        ids = [row.id for row in rows]
+        message = render(rows, channel.style)
+        self.store.mark_url(ids, target.key, target.key, "sending", at=self.clock())
+        try:
+            outcome = await asyncio.to_thread(send_to, target, message, self.settings.timeout)
+        except Exception as exc:  # a plugin that raised: a failure of this URL
+            outcome = UrlOutcome("failed", f"{type(exc).__name__}: {exc}")
+        state = outcome.state
+        if state == "timeout":
+            state = "uncertain" if self.settings.on_timeout == "uncertain" else "failed"
+        self.store.mark_url(ids, target.key, target.key, state, self._redacted(outcome.error), at=self.clock())
+        level = logging.INFO if state == "sent" else logging.WARNING
+        log.log(level, "alert=%s %s %s (%.1fs)%s", ",".join(map(str, ids)), target.key, state,
+                outcome.elapsed, f": {self._redacted(outcome.error)}" if outcome.error else "")
+        return outcome
+
+    def _targets(self, row: OutboxRow, channel: ChannelTargets) -> tuple[Target, ...]:
+        rule = self.rules.get(row.rule_id)
+        tags = getattr(rule, "tags", ()) if row.kind != "health" else ()
+        return channel.for_tags(tags)
+
+    def _wants(self, row: OutboxRow, target: Target, channel: ChannelTargets) -> bool:
+        return target in self._targets(row, channel) and _state(row, target) not in ("sent", "uncertain")
+
+    # Settling ----------------------------------------------------------------
+
+    def _settle(self, row: OutboxRow, channel: ChannelTargets) -> int:
+        """Mark a row after its sends: sent, back to pending (or dead), or uncertain."""
+        targets = self._targets(row, channel)
+        if not targets:
+            tags = ", ".join(getattr(self.rules.get(row.rule_id), "tags", ()))
+            return self._fail(row, f"no URL of channel {channel.id!r} carries any of the tags {tags}")
+        states = {target.key: _state(row, target) for target in targets}
+        if all(state == "sent" for state in states.values()):
+            self.store.mark_sent(row.id, at=self.clock())
             log.info("alert=%d sent channel=%s rule=%s story=%d", row.id, row.channel_id,
                      row.rule_id, row.story_id or 0)
-            return True
-        error = self.redact(result.error or "failed")
+            return 1
+        failed = [key for key, state in states.items() if state not in ("sent", "uncertain")]
+        if failed:
+            return self._fail(row, _errors(row, failed))
+        unsure = [key for key, state in states.items() if state == "uncertain"]
+        error = f"{_errors(row, unsure)}; {RETRY_HINT.format(id=row.id)}"
+        self.store.mark_uncertain(row.id, self._redacted(error), at=self.clock())
+        log.warning("alert=%d uncertain channel=%s: %s", row.id, row.channel_id, self._redacted(error))
+        return 0
+
+    def _fail(self, row: OutboxRow, error: str) -> int:
+        error = self._redacted(error or "failed")
         retry_at = None
         if row.tries < self.settings.max_tries:
             delay = backoff_delay(row.tries, self.settings.backoff, self.settings.max_backoff)
-            retry_at = datetime.now(UTC) + delay
-        self.store.mark_failed(row.id, error, retry_at, done_urls=result.done)
+            retry_at = self.clock() + delay
+        self.store.mark_failed(row.id, error, retry_at, at=self.clock())
         log.warning("alert=%d failed channel=%s try=%d/%d %s: %s", row.id, row.channel_id,
                     row.tries, self.settings.max_tries,
                     "retry at " + retry_at.isoformat(timespec="seconds") if retry_at else "dead", error)
-        return False
+        return 0
+
+    def _redacted(self, text: str | None) -> str | None:
+        return None if text is None else self.redact(text)
+
+
+def _state(row: OutboxRow, target: Target) -> str | None:
+    """The row's last outcome at `target`; rows sent in part before outcomes were kept by
+    URL remember the positions that had it."""
+    result = row.url_result(target.key)
+    if result is not None:
+        return result.state
+    return "sent" if target.position in row.done_urls else None
+
+
+def _errors(row: OutboxRow, keys: list[str]) -> str:
+    results = {r.key: r for r in row.url_results}
+    return "; ".join(results[k].error or f"{k} {results[k].state}" if k in results else f"{k} not tried"
+                     for k in keys)

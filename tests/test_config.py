@@ -147,7 +147,7 @@ def test_every_model_forbids_unknown_keys_and_is_frozen():
 def test_stories_defaults(tmp_path):
     stories = load_config(write(tmp_path, FEED), {}).stories
     assert stories == Stories() == load_config(None, {}).stories
-    assert (stories.near_duplicate, stories.short_text, stories.window) == (0.5, 0.7, timedelta(days=30))
+    assert (stories.near_duplicate, stories.short_text, stories.window) == (0.6, 0.85, timedelta(days=30))
     assert (stories.permutations, stories.shingle, stories.seed) == (128, 3, 1)
     assert stories.spread_updates == (5, 20)
     assert Stories().model_dump(mode="json")["window"] == "30d"
@@ -158,7 +158,7 @@ def test_stories_in_a_file(tmp_path):
     text = FEED + "stories:\n  near_duplicate: 1\n  window: 2d12h\n  spread_updates: [2, 3, 50]\n"
     stories = load_config(write(tmp_path, text), {}).stories
     assert (stories.near_duplicate, stories.window) == (1.0, timedelta(hours=60))
-    assert stories.spread_updates == (2, 3, 50) and stories.short_text == 0.7
+    assert stories.spread_updates == (2, 3, 50) and stories.short_text == 0.85
     assert load_config(write(tmp_path, FEED + "stories:\n"), {}).stories == Stories()
     assert load_config(write(tmp_path, FEED + "stories:\n  spread_updates: []\n"), {}).stories.spread_updates == ()
 

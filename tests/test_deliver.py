@@ -10,10 +10,13 @@ copy of a validated section with the backoff replaced.
 from __future__ import annotations
 
 import asyncio
+import html
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from apprise import NotifyFormat
+from apprise.conversion import convert_between
 from conftest import Sink
 
 from presswatch.config import Channel, Config, Rule, Source, load_config
@@ -22,7 +25,7 @@ from presswatch.crawler.ingest import CONSOLE_CHANNEL, Candidate, Ingest
 from presswatch.crawler.store import OutboxRow, Store, now_iso
 from presswatch.scheduler.deliver import Delivery, backoff_delay, build_channels
 from presswatch.scheduler.logs import Redactor
-from presswatch.scheduler.message import MAX_BODY, alert_body, alert_title
+from presswatch.scheduler.message import MAX_BODY, Style, alert_body, alert_title, render
 
 T0 = datetime(2018, 11, 1, 9, 0, tzinfo=UTC)
 HRW_TITLE = "North Korean officials abuse women with impunity, Human Rights Watch says"
@@ -66,6 +69,37 @@ def queue_alert(store: Store, config: Config) -> int:
     assert result.alerts_queued == 1
     [row] = store.outbox()
     return row.id
+
+
+STORIES = [
+    ("Seoul urges UN debate after Human Rights Watch report", "seoul-urges-un-debate",
+     ("South Korea's foreign ministry asked for a debate at the United Nations on the findings that "
+     "Human Rights Watch published this week about officials abusing women.")),
+    ("KCNA calls Human Rights Watch testimony a smear", "kcna-calls-testimony-smear",
+     ("The state news agency in Pyongyang dismissed the interviews gathered by Human Rights Watch as "
+     "fabrications paid for by hostile forces, in a commentary read on radio.")),
+    ("Defectors in London recount market inspections", "defectors-london-recount",
+     ("Two women now living in New Malden told reporters how market inspectors demanded money and "
+     "worse, echoing what Human Rights Watch documented across a hundred interviews.")),
+    ("Japanese lawmakers raise abductions alongside abuse findings", "japan-lawmakers-abductions",
+     ("A cross-party group in Tokyo tied the long campaign over abducted citizens to the report by "
+     "Human Rights Watch, calling for sanctions reviews before the spring session.")),
+    ("Rodong Sinmun editorial attacks rights groups", "rodong-editorial-rights-groups",
+     ("An unsigned editorial on the second page of the party daily named Human Rights Watch among "
+     "organisations it accused of meddling, without addressing any single account.")),
+]
+
+
+def queue_stories(store: Store, config: Config, count: int, first: int = 0) -> list[int]:
+    """Ingest `count` different stories of STORIES from `first` (each matching the rule);
+    returns the ids of every outbox row."""
+    store.sync_sources([(s.id, s.kind, s.url, s.name) for s in config.sources])
+    ingest = Ingest.from_config(store, config.rules, config.sources)
+    for title, slug, text in STORIES[first:first + count]:
+        result = ingest.ingest(Candidate(source_id="nknews", url=f"https://www.nknews.org/2018/11/{slug}/",
+                                         title=title, text=text, extracted_from="feed", published=T0))
+        assert result.alerts_queued >= 1, title
+    return [row.id for row in store.outbox()]
 
 
 def outbox_row(store: Store, row_id: int) -> OutboxRow:
@@ -230,7 +264,8 @@ def test_a_channel_with_one_url_down_is_not_marked_sent(store, sink):
     assert f"127.0.0.1:{down.port}/" in row.last_error
     assert f"127.0.0.1:{sink.port}/" not in row.last_error
     assert "500" in row.last_error
-    assert row.done_urls == (0,)
+    assert {(r.key, r.state) for r in row.url_results} == {
+        (f"json://127.0.0.1:{sink.port}/", "sent"), (f"json://127.0.0.1:{down.port}/", "failed")}
     assert down.refused == 1
     assert len(sink.messages) == 1
 
@@ -372,3 +407,113 @@ def test_a_snippet_that_fits_is_left_whole():
     assert len(snippet) == MAX_BODY
 
     assert snippet_line(alert_body(message_row(snippet=snippet))) == snippet
+
+
+# --- formats, escaping and templates --------------------------------------------------------
+
+HOSTILE = "<script>alert(1)</script> *KCNA* slams _HRW_ [report](http://evil.example/) & co"
+
+
+def test_a_hostile_title_is_escaped_for_html():
+    message = render([message_row(title=HOSTILE, snippet="a <b>bold</b> claim")], Style("html"))
+
+    assert "<script>" not in message.body and "<b>bold</b>" not in message.body
+    assert message.body.startswith("<b>&lt;script&gt;alert(1)&lt;/script&gt; *KCNA* slams _HRW_ "
+                                   "[report](http://evil.example/) &amp; co</b><br>")
+    assert "a &lt;b&gt;bold&lt;/b&gt; claim" in message.body
+    assert f'<a href="{HRW_URL}">{HRW_URL}</a>' in message.body
+    # Titles are plain text; services that put them into the body get them escaped.
+    assert message.title == f"[presswatch] {RULE_ID}: {HOSTILE}"
+    assert message.title_markup == f"[presswatch] {RULE_ID}: " + html.escape(HOSTILE)
+
+
+def test_a_hostile_title_is_escaped_for_markdown():
+    message = render([message_row(title=HOSTILE + "\n# not a heading")], Style("markdown"))
+
+    first = message.body.split("\n")[0]
+    assert first == (r"**\<script\>alert(1)\</script\> \*KCNA\* slams \_HRW\_ \[report\](http://evil.example/) "
+                     r"& co # not a heading**  ")
+    # Rendered as Apprise renders Markdown for an HTML service, nothing of it is markup.
+    rendered = convert_between(NotifyFormat.MARKDOWN, NotifyFormat.HTML, message.body)
+    assert "<script>" not in rendered and "<em>" not in rendered and "evil.example/\"" not in rendered
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; *KCNA* slams _HRW_ [report](http://evil.example/)" in rendered
+
+
+@pytest.mark.parametrize("title, written", [
+    ("# Breaking", r"\# Breaking"), ("1. Kim Jong Un", r"1\. Kim Jong Un"), ("- dash", r"\- dash"),
+    ("&lt;b&gt; entity", r"\&lt;b\&gt; entity"), ("U.S.-backed 2.5% rise", "U.S.-backed 2.5% rise"),
+])
+def test_markdown_escapes_what_would_start_a_block_or_name_an_entity(title, written):
+    assert render([message_row(title=title)], Style("markdown", body="{title}")).body == written
+
+
+def test_text_keeps_the_title_as_typed_but_without_control_characters():
+    body = alert_body(message_row(title="KCNA \x1b[31mred\x1b[0m <b>"))
+
+    assert body.splitlines()[0] == "KCNA [31mred[0m <b>"
+
+
+def test_a_non_http_link_is_never_a_link():
+    message = render([message_row(url="javascript:alert(1)")], Style("html"))
+
+    assert "href" not in message.body and "javascript:alert(1)" in message.body
+
+
+def test_templates_fill_escaped_fields():
+    style = Style("html", title="{outlet} | {title}", body='<a href="{url}">{title}</a>\n{snippet}\n\n\n\n{terms}')
+    row = message_row(title="A <i>b</i>", url="https://x.example/a?b=1&c=\"2\"", snippet="")
+
+    message = render([row], style)
+
+    assert message.title == "NK News | A <i>b</i>"
+    assert message.body == ('<a href="https://x.example/a?b=1&amp;c=%222%22">A &lt;i&gt;b&lt;/i&gt;</a>\n\n'
+                            "Human Rights Watch, women")
+
+
+def test_every_template_field_has_a_value():
+    from presswatch.config.pacing import TEMPLATE_FIELDS
+    from presswatch.scheduler.message import template_values
+
+    assert set(template_values(message_row(), "text")) == set(TEMPLATE_FIELDS)
+
+
+def test_a_long_snippet_is_cut_at_a_sentence_with_a_link_to_the_rest():
+    sentences = " ".join(f"Sentence number {i} tells of abuse by officials." for i in range(60))
+
+    html_body = render([message_row(snippet=sentences)], Style("html")).body
+    markdown_body = render([message_row(snippet=sentences)], Style("markdown")).body
+
+    snippet = html_body.split("<br>\n")[4]
+    assert snippet.endswith(f'officials. <a href="{HRW_URL}">… more</a>')
+    assert len(snippet) < MAX_BODY + 100
+    assert f"officials. [… more]({HRW_URL})" in markdown_body
+
+
+def test_a_digest_lists_each_story_in_the_channel_format():
+    rows = [message_row(id=1, title="First <story>"), message_row(id=2, title="Second", pace="quiet"),
+            message_row(id=3, kind="spread", milestone=5, title="Third", pace="quiet")]
+
+    message = render(rows, Style("html"))
+
+    assert message.title == f"[presswatch] 3 alerts: {RULE_ID}"
+    lines = message.body.split("<br>\n")
+    assert lines[0] == "3 alerts (held over quiet hours):"
+    assert lines[2] == "1) <b>First &lt;story&gt;</b>"
+    assert lines[3] == f"NK News · 2018-11-01 · rule {RULE_ID} (matched: Human Rights Watch, women)"
+    assert lines[4] == f'<a href="{HRW_URL}">{HRW_URL}</a>'
+    assert "3) <b>now 5 outlets: Third</b>" in lines
+
+
+def test_an_html_channel_gets_escaped_html_through_apprise(store, sink):
+    channel = Channel(id="analysts", url=sink.apprise_url + "?format=html", format="html")
+    config = make_config(channel)
+    store.sync_sources([(s.id, s.kind, s.url, s.name) for s in config.sources])
+    ingest = Ingest.from_config(store, config.rules, config.sources)
+    ingest.ingest(Candidate(source_id="nknews", url=HRW_URL, title=HOSTILE + " Human Rights Watch",
+                            text=HRW_TEXT, extracted_from="feed", published=T0))
+
+    assert asyncio.run(Delivery.from_config(store, config).deliver_due()) == 1
+
+    [message] = sink.messages
+    assert message["title"] == f"[presswatch] {RULE_ID}: {HOSTILE} Human Rights Watch"
+    assert "&lt;script&gt;" in message["message"] and "<script>" not in message["message"]

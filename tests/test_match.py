@@ -250,3 +250,226 @@ def test_mark_terms_keeps_the_text_otherwise_unchanged():
     assert mark_terms(title, ["DPRK", "Human Rights Watch"]) == (
         "KCNA calls «Human  Rights Watch» report on «DPRK» a \u201cdangerous provocation\u201d"
     )
+
+
+# --- Korean and romanisation ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FullRule:
+    id: str
+    query: str
+    synonyms: tuple = ()
+    sources: tuple = ()
+    languages: tuple = ()
+    min_outlets: int = 1
+    enabled: bool = True
+
+
+NAMES = (("Kim Jong Un", "Kim Jong-un", "김정은"),
+         ("DPRK", "North Korea", "북한", "조선"),
+         ("Rodong Sinmun", "Nodong Sinmun", "로동신문", "노동신문"))
+
+KOREAN = [
+    # (query, text, matches?): particles attach to Hangul stems; names in any spelling
+    ("성폭력", "보안원에 의한 성폭력을 당했다", True),
+    ("성폭력", "성폭력은 일상이었다", True),
+    ("성폭력", "성폭력에 노출돼 있다", True),
+    ("성폭력", "성폭력이 만연하다", True),
+    ("성폭력", "성폭력과 강제노동", True),
+    ("성폭력", "성폭력도 처벌받지 않았다", True),
+    ("성폭력", "성범죄와 폭력", False),
+    ("성폭력", "성 폭력", False),
+    ("성폭*", "성폭행을 당했다", True),
+    ("김정은", "김정은은 10일 현지지도했다", True),
+    ("김정은", "김정은의 지시", True),
+    ("북한", "북한이 반발했다", True),
+    ("북한", "남북한 관계", True),  # Hangul has no word boundary: 북한 is inside 남북한
+    ("북한", "북 한", False),
+    ('"북한 인권"', "북한인권법", True),
+    ('"Kim Jong Un"', "Kim Jong-Un visited", True),
+    ('"Kim Jong Un"', "KIM JONG UN VISITED", True),
+    ('"Kim Jong Un"', "Kim Jong\u2011un visited", True),
+    ('"Kim Jong Un"', "after Kim Jong-un came to power", True),
+    ('"Kim Jong Un"', "김정은 국무위원장이", True),
+    ('"Kim Jong Un"', "김정은은 10일", True),
+    ('"Kim Jong Un"', "Kim Jong Il died in 2011", False),
+    ('"Kim Jong Un"', "Kim Yo Jong said", False),
+    ('"Kim Jong Un"', "KimJongUn", False),
+    ("김정은", "Respected Comrade Kim Jong Un", True),
+    ("DPRK", "North Korea's envoy", True),
+    ("DPRK", "the D.P.R.K.", False),
+    ("DPRK", "북한은 9일", True),
+    ("DPRK", "조선의 녀성들", True),
+    ("DPRK", "조선중앙통신에 따르면", True),  # 조선 inside 조선중앙통신: a synonym set is only as narrow as its members
+    ("DPRK", "North Korean women", False),  # "North Korea" is a whole-word phrase: add "North Korean" if wanted
+    ('"North Korea"', "the DPRK said", True),
+    ('북한', "Pyongyang (DPRK)", True),
+    ('"Rodong Sinmun"', "노동신문은 보도했다", True),
+    ('"Rodong Sinmun"', "the Nodong Sinmun said", True),
+    ("로동신문", "Rodong  Sinmun, organ of the WPK", True),
+]
+
+
+@pytest.mark.parametrize(("query", "text", "expected"), KOREAN, ids=[f"{q}|{t[:24]}" for q, t, _ in KOREAN])
+def test_korean_and_romanisation(query, text, expected):
+    rule = FullRule("r", query, synonyms=NAMES)
+    assert bool(RuleMatcher([rule]).match("", text)) is expected
+
+
+def test_synonyms_report_and_mark_the_spelling_found():
+    rule = FullRule("r", '"Kim Jong Un" AND 성폭력', synonyms=NAMES)
+    [found] = RuleMatcher([rule]).match("", KOREAN_TEXT.replace("보고서에서", "보고서에서 김정은 정권 아래"))
+    assert found.terms == ("김정은", "성폭력")
+    assert "«김정은» 정권" in found.snippet
+
+
+def test_synonym_sets_sharing_a_member_are_one_set():
+    rule = FullRule("r", "DPRK", synonyms=(("DPRK", "North Korea"), ("North Korea", "조선")))
+    assert RuleMatcher([rule]).match("", "조선의 녀성들")
+
+
+def test_a_bad_synonym_names_the_rule():
+    with pytest.raises(ConfigError, match=r'rule "r": synonyms: column 3'):
+        RuleMatcher([FullRule("r", "DPRK", synonyms=(("DPRK", "No*rth"),))])
+
+
+# --- NEAR, prefixes, fields ---------------------------------------------------
+
+GUARDS = "Several women said prison guards and police officers demanded sex; none reported the rape."
+
+NEAR_CASES = [
+    ("guards NEAR/1 prison", GUARDS, True),  # neighbours, either order
+    ("women NEAR/1 said", GUARDS, True),
+    ("women NEAR/3 guards", GUARDS, True),
+    ("women NEAR/2 guards", GUARDS, False),
+    ('"prison guards" NEAR/5 sex', GUARDS, True),  # a phrase counts from its nearer end
+    ('"prison guards" NEAR/4 sex', GUARDS, False),
+    ("(rape OR abuse) NEAR/3 (police OR guards)", GUARDS, False),
+    ("(rape OR sex) NEAR/3 (police OR guards)", GUARDS, True),
+    ("offic* NEAR/1 police", GUARDS, True),
+    ("women NEAR/2 women", "women and women", True),  # two occurrences of one term
+    ("women NEAR/2 women", "women only", False),
+    ("성폭력 NEAR/3 보안원", KOREAN_TEXT, True),  # words are the spaces' pieces, particles included
+    ("성폭력 NEAR/2 보안원", KOREAN_TEXT, False),
+    ('"Kim Jong-un" NEAR/3 power', WIRE_TEXT, True),  # hyphenated parts count as words
+    ("KCNA NEAR/3 scum", "KCNA said", False),
+]
+
+
+@pytest.mark.parametrize(("query", "text", "expected"), NEAR_CASES, ids=[q for q, *_ in NEAR_CASES])
+def test_near(query, text, expected):
+    assert matches(query, text) is expected
+
+
+def test_near_does_not_reach_from_the_title_into_the_text():
+    assert not matches("slams NEAR/3 Pyongyang", KCNA_TEXT, KCNA_TITLE)
+    assert matches("slams NEAR/3 KCNA", KCNA_TEXT, KCNA_TITLE)
+
+
+PREFIXES = [
+    ("provoc*", "a dangerous provocation", True),
+    ("provoc*", "they provoke", False),
+    ("provoc*", "unprovoked", False),  # a prefix still starts a word
+    ("provoc*", "Provocations!", True),
+    ('"sexual viol*"', "sexual violence and abuse", True),
+    ('"sexual viol*"', "sexual-violent acts", True),
+    ('"sexual viol*"', "sexual abuse", False),
+    ("인권*", "인권유린", True),
+]
+
+
+@pytest.mark.parametrize(("query", "text", "expected"), PREFIXES, ids=[f"{q}|{t}" for q, t, _ in PREFIXES])
+def test_prefixes(query, text, expected):
+    assert matches(query, text) is expected
+
+
+def test_a_prefix_marks_the_whole_word():
+    [found] = RuleMatcher([Rule("r", "provoc*")]).match("", KCNA_TEXT)
+    assert found.terms == ("provoc*",)
+    assert "\u201c«dangerous provocation»\u201d" not in found.snippet
+    assert "dangerous «provocation»\u201d" in found.snippet
+
+
+FIELDS = [
+    ("title:KCNA", True),
+    ("title:Pyongyang", False),
+    ("text:Pyongyang", True),
+    ("text:slams", False),
+    ("title:(smear OR scum) text:scum", True),
+    ('title:"smear campaign"', True),
+    ("title:smear NOT text:smear", True),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), FIELDS, ids=[q for q, _ in FIELDS])
+def test_field_scopes(query, expected):
+    assert matches(query, KCNA_TEXT, KCNA_TITLE) is expected
+
+
+def test_a_title_scoped_match_takes_its_snippet_from_the_title():
+    [found] = RuleMatcher([Rule("r", "title:KCNA")]).match(KCNA_TITLE, KCNA_TEXT)
+    assert found.snippet == "«KCNA» slams U.S.-backed smear campaign"
+
+
+META = [
+    # (query, facts, matches?)
+    ("KCNA source:kcna", {"source": "kcna"}, True),
+    ("KCNA source:kcna", {"source": "rodong"}, False),
+    ("KCNA source:kcna", {}, False),
+    ("KCNA source:google-news*", {"source": "google-news-report-ko"}, True),
+    ("KCNA lang:en", {"language": "en"}, True),
+    ("KCNA lang:en", {"language": "en-GB"}, True),
+    ("KCNA lang:en", {"language": "ko"}, False),
+    ("KCNA NOT lang:ko", {}, True),
+    ("(KCNA lang:en) OR (조선중앙통신 lang:ko)", {"language": "EN"}, True),
+]
+
+
+@pytest.mark.parametrize(("query", "facts", "expected"), META, ids=[f"{q}|{f}" for q, f, _ in META])
+def test_source_and_language_terms(query, facts, expected):
+    assert bool(RuleMatcher([Rule("r", query)]).match(KCNA_TITLE, KCNA_TEXT, **facts)) is expected
+
+
+FILTERS = [
+    # (rule filters, facts, matches?)
+    ({}, {}, True),
+    ({"sources": ("kcna", "rodong")}, {"source": "rodong"}, True),
+    ({"sources": ("kcna",)}, {"source": "hrw"}, False),
+    ({"sources": ("kcna",)}, {}, False),
+    ({"languages": ("en",)}, {"language": "en"}, True),
+    ({"languages": ("ko",)}, {"language": "en"}, False),
+    ({"languages": ("ko",)}, {}, False),  # an article of unknown language passes no language filter
+    ({"min_outlets": 3}, {"outlets": 3}, True),
+    ({"min_outlets": 3}, {"outlets": 2}, False),
+    ({"min_outlets": 3}, {}, False),
+    ({"sources": ("kcna",), "languages": ("en",), "min_outlets": 2},
+     {"source": "kcna", "language": "en", "outlets": 5}, True),
+]
+
+
+@pytest.mark.parametrize(("filters", "facts", "expected"), FILTERS, ids=[f"{r}|{f}" for r, f, _ in FILTERS])
+def test_rule_filters(filters, facts, expected):
+    rule = FullRule("r", "KCNA", **filters)
+    assert bool(RuleMatcher([rule]).match(KCNA_TITLE, KCNA_TEXT, **facts)) is expected
+
+
+def test_needs_facts_only_when_a_rule_reads_them():
+    assert not RuleMatcher([Rule("a", "KCNA"), FullRule("b", "DPRK", synonyms=NAMES)]).needs_facts
+    assert RuleMatcher([Rule("a", "KCNA lang:en")]).needs_facts
+    assert RuleMatcher([FullRule("a", "KCNA", min_outlets=2)]).needs_facts
+    assert RuleMatcher([FullRule("a", "KCNA", sources=("kcna",))]).needs_facts
+
+
+def test_rule_ids_are_the_matches_without_snippets():
+    rules = [Rule("a", "KCNA"), Rule("b", "football"), Rule("c", "provoc* NEAR/2 dangerous")]
+    matcher = RuleMatcher(rules)
+    assert matcher.rule_ids(KCNA_TITLE, KCNA_TEXT) == [m.rule_id for m in matcher.match(KCNA_TITLE, KCNA_TEXT)]
+    assert matcher.rule_ids(KCNA_TITLE, KCNA_TEXT) == ["a", "c"]
+
+
+def test_a_phrase_of_many_hangul_words_is_still_exact():
+    # Past six Hangul-to-Hangul gaps the spellings are not listed; the pattern confirms the phrase.
+    rule = Rule("r", '"가 나 다 라 마 바 사 아"')
+    assert matches(rule.query, "글자 가나 다라마바사아 끝")
+    assert not matches(rule.query, "글자 가나 다라마바사 끝")

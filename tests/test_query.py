@@ -1,16 +1,22 @@
 """The rule query parser: trees for valid queries, a column and a sentence for invalid ones."""
 
+import re
+
 import pytest
 
 from presswatch.config.errors import PresswatchError
 from presswatch.config.query import (
     And,
+    Meta,
+    Near,
     Not,
     Or,
     QuerySyntaxError,
     Term,
     evaluate,
+    metas,
     parse_query,
+    parse_term,
     positive_terms,
     terms,
 )
@@ -22,6 +28,10 @@ def W(text):
 
 def P(text):
     return Term(text, phrase=True)
+
+
+def T(text, field):
+    return Term(text, phrase=text.count(" ") > 0, field=field)
 
 
 def AND(*items):
@@ -80,6 +90,34 @@ PARSES = [
         '("human scum" OR "dangerous provocation") AND (KCNA OR 조선중앙통신)',
         AND(OR(P("human scum"), P("dangerous provocation")), OR(W("KCNA"), W("조선중앙통신"))),
     ),
+    # NEAR/n: tighter than NOT; each side a term or an OR of terms; chains are ANDed pairs
+    ("rape NEAR/5 guards", Near(W("rape"), W("guards"), 5)),
+    ('"prison guards" NEAR/10 성폭력', Near(P("prison guards"), W("성폭력"), 10)),
+    ("(rape OR 성폭력) NEAR/3 (guards OR 보안원)", Near(OR(W("rape"), W("성폭력")), OR(W("guards"), W("보안원")), 3)),
+    ("x NOT a NEAR/2 b", AND(W("x"), Not(Near(W("a"), W("b"), 2)))),
+    ("a NEAR/2 b OR c", OR(Near(W("a"), W("b"), 2), W("c"))),
+    ("a NEAR/2 b NEAR/4 c", AND(Near(W("a"), W("b"), 2), Near(W("b"), W("c"), 4))),
+    ("KCNA near report", AND(W("KCNA"), W("near"), W("report"))),
+    ("a NEAR/100 b", Near(W("a"), W("b"), 100)),
+    # prefixes: a final * on a word or a phrase's last word
+    ("provoc*", W("provoc*")),
+    ("provoc* OR 도발*", OR(W("provoc*"), W("도발*"))),
+    ('"sexual viol*"', P("sexual viol*")),
+    ("Kim-Jong*", W("Kim-Jong*")),
+    # field scopes: title:/text: on a term or a group; source:/lang: test the metadata
+    ("title:KCNA", T("KCNA", "title")),
+    ('text:"human scum"', T("human scum", "text")),
+    ("Title: KCNA", T("KCNA", "title")),
+    ("title:(KCNA OR 로동신문) report", AND(OR(T("KCNA", "title"), T("로동신문", "title")), W("report"))),
+    ("title:provoc* NEAR/3 title:KCNA", Near(T("provoc*", "title"), T("KCNA", "title"), 3)),
+    ("title:(a NEAR/3 b)", Near(T("a", "title"), T("b", "title"), 3)),
+    ("source:kcna human", AND(Meta("source", "kcna"), W("human"))),
+    ("KCNA source:google-news*", AND(W("KCNA"), Meta("source", "google-news*"))),
+    ("lang:KO 성폭력", AND(Meta("lang", "ko"), W("성폭력"))),
+    ("성폭력 NOT lang:ko", AND(W("성폭력"), Not(Meta("lang", "ko")))),
+    ("(source:kcna OR lang:en) KCNA", AND(OR(Meta("source", "kcna"), Meta("lang", "en")), W("KCNA"))),
+    ("source:(kcna OR rodong-sinmun) human", AND(OR(Meta("source", "kcna"), Meta("source", "rodong-sinmun")), W("human"))),
+    ('"title:" report', AND(P("title:"), W("report"))),
 ]
 
 
@@ -116,6 +154,43 @@ ERRORS = [
     ("NOT a NOT b", 1, "at least one term that must appear", "column 1: expected at least one term that must appear"),
     ("KCNA OR NOT sports", 9, "at least one term that must appear", "column 9: expected at least one term"),
     ("NOT (a AND b)", 1, "at least one term that must appear", "column 1: expected at least one term"),
+    # NEAR/n
+    ("KCNA NEAR/x report", 11, "a number after NEAR/", "column 11: expected a number after NEAR/"),
+    ("KCNA NEAR/ report", 11, "a number after NEAR/", "column 11: expected a number after NEAR/"),
+    ("KCNA NEAR report", 10, '"/" and a number of words after NEAR',
+     'column 10: expected "/" and a number of words after NEAR (NEAR/5: within 5 words; write near in lowercase'),
+    ("KCNA NEAR/0 report", 11, "a number of words from 1 to 100 after NEAR/",
+     "column 11: expected a number of words from 1 to 100 after NEAR/, got 0"),
+    ("KCNA NEAR/101 report", 11, "a number of words from 1 to 100 after NEAR/", "column 11: expected a number"),
+    ("KCNA NEAR/5report", 12, "a space after NEAR/5", "column 12: expected a space after NEAR/5"),
+    ("NEAR/5 KCNA", 1, "a term", "column 1: expected a term, got NEAR/5"),
+    ("KCNA NEAR/5", 12, "a term", "column 12: expected a term, got the end of the query"),
+    ("KCNA NEAR/5 NOT report", 13, "a term", "column 13: expected a term, got NOT"),
+    ("(a b) NEAR/3 c", 1, "a term, a phrase or (a OR b) on each side of NEAR/3",
+     "column 1: expected a term, a phrase or (a OR b) on each side of NEAR/3"),
+    ("c NEAR/3 (a NOT b)", 10, "a term, a phrase or (a OR b) on each side of NEAR/3", "column 10: expected a term"),
+    ("title:a NEAR/3 text:b", 9, "both sides of NEAR/3 in the same field",
+     "column 9: expected both sides of NEAR/3 in the same field"),
+    ("KCNA NEAR/3 lang:en", 13, "a term, a phrase or (a OR b) on each side of NEAR/3", "column 13: expected a term"),
+    # prefixes
+    ("provoc*ation", 8, 'the end of the word after "*"', 'column 8: expected the end of the word after "*"'),
+    ("KCNA p*", 6, 'at least 2 letters before "*"', 'column 6: expected at least 2 letters before "*"'),
+    ("KCNA *report", 6, "a term", 'column 6: expected a term, got "*" (a wildcard goes at the end of a word'),
+    ('"sex* violence"', 5, "a \"*\" only at the end of a phrase's last word", 'column 5: expected a "*" only at the end'),
+    ('KCNA "human *"', 13, "a \"*\" only at the end of a phrase's last word", "column 13: expected"),
+    # fields
+    ("author:Kim KCNA", 1, "a field (title:, text:, source: or lang:)",
+     'column 1: expected a field (title:, text:, source: or lang:), got "author:"'),
+    ("KCNA title:", 12, 'a term after "title:"', 'column 12: expected a term after "title:", got the end of the query'),
+    ("KCNA title: OR x", 13, 'a term after "title:"', 'column 13: expected a term after "title:", got OR'),
+    ("title:(KCNA OR text:x)", 16, "a term", 'column 16: expected a term, got "text:" inside "title:" at column 1'),
+    ('KCNA lang:"ko"', 11, "a language code (en, ko) after lang:", "column 11: expected a language code (en, ko)"),
+    ("KCNA lang:korean", 11, "a language code (en, ko) after lang:", 'column 11: expected a language code (en, ko) after lang:, got "korean"'),
+    ('KCNA source:"kcna"', 13, "a source id after source:", "column 13: expected a source id after source:"),
+    ("source:kcna", 1, "at least one term that must appear",
+     "column 1: expected at least one term that must appear (source: and lang: only narrow what the terms match)"),
+    ("KCNA OR lang:ko", 1, "at least one term that must appear", "column 1: expected at least one term"),
+    ("NOT source:kcna", 1, "at least one term that must appear", "column 1: expected at least one term"),
 ]
 
 
@@ -153,6 +228,37 @@ def test_positive_terms_leave_out_negated_ones():
     assert positive_terms(node) == [W("a"), W("c"), W("d"), W("f")]
 
 
+def test_terms_take_near_sides_and_leave_out_metadata():
+    node = parse_query("(rape OR 성폭력) NEAR/5 guards NOT title:KCNA lang:en")
+    assert terms(node) == [W("rape"), W("성폭력"), W("guards"), T("KCNA", "title")]
+    assert positive_terms(node) == [W("rape"), W("성폭력"), W("guards")]
+    assert metas(node) == [Meta("lang", "en")]
+    assert W("provoc*").prefix and P("sexual viol*").prefix and not W("KCNA").prefix
+
+
+@pytest.mark.parametrize(("text", "term"), [
+    ("Kim Jong Un", P("Kim Jong Un")),
+    ("  Kim   Jong-un ", P("Kim Jong-un")),
+    ("김정은", W("김정은")),
+    ('"North Korea"', P("North Korea")),
+    ("provoc*", W("provoc*")),
+    ("U.N.", W("U.N.")),
+])
+def test_parse_term_reads_a_synonym(text, term):
+    assert parse_term(text) == term
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "has no letters or digits"),
+    (" -- ", "has no letters or digits"),
+    ("pro*voc", 'column 4: expected a "*" only at the end of a term'),
+    ("*", "has no letters or digits"),
+])
+def test_parse_term_refuses(text, message):
+    with pytest.raises(QuerySyntaxError, match=re.escape(message)):
+        parse_term(text)
+
+
 EVALUATIONS = [
     ("a b OR c", {"a", "b"}, True),
     ("a b OR c", {"a"}, False),
@@ -161,6 +267,13 @@ EVALUATIONS = [
     ("a NOT b", {"a", "b"}, False),
     ("(a OR b) NOT (c d)", {"b", "c"}, True),
     ("(a OR b) NOT (c d)", {"b", "c", "d"}, False),
+    # without a NEAR judge, a NEAR holds when both sides are present
+    ("a NEAR/3 b", {"a", "b"}, True),
+    ("a NEAR/3 (b OR c)", {"a", "c"}, True),
+    ("a NEAR/3 b", {"a"}, False),
+    # without a metadata judge, source: and lang: fail
+    ("a lang:en", {"a"}, False),
+    ("a NOT lang:en", {"a"}, True),
 ]
 
 

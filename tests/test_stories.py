@@ -331,3 +331,111 @@ def test_too_short_texts_get_no_signature():
     assert dedup.signatures(scheme, "Hi", "Short text") == []
     kinds = [s.kind for s in dedup.signatures(scheme, "Rights group report on women", "a b c d e")]
     assert kinds == ["short"]
+
+
+# --- what review found ---------------------------------------------------------------------
+
+MISSILE = "N. Korea fires ballistic missile into East Sea: JCS"
+MISSILE_LEAD = "North Korea fired a ballistic missile into the East Sea on {day}, the Joint Chiefs of Staff said."
+
+
+def test_a_recurring_headline_from_the_same_outlet_is_a_new_event(ingest, store):
+    first = ingest.ingest(Candidate(source_id="outlet1", url="https://outlet1.example/a/1", title=MISSILE,
+                                    text=MISSILE_LEAD.format(day="Tuesday"), extracted_from="feed"))
+    again = ingest.ingest(Candidate(source_id="outlet1", url="https://outlet1.example/a/2", title=MISSILE,
+                                    text=MISSILE_LEAD.format(day="Sunday"), extracted_from="feed"))
+    assert again.outcome is Outcome.NEW and again.story_id != first.story_id
+
+
+def test_alike_headlines_days_apart_are_two_events(ingest, store):
+    ingest.ingest(Candidate(source_id="outlet1", url="https://outlet1.example/a/1", title=MISSILE,
+                            text=MISSILE_LEAD.format(day="Tuesday"), extracted_from="feed",
+                            published=datetime(2022, 11, 1, tzinfo=UTC)))
+    same_day = ingest.ingest(Candidate(source_id="outlet2", url="https://outlet2.example/b/1", title=MISSILE,
+                                       text=MISSILE_LEAD.format(day="Tuesday"), extracted_from="feed",
+                                       published=datetime(2022, 11, 1, 6, tzinfo=UTC)))
+    week_later = ingest.ingest(Candidate(source_id="outlet3", url="https://outlet3.example/c/1", title=MISSILE,
+                                         text=MISSILE_LEAD.format(day="Tuesday"), extracted_from="feed",
+                                         published=datetime(2022, 11, 8, tzinfo=UTC)))
+    assert same_day.outcome is Outcome.COPY
+    assert week_later.outcome is Outcome.NEW
+
+
+def test_two_feeds_listing_one_page_do_not_make_it_fetched_every_run(ingest, store):
+    url = "https://outlet1.example/news/100"
+    ingest.ingest(candidate(1, url=url, entry_fingerprint="from-outlet1"))
+    # An aggregator lists the same page with its own summary: first sighting, no refetch...
+    assert ingest.is_known("outlet7", None, url, "from-aggregator", want_page=True)
+    ingest.ingest(Candidate(source_id="outlet7", url=url, title="t", text="its own summary",
+                            extracted_from="feed", entry_fingerprint="from-aggregator"))
+    # ...and from then on each feed's entry is compared with its own.
+    assert ingest.is_known("outlet7", None, url, "from-aggregator", want_page=True)
+    assert ingest.is_known("outlet1", None, url, "from-outlet1", want_page=True)
+    assert not ingest.is_known("outlet7", None, url, "aggregator-changed", want_page=True)
+
+
+def test_a_page_reached_through_a_redirect_is_known_by_the_link_followed(ingest, store):
+    link = "http://outlet1.example/?p=100"
+    ingest.ingest(candidate(1, url="https://outlet1.example/2018/11/slug", requested_url=link))
+    assert ingest.is_known("outlet1", None, link)
+    assert ingest.is_known("outlet1", None, "https://outlet1.example/2018/11/slug")
+
+
+def test_a_stand_in_whose_page_is_a_copy_joins_that_story_without_a_second_alert(ingest, store):
+    first = ingest.ingest(candidate(1))
+    assert first.alerts_queued == 1
+    # Outlet 2's page timed out: its feed teaser, too short to compare, is a story of its own.
+    url = "https://outlet2.example/news/200"
+    teaser = ingest.ingest(candidate(2, url=url, title="Rights report", text="A report on women in the North.",
+                                     extracted_from="feed"))
+    assert teaser.outcome is Outcome.NEW and teaser.story_id != first.story_id
+    assert teaser.alerts_queued == 0  # the teaser does not name Human Rights Watch
+
+    filled = ingest.ingest(candidate(2, url=url))
+    assert filled.outcome is Outcome.FILLED and filled.story_id == first.story_id
+    assert filled.alerts_queued == 0  # its full text does, but the story's rule already alerted
+    assert [row.story_id for row in store.outbox()] == [first.story_id]
+    assert store.story(first.story_id)["outlet_count"] == 2
+    assert [s.id for s in store.stories()] == [first.story_id]  # the emptied one is merged away
+    assert store.story(teaser.story_id)["merged_into"] == first.story_id
+
+
+def test_a_revision_replaces_the_article_in_the_index(ingest, store):
+    url = "https://outlet1.example/news/100"
+    ingest.ingest(candidate(1, url=url))
+    before = store.db.execute("SELECT count(*) FROM lsh_buckets").fetchone()[0]
+    revised = ingest.ingest(candidate(1, url=url, text=KCNA_REPLY))
+    assert revised.outcome is Outcome.REVISED
+    assert store.db.execute("SELECT count(*) FROM lsh_buckets").fetchone()[0] == before
+    # The old text no longer finds it; the new one does.
+    assert ingest.ingest(candidate(2)).outcome is Outcome.NEW
+    reply_copy = ingest.ingest(Candidate(source_id="outlet3", url="https://outlet3.example/r",
+                                         title="KCNA", text="KCNA said: " + KCNA_REPLY, extracted_from="page"))
+    assert reply_copy.story_id == revised.story_id
+
+
+def test_the_schema_is_not_upgraded_under_a_running_presswatch(db_path):
+    from presswatch.config.errors import StoreError
+
+    db = sqlite_utils.Database(sqlite3.connect(db_path))
+    migrations.apply(db, stop_before="m002_stories")
+    db.close()
+    running = open(f"{db_path}.lock", "a+")  # noqa: SIM115
+    import fcntl
+    fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        with pytest.raises(StoreError, match="another presswatch process"):
+            Store(db_path)
+    finally:
+        running.close()
+    Store(db_path).close()  # once it stopped, the upgrade runs
+
+
+def test_changing_a_threshold_keeps_the_index_usable(db_path):
+    store = make_store(db_path)
+    try:
+        make_ingest(store, near_duplicate=0.5).ingest(candidate(1))
+        copy = make_ingest(store, near_duplicate=0.55).ingest(candidate(2))
+    finally:
+        store.close()
+    assert copy.outcome is Outcome.COPY and copy.similarity >= 0.55

@@ -105,7 +105,9 @@ class SourceSpider(scrapy.Spider):
                              warning=warning)
 
     def parse_article(self, response, entry: FeedEntry | None = None) -> Iterator[PageItem]:
-        yield PageItem(self.source.id, response.url, response.body, response.encoding, entry)
+        requested = (response.request.meta.get("redirect_urls") or [response.url])[0] if response.request else None
+        yield PageItem(self.source.id, response.url, response.body, response.encoding, entry,
+                       requested_url=requested if requested != response.url else None)
 
     def conditional_headers(self) -> dict[str, str]:
         headers = {}

@@ -34,7 +34,9 @@ class FeedSpider(SourceSpider):
             yield EntryItem(self.source.id, entry)
             return
         if self.is_known(entry.guid, link, entry.fingerprint):
-            self.items_seen += 1
+            # Stored, and this feed's entry unchanged: no fetch; the entry goes on to be
+            # counted as seen (and noted, when this feed never listed the article before).
+            yield EntryItem(self.source.id, entry)
             return
         request = self.page_request(link, entry)
         # Over the page cap the entry is kept from the feed's own text now, and its page
