@@ -569,8 +569,12 @@ class Store:
         """
         now = now_iso(at)
         with self.transaction():
+            # A spread update waits until the story's alert reached that channel: "now 5
+            # outlets" must not arrive before (or without) the alert it follows up.
             ids = [r["id"] for r in self.db.query(
-                """SELECT id FROM outbox WHERE state='pending' AND next_attempt_at <= ?
+                """SELECT id FROM outbox o WHERE state='pending' AND next_attempt_at <= ?
+                   AND NOT (kind = 'spread' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
+                            AND a.story_id = o.story_id AND a.channel_id = o.channel_id AND a.state != 'sent'))
                    ORDER BY next_attempt_at, id LIMIT ?""", (now, limit))]
             if not ids:
                 return []

@@ -439,3 +439,14 @@ def test_changing_a_threshold_keeps_the_index_usable(db_path):
     finally:
         store.close()
     assert copy.outcome is Outcome.COPY and copy.similarity >= 0.55
+
+
+def test_a_spread_update_waits_for_its_alert_to_be_sent(ingest, store):
+    for n in (1, 2, 3):
+        ingest.ingest(candidate(n))  # the alert, then the update at 3 outlets
+    [alert] = store.claim_due(limit=10)
+    assert alert.kind == "alert"  # the update is held back while the alert is out
+    assert store.claim_due(limit=10) == []
+    store.mark_sent(alert.id)
+    [update] = store.claim_due(limit=10)
+    assert (update.kind, update.milestone) == ("spread", 3)
