@@ -139,7 +139,10 @@ def parse_query(text: str) -> Node:
     if not text.strip():
         raise QuerySyntaxError("empty query", 1, "a term")
     parser = _Parser(text)
-    node = parser.parse()
+    try:
+        node = parser.parse()
+    except RecursionError:
+        raise QuerySyntaxError("too deeply nested", 1, "fewer nested parentheses") from None
     # A query that can hold for an article containing none of its terms would alert on
     # nearly everything ("NOT sports", "a OR NOT b", "lang:ko"); refuse it here.
     if _without_terms(node) is not False:

@@ -90,12 +90,13 @@ __all__ = [  # the models, and the names other modules import from here
     "AppriseUrl", "Channel", "ChannelId", "Config", "Count", "Crawl", "CssSelector", "Delivery",
     "Duration", "Fallback", "Follow", "Health", "HttpUrl", "Id", "Interval", "Invalid", "Language",
     "Loc", "Log", "PositiveDuration", "Problem", "Query", "Regex", "Rule", "Similarity", "Size", "Source",
-    "Stories", "channel_problems", "check_apprise_url", "cross_check", "default_user_agent",
+    "Stories", "Monitor", "Retention", "channel_problems", "check_apprise_url", "cross_check", "default_user_agent",
     "describe_value", "did_you_mean", "duration_type", "follow_kind", "format_path", "increasing",
     "source_problems",
 ]
 
 StoryWindow = duration_type(timedelta(hours=1))
+RetentionAge = duration_type(timedelta(days=1))  # younger texts are what rules are tried on
 
 
 class _Section(BaseModel):
@@ -187,6 +188,57 @@ class Health(_Section):
         timedelta(days=1), description="Never call a source quiet before this long without anything new.")
     max_backoff: PositiveDuration = Field(
         timedelta(hours=6), description="The longest a failing source waits between runs; it is never given up.")
+
+
+class Monitor(_Section):
+    """The daemon's own HTTP endpoint: /healthz for supervisors, /metrics for Prometheus."""
+
+    listen: str = Field(
+        "127.0.0.1:9464", description="host:port where the long-running daemon serves /healthz and "
+                                      "/metrics: loopback by default, 0.0.0.0:9464 for every "
+                                      "interface, [::1]:9464 for IPv6, port 0 for any free port "
+                                      "(logged); empty turns the endpoint off. run --once never "
+                                      "opens it.")
+    stale_factor: float = Field(
+        3.0, ge=1, description="/healthz fails when a source's last success is older than this many "
+                               "times its interval (a failing source's backoff delay counts as its "
+                               "interval; a source that has not worked since the daemon started "
+                               "counts from the start).")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            split_listen(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to listen on, or None when the endpoint is off."""
+        return split_listen(self.listen) if self.listen else None
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """'127.0.0.1:9464' -> ('127.0.0.1', 9464); '[::1]:9464' -> ('::1', 9464)."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise Invalid("{value} is not host:port, like 127.0.0.1:9464 or [::1]:9464 (port 0 to "
+                      "65535); leave it empty to turn the endpoint off")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise Invalid("{value}: an IPv6 address goes in brackets, like [::1]:9464")
+    return host, int(port)
+
+
+class Retention(_Section):
+    """How long what the archive holds is kept; the daemon applies it once a day."""
+
+    article_text: RetentionAge | None = Field(
+        None, description="Drop the text of articles (and of their earlier versions) first seen "
+                          "longer ago than this, at least 1d; title, URL, story, matches and alerts "
+                          "are kept, and titles stay searchable. Empty keeps every text.")
 
 
 class Stories(_Section):
@@ -457,7 +509,8 @@ class Channel(_Section):
         return self
 
 
-_SECTIONS = ("crawl", "delivery", "log", "health", "stories", "sources", "rules", "channels")
+_SECTIONS = ("crawl", "delivery", "log", "health", "stories", "monitor", "retention", "sources", "rules",
+             "channels")
 
 
 class Config(_Section):
@@ -479,6 +532,8 @@ class Config(_Section):
     log: Log = Field(default_factory=Log, description=Log.__doc__)
     health: Health = Field(default_factory=Health, description=Health.__doc__)
     stories: Stories = Field(default_factory=Stories, description=Stories.__doc__)
+    monitor: Monitor = Field(default_factory=Monitor, description=Monitor.__doc__)
+    retention: Retention = Field(default_factory=Retention, description=Retention.__doc__)
     sources: tuple[Source, ...] = Field((), description="The feeds and sites to watch.")
     rules: tuple[Rule, ...] = Field((), description="The keyword rules matched against new stories.")
     channels: tuple[Channel, ...] = Field((), description="Where alerts are sent, besides the console.")

@@ -327,3 +327,11 @@ def m003_delivery(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX channel_sends_at ON channel_sends(channel_id, sent_at)")
+
+
+@migrations()
+def m004_retention(db: sqlite_utils.Database) -> None:
+    """Retention: when an article's text was dropped, and an index on when articles were
+    first seen (what retention, the archive's search and export, and stats filter on)."""
+    db.execute("ALTER TABLE articles ADD COLUMN text_dropped_at TEXT")
+    db.execute("CREATE INDEX articles_first_seen ON articles(first_seen_at)")

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 
 from presswatch.config.errors import FetchError, StoreError
+from presswatch.crawler import metrics
 from presswatch.crawler.dateline import resolve
 from presswatch.crawler.extract import extract_page
 from presswatch.crawler.ingest import Candidate, Ingest, IngestResult, Outcome
@@ -41,6 +42,7 @@ class IngestPipeline:
         self.errors: list[str] = []
         self.counts = {outcome: 0 for outcome in Outcome}
         self.alerts = 0
+        self.items = 0  # everything handed to ingest, stored or not
         self.started = time.monotonic()
 
     @classmethod
@@ -84,6 +86,7 @@ class IngestPipeline:
         self._store(page_candidate(item, page))
 
     def _store(self, candidate: Candidate) -> None:
+        self.items += 1
         try:
             result: IngestResult = self.ingest.ingest(candidate)
         except ValueError as exc:  # an unusable URL, for instance
@@ -124,12 +127,17 @@ class IngestPipeline:
         if run.error:
             run = replace(run, error=self.ingest.redact(run.error))
         self.ingest.record_run(run)
+        seconds = time.monotonic() - self.started
+        outcomes = {outcome.value: count for outcome, count in self.counts.items()}
+        outcomes["seen"] = seen
+        metrics.record_crawl(run.source_id, run.ok, outcomes, self.items + getattr(spider, "items_seen", 0),
+                             self.alerts, seconds)
         log.info(
             "source=%s run %s new=%d copies=%d filled=%d revised=%d seen=%d alerts=%d errors=%d "
             "duration=%.1fs%s",
             run.source_id, "ok" if run.ok else "failed", self.counts[Outcome.NEW],
             self.counts[Outcome.COPY], self.counts[Outcome.FILLED], self.counts[Outcome.REVISED], seen, self.alerts, len(self.errors) + (not run.ok),
-            time.monotonic() - self.started, "" if fetched is None or fetched.status != 304 else " not-modified",
+            seconds, "" if fetched is None or fetched.status != 304 else " not-modified",
         )
 
 

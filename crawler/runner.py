@@ -20,11 +20,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import partial
 
+from scrapy import signals
 from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.settings import Settings
 
+from presswatch.crawler import metrics
 from presswatch.crawler.health import feed_back, feed_gone
 from presswatch.crawler.ingest import CONSOLE_CHANNEL, Ingest
+from presswatch.crawler.items import EntryItem, PageItem
 from presswatch.crawler.pipeline import pipeline_for
 from presswatch.crawler.store import SourceRun
 from presswatch.crawler.spiders.feed import FeedSpider
@@ -59,6 +62,8 @@ DOWNLOADER_MIDDLEWARES = {
     f"{_MW}.redirect.PolicyRedirectMiddleware": 600,
     # Sees the decompressed, final response.
     f"{_MW}.charset.CharsetMiddleware": 585,
+    # Next to the download handler: counts each request sent and each raw response.
+    f"{_MW}.metrics.FetchMetricsMiddleware": 950,
 }
 
 
@@ -160,6 +165,7 @@ class Crawls:
         self.held_runner = AsyncCrawlerRunner(scrapy_settings(config, self.held))
         self.with_fallback: set[asyncio.Task] = set()  # runs that may crawl a fallback
         self.stopping = False
+        self.progress = None  # told of each article read during crawl_all(..., progress)
 
     def crawl(self, source) -> asyncio.Future:
         if getattr(source, "fallback", None) is None or source.kind != "feed":
@@ -171,8 +177,12 @@ class Crawls:
         return task
 
     def _start(self, runner, source, etag: str | None, last_modified: str | None):
+        crawler = runner.create_crawler(SPIDERS[source.kind])
+        if self.progress is not None:
+            crawler.signals.connect(_article_counter(self.progress, source.id), signals.item_scraped,
+                                    weak=False)
         return runner.crawl(
-            SPIDERS[source.kind], source=source,
+            crawler, source=source,
             is_known=partial(self.ingest.is_known, source.id,
                              want_page=source.kind == "feed" and source.fetch_articles),
             etag=etag, last_modified=last_modified,
@@ -220,18 +230,39 @@ class Crawls:
         self.ingest.store.record_fallback(
             source.id, None if reason is None else self.ingest.redact(reason), detail, channels)
 
-    async def crawl_all(self, sources: Iterable) -> None:
-        """Crawl the sources at once; a failing source never stops the others."""
+    async def crawl_all(self, sources: Iterable, progress=None) -> None:
+        """Crawl the sources at once; a failing source never stops the others.
+
+        `progress`, if given, is told of each article read (`article(source_id)`) and
+        of each source done (`source_done(source_id, ok, new)`), as they happen.
+        """
         sources = list(sources)
-        results = await asyncio.gather(*(self.crawl(s) for s in sources), return_exceptions=True)
+        self.progress = progress
+        try:
+            results = await asyncio.gather(*(self._crawl_counted(s, progress) for s in sources),
+                                           return_exceptions=True)
+        finally:
+            self.progress = None
         for source, result in zip(sources, results):
             if isinstance(result, Exception):
                 self.record_crash(source, result)
+
+    async def _crawl_counted(self, source, progress) -> None:
+        before = self.ingest.store.source_state(source.id)
+        try:
+            await self.crawl(source)
+        except Exception as exc:
+            self.record_crash(source, exc)
+        if progress is not None:
+            after = self.ingest.store.source_state(source.id)
+            ok = after.runs > before.runs and after.failures == 0  # a success resets failures
+            progress.source_done(source.id, ok, after.articles_new - before.articles_new)
 
     def record_crash(self, source, exc: Exception) -> None:
         """A crawl that died before its pipeline could record the run is recorded here."""
         reason = f"crawl crashed: {type(exc).__name__}: {exc}"
         log.error("source=%s %s", source.id, reason)
+        metrics.record_crash(source.id)
         self.ingest.record_run(SourceRun(source.id, ok=False, error=reason))
 
     async def stop(self) -> None:
@@ -240,6 +271,16 @@ class Crawls:
         await asyncio.gather(self.runner.stop(), self.held_runner.stop())
         if self.with_fallback:
             await asyncio.wait(list(self.with_fallback))
+
+
+def _article_counter(progress, source_id: str):
+    """A handler of Scrapy's item_scraped telling `progress` of each article of a source."""
+
+    def count(item, **_) -> None:
+        if isinstance(item, (EntryItem, PageItem)):
+            progress.article(source_id)
+
+    return count
 
 
 def _together(feed: SourceRun, fallback: SourceRun) -> SourceRun:

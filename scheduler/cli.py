@@ -158,7 +158,7 @@ def stories_command(config_path, since, limit, min_outlets):
         rules = ",".join(story.rules) or "-"
         click.echo(f"{story.id:>6}  {story.first_seen_at[:16].replace('T', ' ')}  "
                    f"outlets {story.outlet_count:>3}  articles {story.article_count:>3}  "
-                   f"{'/'.join(story.languages) or '-':<6} rules {rules:<16} {story.title}")
+                   f"{'/'.join(story.languages) or '-':<6} rules {rules:<16} {one_line(story.title)}")
 
 
 @main.command("story")
@@ -180,17 +180,23 @@ def story_command(config_path, story_id):
         click.echo(line)
 
 
+def one_line(text: str | None) -> str:
+    from presswatch.scheduler.markup import one_line as clean
+
+    return clean(text)
+
+
 def story_lines(story: dict):
-    yield f"story {story['id']}: {story['title']}"
+    yield f"story {story['id']}: {one_line(story['title'])}"
     yield (f"first seen {story['first_seen_at']}, {story['outlet_count']} outlet(s), "
            f"{story['article_count']} article(s), languages {story['languages']}")
     yield "articles:"
     for a in story["articles"]:
         yield (f"  #{a['id']} {a['first_seen_at']} {a['outlet']} (source {a['source_id']}, "
-               f"{a['language'] or '?'}, from {a['extracted_from']}): {a['title']}")
-        yield f"      {a['url']}"
+               f"{a['language'] or '?'}, from {a['extracted_from']}): {one_line(a['title'])}")
+        yield f"      {one_line(a['url'])}"
         for rev in a["revisions"]:
-            yield f"      revision: until {rev['replaced_at']} the title was: {rev['title']}"
+            yield f"      revision: until {rev['replaced_at']} the title was: {one_line(rev['title'])}"
     yield "matches:" if story["matches"] else "matches: none"
     for m in story["matches"]:
         yield f"  {m['rule_id']} on article #{m['article_id']} at {m['matched_at']}: {m['terms']}"
@@ -256,3 +262,21 @@ main.add_command(rules)
 from presswatch.scheduler.alerts_cli import alerts  # noqa: E402
 
 main.add_command(alerts)
+
+from presswatch.scheduler.serve_cli import serve  # noqa: E402
+
+main.add_command(serve)
+
+from presswatch.scheduler.doctor_cli import doctor  # noqa: E402
+
+main.add_command(doctor)
+
+from presswatch.scheduler.archive_cli import export, search, stats  # noqa: E402
+
+main.add_command(search)
+main.add_command(export)
+main.add_command(stats)
+
+from presswatch.scheduler.db_cli import db  # noqa: E402
+
+main.add_command(db)

@@ -7,7 +7,10 @@ are rebuilt from the config at every start.
 
 SIGTERM and SIGINT stop it in the order that loses nothing: pause the scheduler, stop
 the crawls (their pipelines record the runs), wait for a delivery in flight, shut the
-scheduler down, close the database, stop the reactor.
+scheduler down, close the database, close the monitor endpoint, stop the reactor.
+
+The long-running daemon (not `run --once`, not the demo) serves /healthz and /metrics on
+`monitor.listen` (scheduler.monitor); the port is taken before anything runs.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from scrapy.utils.reactor import install_reactor
 
 from presswatch.crawler.runner import REACTOR
 from presswatch.crawler.store import Store
+from presswatch.scheduler.progress import progress_for
 
 log = logging.getLogger("presswatch.daemon")
 # Sources never run at start are staggered by this much each, up to a minute.
 STAGGER = timedelta(seconds=0.2)
+# Retention first runs this long after a start (not with the first crawls), then daily.
+RETENTION_DELAY = timedelta(minutes=5)
 
 
 class Daemon:
@@ -50,6 +56,7 @@ class Daemon:
         self.delivering: asyncio.Task | None = None
         self.stopping = False
         self.exit_code = 0
+        self.started_at = datetime.now(UTC)  # /healthz: no source is stale before this is old enough
 
     @property
     def sources(self):
@@ -57,13 +64,22 @@ class Daemon:
 
     # One pass, for cron and tests --------------------------------------------
 
-    async def run_once(self) -> None:
+    async def run_once(self, progress=None) -> None:
+        """Every source once, then deliver; `progress` (scheduler.progress) shows how far it got."""
         self._resume_interrupted()
         log.info("run once: %d sources", len(self.sources))
-        await self.crawls.crawl_all(self.sources)
-        if self.stopping:
-            return
-        await self.deliver()
+        if progress is not None:
+            progress.start(len(self.sources))
+        try:
+            await self.crawls.crawl_all(self.sources, progress)
+            if self.stopping:
+                return
+            sent = await self.deliver()
+            if progress is not None:
+                progress.delivered(sent)
+        finally:
+            if progress is not None:
+                progress.close()
         counts = self.store.outbox_counts()
         held, uncertain = counts["held"], counts.get("uncertain", 0)
         retries = counts.get("pending", 0) - held
@@ -97,6 +113,11 @@ class Daemon:
             self.deliver, IntervalTrigger(seconds=self.config.delivery.every.total_seconds()),
             id="deliver", coalesce=True, max_instances=1, misfire_grace_time=30,
         )
+        if self.config.retention.article_text is not None:  # first a few minutes after the start
+            self.scheduler.add_job(
+                self.apply_retention, IntervalTrigger(days=1), id="retention", coalesce=True,
+                max_instances=1, misfire_grace_time=3600, next_run_time=now + RETENTION_DELAY,
+            )
         self.scheduler.start()
         log.info("daemon started: %d sources, %d rules, %d channels", len(self.sources),
                  len(self.config.rules), len(self.config.channels))
@@ -135,16 +156,36 @@ class Daemon:
         job.modify(next_run_time=datetime.now(UTC) + delay)
         log.info("source=%s failing; next run in %s", source.id, delay)
 
-    async def deliver(self) -> None:
+    async def deliver(self) -> int:
+        """Send what is due; returns how many alerts were sent."""
         if self.stopping and self.delivering is None:
-            return
+            return 0
         self.delivering = asyncio.current_task()
         try:
-            await self.delivery.deliver_due()
+            return await self.delivery.deliver_due()
         except Exception:
             log.exception("delivery failed; the rows stay in the outbox")
+            return 0
         finally:
             self.delivering = None
+
+    async def apply_retention(self) -> None:
+        """Drop the texts older than retention.article_text, a batch (one transaction) at a
+        time, so crawls and deliveries run between batches."""
+        before = datetime.now(UTC) - self.config.retention.article_text
+        articles = revisions = 0
+        try:
+            while not self.stopping:
+                done = self.store.drop_texts(before)
+                if done == (0, 0):
+                    break
+                articles, revisions = articles + done[0], revisions + done[1]
+                await asyncio.sleep(0)
+        except Exception:
+            log.exception("retention failed; it is tried again tomorrow")
+        if articles:
+            log.info("retention: dropped the texts of %d articles (%d earlier versions) first seen before %s",
+                     articles, revisions, before.isoformat(timespec="seconds"))
 
     async def shutdown(self) -> None:
         if self.stopping:
@@ -189,7 +230,9 @@ def run(config, redact, once: bool = False, print_alert=None, body=None) -> int:
 
     daemon = Daemon(config, redact, print_alert)
     if once and body is None:
-        body = Daemon.run_once
+        # A bar on a terminal, plain lines otherwise; the schedule shows neither.
+        body = lambda daemon: daemon.run_once(progress_for())  # noqa: E731
+    monitor = _start_monitor(daemon, reactor) if body is None else None  # the long-running daemon only
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -210,9 +253,32 @@ def run(config, redact, once: bool = False, print_alert=None, body=None) -> int:
             log.info("already stopping; waiting for work in flight")
             return
         await daemon.shutdown()
+        if monitor is not None:
+            await monitor.stop()
         if reactor.running:
             reactor.stop()
 
     reactor.callWhenRunning(lambda: asyncio.ensure_future(main()))
     reactor.run(installSignalHandlers=False)
     return daemon.exit_code
+
+
+def _start_monitor(daemon: Daemon, reactor):
+    """The /healthz and /metrics endpoint, listening before the reactor runs; None when off.
+
+    A port that cannot be had stops the start (a PresswatchError naming monitor.listen):
+    a daemon its supervisor cannot see is worse than one that does not start.
+    """
+    if daemon.config.monitor.address is None:
+        return None
+    from presswatch.crawler.metrics import declare_sources
+    from presswatch.scheduler.monitor import MonitorServer
+
+    monitor = MonitorServer(daemon)
+    try:
+        monitor.start(reactor)
+    except BaseException:
+        daemon.store.close()
+        raise
+    declare_sources(source.id for source in daemon.sources)
+    return monitor

@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 from presswatch.config.redact import Redactor
 from presswatch.config.schema import CONSOLE
+from presswatch.crawler import metrics
 from presswatch.crawler.store import OutboxRow, Store
 from presswatch.scheduler.message import MAX_DIGEST, Style, render
 from presswatch.scheduler.pacing import plan
@@ -81,6 +82,7 @@ class Delivery:
     stopping: bool = False
     rules: Mapping[str, object] = field(default_factory=dict)
     clock: Callable[[], datetime] = utc_now
+    sending_since: datetime | None = None  # while a URL send is in flight: when it began (health)
 
     @classmethod
     def from_config(cls, store: Store, config, redact: Redactor | None = None, **kw) -> Delivery:
@@ -93,7 +95,12 @@ class Delivery:
         sent = 0
         while not self.stopping and (claimed := self.store.claim_due(at=self.clock())):
             row = claimed[0]
-            if self._hold(row):
+            try:
+                if self._hold(row):
+                    continue
+            except Exception as exc:  # a claimed row must never stay claimed
+                log.exception("alert %s could not be paced", row.id)
+                self._fail(row, f"{type(exc).__name__}: {exc}")
                 continue
             rows = [row]
             if row.pace is not None:  # a held row falling due: its channel's other held rows join it
@@ -142,7 +149,9 @@ class Delivery:
         log.info("alert=%s console: %s", ",".join(str(r.id) for r in rows), message.title)
         for row in rows:
             self.store.mark_sent(row.id, at=self.clock())
+            self._record_delivered(row)
         self.store.record_send(CONSOLE, len(rows), at=self.clock())
+        metrics.record_send(CONSOLE, "sent")
         return len(rows)
 
     async def _send_all(self, rows: list[OutboxRow], channel: ChannelTargets) -> None:
@@ -161,13 +170,17 @@ class Delivery:
         ids = [row.id for row in rows]
         message = render(rows, channel.style)
         self.store.mark_url(ids, target.key, target.key, "sending", at=self.clock())
+        self.sending_since = self.clock()
         try:
             outcome = await asyncio.to_thread(send_to, target, message, self.settings.timeout)
         except Exception as exc:  # a plugin that raised: a failure of this URL
             outcome = UrlOutcome("failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.sending_since = None
         state = outcome.state
         if state == "timeout":
             state = "uncertain" if self.settings.on_timeout == "uncertain" else "failed"
+        metrics.record_send(channel.id, state)
         self.store.mark_url(ids, target.key, target.key, state, self._redacted(outcome.error), at=self.clock())
         level = logging.INFO if state == "sent" else logging.WARNING
         log.log(level, "alert=%s %s %s (%.1fs)%s", ",".join(map(str, ids)), target.key, state,
@@ -193,6 +206,7 @@ class Delivery:
         states = {target.key: _state(row, target) for target in targets}
         if all(state == "sent" for state in states.values()):
             self.store.mark_sent(row.id, at=self.clock())
+            self._record_delivered(row)
             log.info("alert=%d sent channel=%s rule=%s story=%d", row.id, row.channel_id,
                      row.rule_id, row.story_id or 0)
             return 1
@@ -220,13 +234,24 @@ class Delivery:
     def _redacted(self, text: str | None) -> str | None:
         return None if text is None else self.redact(text)
 
+    def _record_delivered(self, row: OutboxRow) -> None:
+        """The alert's delivery latency, from its creation to now, for the metrics."""
+        try:
+            seconds = (self.clock() - datetime.fromisoformat(row.created_at)).total_seconds()
+        except (TypeError, ValueError):  # a metric must never turn a sent alert into a failed one
+            log.debug("alert=%d no delivery latency for created_at=%r", row.id, row.created_at)
+            return
+        metrics.record_delivered(row.channel_id, row.pace is not None, seconds)
+
 
 def _state(row: OutboxRow, target: Target) -> str | None:
     """The row's last outcome at `target`; rows sent in part before outcomes were kept by
     URL remember the positions that had it."""
     result = row.url_result(target.key)
     if result is not None:
-        return result.state
+        # A send whose outcome was not recorded (the process failed right after it) may
+        # have arrived: it is uncertain, never sent again by itself.
+        return "uncertain" if result.state == "sending" else result.state
     return "sent" if target.position in row.done_urls else None
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from presswatch.scheduler.markup import one_line
+
 __all__ = ["report_lines", "rules", "try_rule"]
 
 DEFAULT_SHOWN = 10
@@ -116,9 +118,9 @@ def report_lines(report: dict, rule, since: str):
     for article, match in report["shown"]:
         date = (article["published_at"] or article["first_seen_at"] or "")[:16].replace("T", " ")
         yield (f"  story {article['story_id']:>6}  {date:<16}  {article['source_id']:<20} "
-               f"outlets {article['story_outlets']:>3}  {article['title']}")
-        yield f"      terms: {', '.join(match.terms)}"
-        yield f"      {match.snippet}"
+               f"outlets {article['story_outlets']:>3}  {one_line(article['title'])}")
+        yield f"      terms: {one_line(', '.join(match.terms))}"
+        yield f"      {one_line(match.snippet)}"
     hidden = report["stories"] - len(report["shown"])
     if hidden > 0:
         yield f"  ... and {hidden} more stor{'y' if hidden == 1 else 'ies'} (--limit to show more)"

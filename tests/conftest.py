@@ -183,12 +183,15 @@ FAST_CRAWL = {"delay": "0s", "retries": 0, "timeout": "5s", "robots": False}
 
 @pytest.fixture
 def write_config(tmp_path):
-    """Write a config dict as YAML in tmp_path; fast crawl settings unless given."""
+    """Write a config dict as YAML in tmp_path; fast crawl settings unless given, and no
+    /healthz and /metrics endpoint unless given (daemons of tests running at once would
+    fight over its port)."""
 
     def write(config: dict, name: str = "presswatch.yaml") -> Path:
         config = dict(config)
         config.setdefault("database", "presswatch.db")
         config["crawl"] = {**FAST_CRAWL, **config.get("crawl", {})}
+        config["monitor"] = {"listen": "", **config.get("monitor", {})}
         path = tmp_path / name
         path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return path

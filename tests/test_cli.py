@@ -111,6 +111,7 @@ def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, web, sin
     config.write_text(yaml.safe_dump({
         "crawl": {"delay": "0s", "retries": 0, "robots": False},
         "delivery": {"every": "1s"},
+        "monitor": {"listen": ""},  # tests/test_monitor.py covers the endpoint; no fixed port here
         "sources": [{"id": "outlet", "kind": "feed", "url": web.url("/feed.xml"), "every": "10s"}],
         "rules": [{"id": "r", "query": RULE, "channels": ["desk"]}],
         "channels": [{"id": "desk", "url": sink.apprise_url}],
@@ -145,6 +146,7 @@ def test_a_restart_does_not_refetch_sources_that_are_not_due(tmp_path, web):
     config = tmp_path / "presswatch.yaml"
     config.write_text(yaml.safe_dump({
         "crawl": {"delay": "0s", "retries": 0, "robots": False},
+        "monitor": {"listen": ""},
         "sources": [{"id": "due-later", "kind": "feed", "url": web.url("/feed.xml"), "every": "1h"},
                     {"id": "also-due-later", "kind": "feed", "url": web.url("/feed.xml?other"), "every": "1h"}],
         "rules": [{"id": "r", "query": RULE}],

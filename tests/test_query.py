@@ -280,3 +280,8 @@ EVALUATIONS = [
 @pytest.mark.parametrize(("query", "present", "result"), EVALUATIONS)
 def test_evaluate(query, present, result):
     assert evaluate(parse_query(query), lambda term: term.text in present) is result
+
+
+def test_a_query_nested_too_deep_is_a_syntax_error_not_a_crash():
+    with pytest.raises(QuerySyntaxError, match="too deeply nested"):
+        parse_query("(" * 5000 + "a" + ")" * 5000)

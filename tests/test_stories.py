@@ -450,3 +450,29 @@ def test_a_spread_update_waits_for_its_alert_to_be_sent(ingest, store):
     store.mark_sent(alert.id)
     [update] = store.claim_due(limit=10)
     assert (update.kind, update.milestone) == ("spread", 3)
+
+
+@pytest.mark.parametrize("settled", ["dead", "uncertain"])
+def test_a_spread_update_goes_once_its_alert_is_settled_even_unsent(ingest, store, settled):
+    for n in (1, 2, 3):
+        ingest.ingest(candidate(n))
+    [alert] = store.claim_due(limit=10)
+    if settled == "dead":
+        store.mark_failed(alert.id, "service down for days", None)
+    else:
+        store.mark_uncertain(alert.id, "timed out")
+    [update] = store.claim_due(limit=10)
+    assert update.kind == "spread"  # not stuck behind an alert that will not move by itself
+
+
+def test_retrying_a_dead_alert_leaves_its_uncertain_urls_alone(ingest, store):
+    ingest.ingest(candidate(1))
+    [alert] = store.claim_due(limit=10)
+    store.mark_url([alert.id], "json://a", "json://a", "uncertain", "timed out")
+    store.mark_url([alert.id], "json://b", "json://b", "failed", "HTTP 500")
+    store.mark_failed(alert.id, "gave up", None)
+
+    store.retry(alert.id)
+    [again] = store.claim_due(limit=10)
+    states = {r.key: r.state for r in again.url_results}
+    assert states == {"json://a": "uncertain"}  # b is tried again; a, which may have it, is not
