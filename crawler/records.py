@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+# How long a statement waits for another writer before it fails.
+BUSY_TIMEOUT_MS = 10_000
+
 
 def now_iso(at: datetime | None = None) -> str:
     """The current time (or `at`) as the store writes it."""
