@@ -335,3 +335,9 @@ def m004_retention(db: sqlite_utils.Database) -> None:
     first seen (what retention, the archive's search and export, and stats filter on)."""
     db.execute("ALTER TABLE articles ADD COLUMN text_dropped_at TEXT")
     db.execute("CREATE INDEX articles_first_seen ON articles(first_seen_at)")
+
+
+@migrations()
+def m005_channel_queues(db: sqlite_utils.Database) -> None:
+    """Each channel is delivered as a queue: finding a channel's oldest waiting row is a lookup."""
+    db.execute("CREATE INDEX outbox_channel_queue ON outbox(channel_id, state, id)")

@@ -78,7 +78,10 @@ class OutboxQueries:
         """Mark due pending rows as being sent and return them, oldest first.
 
         The claim is committed before anything is sent, so a crash mid-send leaves a
-        trace (`sending`) instead of a silent resend.
+        trace (`sending`) instead of a silent resend. Each channel is a queue: a row waits
+        while an older row of its channel is still pending or being sent (held rows of a
+        digest, quiet hours or a rate limit aside), so after an outage a channel gets its
+        alerts in the order they were queued, not in the order their backoffs ran out.
         """
         now = now_iso(at)
         with self.transaction():
@@ -90,6 +93,8 @@ class OutboxQueries:
                    AND NOT (kind = 'spread' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
                             AND a.story_id = o.story_id AND a.channel_id = o.channel_id
                             AND a.state IN ('pending', 'sending')))
+                   AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.channel_id = o.channel_id AND b.id < o.id
+                                   AND b.state IN ('pending', 'sending') AND b.pace IS NULL)
                    ORDER BY next_attempt_at, id LIMIT ?""", (now, limit))]
             if not ids:
                 return []
