@@ -15,7 +15,8 @@ each hit; only the rules one of whose required terms occurred are evaluated. ``N
 measures words between occurrences, counted by the spaces between them. A ``Match`` per
 rule carries the terms that occurred and a snippet of the original text, marked «like this».
 
-This module is a pure function of its inputs. Deciding which articles to match (new
+How terms are normalised and found is in ``terms``; snippets in ``snippet``. This module is
+a pure function of its inputs. Deciding which articles to match (new
 stories, changed texts), storing matches and sending alerts are left to the pipeline,
 the store and the scheduler.
 """
@@ -23,10 +24,7 @@ the store and the scheduler.
 from __future__ import annotations
 
 import functools
-import itertools
-import re
-import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import ahocorasick
@@ -46,6 +44,20 @@ from presswatch.config.query import (
     parse_term,
     positive_terms,
 )
+from presswatch.crawler.snippet import SNIPPET_CHARS, make_snippet, mark_terms
+from presswatch.crawler.terms import (
+    _BOUNDED_WORD,
+    _bounded,
+    _cost,
+    _literals,
+    _spans,
+    normalize,
+    searchable,
+    term_pattern,
+    term_words,
+)
+
+_SET_OF_FIELD = {None: "A", "title": "T", "text": "X"}
 
 __all__ = [
     "SNIPPET_CHARS",
@@ -57,63 +69,6 @@ __all__ = [
     "searchable",
     "term_pattern",
 ]
-
-SNIPPET_CHARS = 280
-
-# After NFKC, quotes and dashes still come in several forms; fold them so "Don’t" and
-# "Kim Jong‑un" (non-breaking hyphen) match what analysts type. Invisible characters
-# that only affect line breaking are dropped.
-_FOLD = str.maketrans(
-    {
-        **dict.fromkeys("\u2018\u2019\u201a\u201b\u02bc\u2032", "'"),
-        **dict.fromkeys("\u201c\u201d\u201e\u201f", '"'),
-        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
-        **dict.fromkeys("\u00ad\u200b\u2060\ufeff", None),
-    }
-)
-_FOLD_TO = {chr(code): to or "" for code, to in _FOLD.items()}
-_FOLDED = re.compile("[" + "".join(_FOLD_TO) + "]")
-
-# Scripts written without spaces between a word and its particles (Hangul), or
-# without spaces at all (kana, Han): no word boundary is required next to them.
-_UNSPACED = (
-    "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
-    "\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff"
-)
-_UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
-_BOUNDED_CHAR = re.compile(f"[^\\W{_UNSPACED}]")
-_NOT_AFTER_BOUNDED = f"(?<![^\\W{_UNSPACED}])"
-_NOT_BEFORE_BOUNDED = f"(?![^\\W{_UNSPACED}])"
-_REST_OF_WORD = f"[^\\W{_UNSPACED}]*"
-# A whole word of a spaced script: what a Latin term must equal exactly.
-_BOUNDED_WORD = re.compile(f"[^\\W{_UNSPACED}]+")
-_WORD_GAP = re.compile(r"[\s\-]+")
-_SPACE = re.compile(r"\s+")
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
-# A phrase's Hangul words may be written apart or together; past this many such gaps the
-# spellings are too many to list, and the phrase is confirmed by its regular expression.
-_MAX_JOINED_GAPS = 6
-# The sets of atoms a compiled rule reads: found anywhere, in the title, in the text.
-_SET_OF_FIELD = {None: "A", "title": "T", "text": "X"}
-
-
-def normalize(text: str) -> str:
-    """The form both queries and articles are compared in."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    # casefold can leave decomposed sequences ("ǰ"); recompose them.
-    if not unicodedata.is_normalized("NFKC", folded):
-        folded = unicodedata.normalize("NFKC", folded)
-    # Replacing the few folded characters where they occur is far faster than translate().
-    return _FOLDED.sub(lambda found: _FOLD_TO[found[0]], folded)
-
-
-def searchable(text: str) -> str:
-    """``normalize(text)`` with each run of spaces and hyphens made one space: what rules search.
-
-    (``str.split`` and ``\\s`` agree on what is a space; ends are stripped.)
-    """
-    return " ".join(normalize(text).replace("-", " ").split())
-
 
 @dataclass(frozen=True)
 class Match:
@@ -411,8 +366,6 @@ def _automaton(literals: dict[str, list[tuple]]):
 
 
 @functools.lru_cache(maxsize=4096)
-def _bounded(ch: str) -> bool:
-    return _BOUNDED_CHAR.match(ch) is not None
 
 
 # --- synonyms ---------------------------------------------------------------
@@ -447,265 +400,3 @@ def _with_synonyms(node: Node, groups: dict[tuple[str, ...], tuple[Term, ...]]) 
     if isinstance(node, Near):
         return Near(_with_synonyms(node.left, groups), _with_synonyms(node.right, groups), node.distance)
     return type(node)(tuple(_with_synonyms(item, groups) for item in node.items))
-
-
-# --- terms ------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=16384)
-def term_words(term: str) -> tuple[str, ...]:
-    """A term's normalised words; a prefix keeps its "*"."""
-    words = tuple(word for word in _WORD_GAP.split(normalize(term)) if word)
-    if not words:
-        raise ValueError(f"term {term!r} has no words")
-    return words
-
-
-def term_pattern(term: str) -> re.Pattern:
-    """The regular expression that finds ``term`` in normalised text.
-
-    Terms that normalise alike ("DPRK", "ＤＰＲＫ", "dprk"; "Kim-Jong-un", "Kim Jong un")
-    share one pattern object, so an article is searched for them once.
-    """
-    return _compile_words(term_words(term))
-
-
-def _parts(words: tuple[str, ...]) -> tuple[list[str], bool, str]:
-    """The words to find, whether the last is a prefix, and the optional final dot."""
-    words = list(words)
-    prefix = len(words[-1]) > 1 and words[-1].endswith("*")
-    dot = ""
-    if prefix:
-        words[-1] = words[-1][:-1]
-    elif len(words[-1]) > 1 and words[-1].endswith("."):
-        # An abbreviation's final dot is optional: "U.N." also finds "the U.N" (and the
-        # boundary is checked before it, so "U.N.'s" matches too).
-        words[-1], dot = words[-1][:-1], r"\.?"
-    return words, prefix, dot
-
-
-@functools.lru_cache(maxsize=65536)
-def _compile_words(words: tuple[str, ...]) -> re.Pattern:
-    words, prefix, dot = _parts(words)
-    body = re.escape(words[0])
-    for before, word in itertools.pairwise(words):
-        body += _gap(before[-1], word[0]) + re.escape(word)
-    last = words[-1][-1]
-    after = (_REST_OF_WORD if _BOUNDED_CHAR.match(last) else "") if prefix else _boundary_after(last)
-    return re.compile(_boundary_before(words[0][0]) + body + after + dot)
-
-
-@functools.lru_cache(maxsize=65536)
-def _finder(words: tuple[str, ...]) -> tuple[re.Pattern, bool, bool, bool, bool]:
-    """The term's letters and gaps as a pattern quick to compile (a word-boundary class of
-    all Unicode takes milliseconds), with the boundaries and endings ``_spans`` checks itself."""
-    words, prefix, dot = _parts(words)
-    body = re.escape(words[0])
-    for before, word in itertools.pairwise(words):
-        body += _gap(before[-1], word[0]) + re.escape(word)
-    bounded_start, bounded_end = bool(_BOUNDED_CHAR.match(words[0][0])), bool(_BOUNDED_CHAR.match(words[-1][-1]))
-    return re.compile(body), bounded_start, bounded_end, prefix, bool(dot)
-
-
-def _spans(text: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Where ``term_pattern`` would match in ``text``: the same spans, found without it."""
-    pattern, bounded_start, bounded_end, prefix, dot = _finder(words)
-    spans, pos, n = [], 0, len(text)
-    while (found := pattern.search(text, pos)) is not None:
-        start, end = found.span()
-        if (bounded_start and start and _bounded(text[start - 1])) or (
-                bounded_end and not prefix and end < n and _bounded(text[end])):
-            pos = start + 1
-            continue
-        if prefix and bounded_end:
-            while end < n and _bounded(text[end]):
-                end += 1
-        elif dot and end < n and text[end] == ".":
-            end += 1
-        spans.append((start, end))
-        pos = max(end, start + 1)
-    return spans
-
-
-def _literals(words: tuple[str, ...]) -> tuple[list[str] | None, bool, bool]:
-    """Every spelling of the term in searchable text (None: too many), and which ends need a boundary."""
-    words, prefix, _ = _parts(words)
-    spellings, joined = [words[0]], 0
-    for before, word in itertools.pairwise(words):
-        if _UNSPACED_CHAR.match(before[-1]) and _UNSPACED_CHAR.match(word[0]):
-            joined += 1
-            spellings = [s + gap + word for s in spellings for gap in ("", " ")]
-        else:
-            spellings = [s + " " + word for s in spellings]
-    check_before = bool(_BOUNDED_CHAR.match(words[0][0]))
-    check_after = not prefix and bool(_BOUNDED_CHAR.match(words[-1][-1]))
-    return (spellings if joined <= _MAX_JOINED_GAPS else None), check_before, check_after
-
-
-def _cost(words: tuple[str, ...]) -> float:
-    """A guess of how often a term occurs: short words often, long phrases seldom."""
-    return (3.0 if words[-1].endswith("*") else 1.0) / (sum(map(len, words)) * len(words))
-
-
-def _gap(left: str, right: str) -> str:
-    # Korean spacing inside compounds varies ("북한 인권", "북한인권"), so between two
-    # Hangul words the space is optional; elsewhere at least one space or hyphen.
-    if _UNSPACED_CHAR.match(left) and _UNSPACED_CHAR.match(right):
-        return r"[\s\-]*"
-    return r"[\s\-]+"
-
-
-# A term's end that is a Latin (or any spaced-script) letter or digit must not touch
-# another such character; a Hangul end, or a neighbouring Hangul particle, is free.
-def _boundary_before(first: str) -> str:
-    return _NOT_AFTER_BOUNDED if _BOUNDED_CHAR.match(first) else ""
-
-
-def _boundary_after(last: str) -> str:
-    return _NOT_BEFORE_BOUNDED if _BOUNDED_CHAR.match(last) else ""
-
-
-# --- snippets ---------------------------------------------------------------
-
-
-def mark_terms(text: str, terms: Iterable[str]) -> str:
-    """``text`` with every occurrence of the terms wrapped in «», otherwise unchanged (e.g. a title)."""
-    spans = _occurrences(text, terms)
-    return _render(text, 0, len(text), _merge(sorted(s for found in spans for s in found)))
-
-
-def make_snippet(text: str, terms: Sequence[str], limit: int = SNIPPET_CHARS) -> str:
-    """About ``limit`` characters of ``text`` around the first occurrences of ``terms``.
-
-    Cut between words, "…" where cut, whitespace collapsed, every occurrence inside
-    marked «». Falls back to the start of the text when no term occurs.
-    """
-    spans = _occurrences(text, terms)
-    firsts = sorted(found[0] for found in spans if found)
-    start, end = _window(text, firsts, limit)
-    inside = [span for found in spans for span in found if start <= span[0] and span[1] <= end]
-    body = _render(text, start, end, _merge(sorted(inside)))
-    body = " ".join(body.split())
-    before = "…" if text[:start].strip() else ""
-    after = "…" if text[end:].strip() else ""
-    return before + body + after
-
-
-def _occurrences(text: str, terms: Iterable[str]) -> list[list[tuple[int, int]]]:
-    """Per term, its spans in the original text, found in the normalised text."""
-    norm, starts, ends = _normalize_mapped(text)
-    return [[(starts[s], ends[e - 1]) for s, e in _spans(norm, term_words(term))] for term in terms]
-
-
-@functools.lru_cache(maxsize=4)  # one article's text serves the snippets of all its matches
-def _normalize_mapped(text: str) -> tuple[str, Sequence[int], Sequence[int]]:
-    """``normalize(text)``, with each of its characters' source span in ``text``.
-
-    NFKC and casefold change lengths ("ﬁ" -> "fi", "ß" -> "ss", a soft hyphen -> ""),
-    so the text is normalised one character cluster at a time, keeping an index map.
-    """
-    if text.isascii():
-        return text.lower(), range(len(text)), range(1, len(text) + 1)
-    pieces: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    done = 0
-    # ASCII stretches normalise to their lowercase, one character for one; only the rest
-    # is taken cluster by cluster.
-    for run in _NON_ASCII_RUN.finditer(text):
-        begin, stop = run.span()
-        if begin > done and _continues_cluster(text[begin]):
-            begin -= 1  # a mark composing with the ASCII letter before it
-        pieces.append(text[done:begin].lower())
-        starts.extend(range(done, begin))
-        ends.extend(range(done + 1, begin + 1))
-        for i, j in _clusters(text, begin, stop):
-            piece = _normalize_cluster(text[i:j])
-            pieces.append(piece)
-            starts.extend([i] * len(piece))
-            ends.extend([j] * len(piece))
-        done = stop
-    pieces.append(text[done:].lower())
-    starts.extend(range(done, len(text)))
-    ends.extend(range(done + 1, len(text) + 1))
-    return "".join(pieces), starts, ends
-
-
-def _clusters(text: str, i: int, n: int) -> Iterable[tuple[int, int]]:
-    """Spans of a base character and what composes with it (marks, Hangul vowel/final jamo)."""
-    while i < n:
-        j = i + 1
-        while j < n and _continues_cluster(text[j]):
-            j += 1
-        yield i, j
-        i = j
-
-
-@functools.lru_cache(maxsize=4096)
-def _continues_cluster(ch: str) -> bool:
-    if ch.isascii():
-        return False
-    is_mark = unicodedata.category(ch).startswith("M")
-    return is_mark or "\u1160" <= ch <= "\u11ff" or "\ud7b0" <= ch <= "\ud7ff"
-
-
-@functools.lru_cache(maxsize=16384)
-def _normalize_cluster(cluster: str) -> str:
-    return normalize(cluster)
-
-
-def _window(text: str, firsts: list[tuple[int, int]], limit: int) -> tuple[int, int]:
-    """The slice of ``text`` to show: as many first occurrences as fit, context around them."""
-    lo = firsts[0][0] if firsts else 0
-    hi = max((e for s, e in firsts if e - lo <= limit), default=firsts[0][1] if firsts else 0)
-    start = max(0, lo - max(0, limit - (hi - lo)) // 2)
-    end = min(len(text), max(hi, start + limit))
-    # Near the end of the text, spend the unused budget before the terms instead.
-    start = max(0, min(start, end - limit))
-    return _cut_start(text, start, lo), _cut_end(text, end, hi)
-
-
-def _cut_start(text: str, pos: int, bound: int) -> int:
-    """Move ``pos`` to the start of a word, forwards if possible, never past ``bound``."""
-    if pos == 0 or text[pos - 1].isspace():
-        return pos
-    space = _SPACE.search(text, pos, bound)
-    if space:
-        return space.end()
-    while pos > 0 and not text[pos - 1].isspace():
-        pos -= 1
-    return pos
-
-
-def _cut_end(text: str, pos: int, bound: int) -> int:
-    """Move ``pos`` to the end of a word, backwards if possible, never before ``bound``."""
-    if pos == len(text) or text[pos].isspace():
-        return pos
-    back = pos
-    while back > bound and not text[back - 1].isspace():
-        back -= 1
-    if back > bound:
-        return back - 1
-    while pos < len(text) and not text[pos].isspace():
-        pos += 1
-    return pos
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted spans with overlapping or touching ones joined, so marks never nest."""
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _render(text: str, start: int, end: int, marks: list[tuple[int, int]]) -> str:
-    pieces, pos = [], start
-    for mark_start, mark_end in marks:
-        pieces += [text[pos:mark_start], "«", text[mark_start:mark_end], "»"]
-        pos = mark_end
-    pieces.append(text[pos:end])
-    return "".join(pieces)
