@@ -668,9 +668,8 @@ def _write_buckets(conn: sqlite3.Connection, keys: np.ndarray, owners: np.ndarra
     for start in range(0, len(keys), batch):
         end = start + batch
         conn.execute("BEGIN")
-        conn.executemany("INSERT OR REPLACE INTO lsh_buckets (bucket, article_id, seen_at) VALUES (?,?,?)",
-                         zip(keys[start:end].tolist(), owners[start:end].tolist(),
-                             [hours[h] for h in when[start:end].tolist()]))
+        conn.executemany("INSERT OR REPLACE INTO lsh_buckets (bucket, article_id) VALUES (?,?)",
+                         zip(keys[start:end].tolist(), owners[start:end].tolist()))
         conn.execute("COMMIT")
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from presswatch.config.redact import Redactor
 from presswatch.config.schema import CONSOLE, Health, Stories
@@ -180,6 +180,11 @@ class Ingest:
             key = canonical_url(candidate.url, candidate.page_canonical)
         keys = tuple(dict.fromkeys((key, fetched_key, *self._final_key(candidate))))
         known = self.store.known_article(candidate.source_id, candidate.guid, keys)
+        if known is not None and _another_entry_of_one_page(candidate, known):
+            # One feed listing several entries on one page (comments, a "now" page, a link
+            # list), told apart by their fragments and GUIDs: each is an article of its own.
+            key = fetched_key = f"{key}#{urlsplit(candidate.url).fragment}"
+            known = self.store.known_article(candidate.source_id, candidate.guid, (key,))
         article = self._new_article(candidate, key, fetched_key)
         if known is not None:
             return self._again(known, article)
@@ -348,6 +353,17 @@ class Ingest:
             version_hash=version_hash(title, text),
             entry_fingerprint=candidate.entry_fingerprint,
         )
+
+
+def _another_entry_of_one_page(candidate: Candidate, known: KnownArticle) -> bool:
+    """Whether a feed entry found by its URL is another entry of the same page: same source,
+    both with GUIDs that differ, and a fragment of its own (not a `key=value` tracker such as
+    `#storylink=rss`, which only says how a reader came)."""
+    fragment = urlsplit(candidate.url).fragment
+    return bool(
+        fragment and "=" not in fragment and candidate.guid and known.guid
+        and candidate.guid != known.guid and known.source_id == candidate.source_id
+    )
 
 
 def _short_copy(article: NewArticle, near) -> bool:

@@ -200,11 +200,9 @@ def m002_stories(db: sqlite_utils.Database) -> None:
         CREATE TABLE lsh_buckets (
             bucket INTEGER NOT NULL,
             article_id INTEGER NOT NULL,
-            seen_at TEXT NOT NULL,
             PRIMARY KEY (bucket, article_id)
         ) WITHOUT ROWID"""
     )
-    db.execute("CREATE INDEX lsh_buckets_seen ON lsh_buckets(seen_at)")
     db.execute("CREATE INDEX lsh_buckets_article ON lsh_buckets(article_id)")
     _rebuild_outbox(db)
     _backfill_outlets(db)

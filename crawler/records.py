@@ -101,6 +101,8 @@ class KnownArticle:
     extracted_from: str
     page_error: str | None
     version_hash: str | None = None
+    source_id: str = ""
+    guid: str | None = None
 
 
 @dataclass(frozen=True)

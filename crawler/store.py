@@ -224,7 +224,7 @@ class Store(ArchiveQueries, OutboxQueries):
     def known_article(self, source_id: str, guid: str | None, urls: tuple[str, ...]) -> KnownArticle | None:
         """The article stored under one of these URLs, or under this source's GUID."""
         marks = ",".join("?" * len(urls))
-        columns = "id, story_id, extracted_from, page_error, version_hash"
+        columns = "id, story_id, extracted_from, page_error, version_hash, source_id, guid"
         row = self._one(
             f"SELECT {columns} FROM articles WHERE canonical_url IN ({marks}) OR url_key IN ({marks}) LIMIT 1",
             (*urls, *urls),
@@ -322,8 +322,8 @@ class Store(ArchiveQueries, OutboxQueries):
                  sig.to_bytes(), now),
             )
             self.db.conn.executemany(
-                "INSERT OR REPLACE INTO lsh_buckets (bucket, article_id, seen_at) VALUES (?,?,?)",
-                [(bucket, article_id, now) for bucket in sig.buckets],
+                "INSERT OR REPLACE INTO lsh_buckets (bucket, article_id) VALUES (?,?)",
+                [(bucket, article_id) for bucket in sig.buckets],
             )
 
     def near_candidates(self, kind: str, scheme_label: str, buckets: tuple[int, ...],
@@ -351,7 +351,11 @@ class Store(ArchiveQueries, OutboxQueries):
         """Forget signatures and buckets older than `before` (the near-duplicate window)."""
         cutoff = now_iso(before)
         with self.transaction():
-            self.db.execute("DELETE FROM lsh_buckets WHERE seen_at < ?", (cutoff,))
+            # Bucket rows carry no time (57 of them an article: each column costs disk writes);
+            # they go with their article's signatures.
+            self.db.execute(
+                "DELETE FROM lsh_buckets WHERE article_id IN (SELECT article_id FROM signatures WHERE seen_at < ?)",
+                (cutoff,))
             cursor = self.db.execute("DELETE FROM signatures WHERE seen_at < ?", (cutoff,))
         return cursor.rowcount
 

@@ -476,3 +476,17 @@ def test_retrying_a_dead_alert_leaves_its_uncertain_urls_alone(ingest, store):
     [again] = store.claim_due(limit=10)
     states = {r.key: r.state for r in again.url_results}
     assert states == {"json://a": "uncertain"}  # b is tried again; a, which may have it, is not
+
+
+def test_entries_of_one_page_told_apart_by_fragment_and_guid_are_articles_each(ingest, store):
+    # A comments feed: every entry links to the same page, with its own anchor and GUID.
+    entries = [Candidate(source_id="outlet1", url=f"https://outlet1.example/story/comment-page-1/#comment-{n}",
+                         guid=f"comment-{n}", title=f"Comment {n}", text=f"Reader {n} wrote: {WIRE[n]}",
+                         extracted_from="feed") for n in range(3)]
+    assert [ingest.ingest(e).outcome for e in entries] == [Outcome.NEW] * 3
+    assert [ingest.ingest(e).outcome for e in entries] == [Outcome.SEEN] * 3
+    # A tracking fragment is no entry of its own: the same article under another GUID.
+    variant = Candidate(source_id="outlet1", url="https://outlet1.example/story/comment-page-1/#storylink=rss",
+                        guid="another-guid", title="Comment 0", text=entries[0].text, extracted_from="feed")
+    assert ingest.ingest(variant).outcome is Outcome.SEEN
+    assert store.counts()["articles"] == 3
