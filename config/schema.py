@@ -131,6 +131,9 @@ class Crawl(_Section):
     max_articles: Count = Field(
         50, ge=1, description="Article pages fetched per source per run, newest links first."
     )
+    max_parallel_sources: Count = Field(
+        16, ge=1, description="Sources crawled at the same time at most; the others wait their turn "
+                              "(bounds memory, connections and open files with thousands of sources).")
     jitter: float = Field(
         0.05, ge=0, le=0.5, description="Random shift of each run, as a fraction of the source's interval."
     )

@@ -61,6 +61,8 @@ class SourceFetched:
     last_modified: str | None = None
     items: int = 0
     warning: str | None = None
+    body_digest: str | None = None  # feeds: a digest of the body read
+    unchanged: bool = False  # feeds: the same body as last time, not parsed again
 
 
 @dataclass(frozen=True)

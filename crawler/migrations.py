@@ -339,3 +339,10 @@ def m004_retention(db: sqlite_utils.Database) -> None:
 def m005_channel_queues(db: sqlite_utils.Database) -> None:
     """Each channel is delivered as a queue: finding a channel's oldest waiting row is a lookup."""
     db.execute("CREATE INDEX outbox_channel_queue ON outbox(channel_id, state, id)")
+
+
+@migrations()
+def m006_body_digest(db: sqlite_utils.Database) -> None:
+    """A feed served without validators (no ETag, no Last-Modified) is recognised unchanged by
+    a digest of its body, and skipped like a 304."""
+    db.execute("ALTER TABLE sources ADD COLUMN body_digest TEXT")

@@ -120,7 +120,8 @@ class IngestPipeline:
             error=self.fatal or (self.errors[-1] if self.errors else None),
             etag=fetched.etag if fetched else None,
             last_modified=fetched.last_modified if fetched else None,
-            not_modified=bool(fetched and fetched.status == 304),
+            not_modified=bool(fetched and (fetched.status == 304 or fetched.unchanged)),
+            body_digest=fetched.body_digest if fetched else None,
             items_seen=seen,
             articles_new=self.counts[Outcome.NEW] + self.counts[Outcome.COPY],
         )
@@ -137,7 +138,7 @@ class IngestPipeline:
             "duration=%.1fs%s",
             run.source_id, "ok" if run.ok else "failed", self.counts[Outcome.NEW],
             self.counts[Outcome.COPY], self.counts[Outcome.FILLED], self.counts[Outcome.REVISED], seen, self.alerts, len(self.errors) + (not run.ok),
-            seconds, "" if fetched is None or fetched.status != 304 else " not-modified",
+            seconds, " not-modified" if run.not_modified else "",
         )
 
 

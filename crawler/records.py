@@ -43,6 +43,7 @@ class SourceState:
     usual_gap: float | None = None  # seconds between runs that brought something new
     fallback_since: str | None = None  # set while runs crawl the source's fallback
     fallback_reason: str | None = None  # why its feed was left
+    body_digest: str | None = None  # of the feed's last body: unchanged is skipped like a 304
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class SourceRun:
     not_modified: bool = False
     items_seen: int = 0
     articles_new: int = 0
+    body_digest: str | None = None
 
 
 @dataclass(frozen=True)

@@ -163,20 +163,32 @@ class Crawls:
         self.runner = AsyncCrawlerRunner(scrapy_settings(config, ingest))
         self.held = _HeldRuns(ingest)
         self.held_runner = AsyncCrawlerRunner(scrapy_settings(config, self.held))
+        # At most this many sources crawl at once; the others wait their turn. Thousands of
+        # sources falling due together would otherwise open thousands of connections (and
+        # files) and hold every crawler in memory at once.
+        self.slots = asyncio.Semaphore(config.crawl.max_parallel_sources)
         self.with_fallback: set[asyncio.Task] = set()  # runs that may crawl a fallback
         self.stopping = False
         self.progress = None  # told of each article read during crawl_all(..., progress)
 
-    def crawl(self, source) -> asyncio.Future:
+    async def crawl(self, source) -> None:
+        """Crawl one source when a slot is free (`crawl.max_parallel_sources`)."""
+        async with self.slots:
+            if self.stopping:
+                return
+            await self._crawl_now(source)
+
+    def _crawl_now(self, source) -> asyncio.Future:
         if getattr(source, "fallback", None) is None or source.kind != "feed":
             state = self.ingest.store.source_state(source.id)
-            return self._start(self.runner, source, state.etag, state.last_modified)
+            return self._start(self.runner, source, state.etag, state.last_modified, state.body_digest)
         task = asyncio.ensure_future(self.crawl_with_fallback(source))
         self.with_fallback.add(task)
         task.add_done_callback(self.with_fallback.discard)
         return task
 
-    def _start(self, runner, source, etag: str | None, last_modified: str | None):
+    def _start(self, runner, source, etag: str | None, last_modified: str | None,
+               body_digest: str | None = None):
         crawler = runner.create_crawler(SPIDERS[source.kind])
         if self.progress is not None:
             crawler.signals.connect(_article_counter(self.progress, source.id), signals.item_scraped,
@@ -185,7 +197,7 @@ class Crawls:
             crawler, source=source,
             is_known=partial(self.ingest.is_known, source.id,
                              want_page=source.kind == "feed" and source.fetch_articles),
-            etag=etag, last_modified=last_modified,
+            etag=etag, last_modified=last_modified, body_digest=body_digest,
             max_articles=self.config.crawl.max_articles,
             **source_policy(self.config, source),
         )
@@ -194,7 +206,7 @@ class Crawls:
         """The feed first; its fallback in the same run when the feed is gone."""
         before = self.ingest.store.source_state(source.id)
         try:
-            await self._start(self.held_runner, source, before.etag, before.last_modified)
+            await self._start(self.held_runner, source, before.etag, before.last_modified, before.body_digest)
         finally:
             feed_run = self.held.held.pop(source.id, None)
         if feed_run is None:
@@ -297,6 +309,7 @@ def _together(feed: SourceRun, fallback: SourceRun) -> SourceRun:
         source_id=feed.source_id, ok=fallback.ok, error=error,
         etag=feed.etag if feed.ok else None,
         last_modified=feed.last_modified if feed.ok else None,
+        body_digest=feed.body_digest if feed.ok else None,
         not_modified=feed.not_modified,
         items_seen=feed.items_seen + fallback.items_seen,
         articles_new=feed.articles_new + fallback.articles_new,

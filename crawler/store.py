@@ -154,11 +154,12 @@ class Store(ArchiveQueries, OutboxQueries):
                     """UPDATE sources SET last_run_at=?, last_success_at=?, failures=0,
                        runs=runs+1, items_seen=items_seen+?, articles_new=articles_new+?,
                        etag=CASE WHEN ? THEN etag ELSE ? END,
-                       last_modified=CASE WHEN ? THEN last_modified ELSE ? END
+                       last_modified=CASE WHEN ? THEN last_modified ELSE ? END,
+                       body_digest=CASE WHEN ? THEN body_digest ELSE ? END
                        WHERE id=?""",
                     (now, now, run.items_seen, run.articles_new,
                      run.not_modified, run.etag, run.not_modified, run.last_modified,
-                     run.source_id),
+                     run.not_modified, run.body_digest, run.source_id),
                 )
             else:
                 self.db.execute(

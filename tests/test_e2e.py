@@ -221,3 +221,61 @@ def test_a_page_gone_for_good_is_not_fetched_again(web, write_config, run_pressw
     requests = len(web.requests)
     assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
     assert [p for p, _ in web.requests[requests:]] == ["/feed.xml"]
+
+
+def test_no_more_sources_crawl_at_once_than_configured(write_config, run_presswatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {"now": 0, "most": 0, "lock": threading.Lock()}
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            with state["lock"]:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            threading.Event().wait(0.3)  # long enough for the crawls to overlap if allowed
+            body = rss_feed([{"title": f"Entry {self.path}", "link": f"http://example.org{self.path}/1"}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            with state["lock"]:
+                state["now"] -= 1
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        config = write_config({
+            "crawl": {"max_parallel_sources": 2},
+            "sources": [{"id": f"s{n}", "kind": "feed", "url": f"http://127.0.0.1:{port}/feed{n}"} for n in range(6)],
+        })
+        result = run_presswatch("run", "--once", "--config", str(config))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr
+    assert state["most"] == 2  # six sources, two at a time
+
+
+def test_an_unchanged_feed_without_validators_is_not_parsed_again(web, write_config, run_presswatch, tmp_path):
+    url = feed_with(web, [RELEASE, UNRELATED])  # no ETag, no Last-Modified
+    config = write_config({"sources": [{"id": "outlet", "kind": "feed", "url": url}]})
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    seen = db_rows(tmp_path / "presswatch.db", "SELECT items_seen, runs, body_digest FROM sources")[0]
+
+    again = run_presswatch("run", "--once", "--config", str(config))
+    assert again.returncode == 0 and "not-modified" in again.stderr
+    same = db_rows(tmp_path / "presswatch.db", "SELECT items_seen, runs, body_digest FROM sources")[0]
+    assert (same["items_seen"], same["runs"]) == (seen["items_seen"], seen["runs"] + 1)  # nothing read again
+
+    feed_with(web, [FOLLOW_UP, RELEASE, UNRELATED])
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    changed = db_rows(tmp_path / "presswatch.db", "SELECT body_digest FROM sources")[0]
+    assert changed["body_digest"] != seen["body_digest"]
+    assert len(db_rows(tmp_path / "presswatch.db", "SELECT id FROM articles")) == 3

@@ -73,6 +73,7 @@ class SourceSpider(scrapy.Spider):
 
     def __init__(self, source, is_known: Callable[..., bool] | None = None,
                  etag: str | None = None, last_modified: str | None = None,
+                 body_digest: str | None = None,
                  max_articles: int = 50, robots: bool = True, redirect_other_hosts: bool = False,
                  **kwargs):
         super().__init__(name=self.name, **kwargs)
@@ -82,6 +83,7 @@ class SourceSpider(scrapy.Spider):
         self.is_known = is_known or (lambda guid, url, fingerprint=None: False)
         self.etag = etag
         self.last_modified = last_modified
+        self.body_digest = body_digest
         self.max_articles = max_articles
         self.pages_requested = 0
         self.items_seen = 0
@@ -99,10 +101,10 @@ class SourceSpider(scrapy.Spider):
         """The source's own page (feed or listing), answered with content."""
         raise NotImplementedError
 
-    def fetched(self, response, items: int, warning: str | None = None) -> SourceFetched:
+    def fetched(self, response, items: int, warning: str | None = None, **kw) -> SourceFetched:
         return SourceFetched(self.source.id, response.status, etag=header(response, "ETag"),
                              last_modified=header(response, "Last-Modified"), items=items,
-                             warning=warning)
+                             warning=warning, **kw)
 
     def parse_article(self, response, entry: FeedEntry | None = None) -> Iterator[PageItem]:
         requested = (response.request.meta.get("redirect_urls") or [response.url])[0] if response.request else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -15,6 +16,13 @@ class FeedSpider(SourceSpider):
     name = "feed"
 
     def parse_source(self, response) -> Iterator:
+        digest = hashlib.sha256(response.body).hexdigest()
+        if digest == self.body_digest and not self.source.fetch_articles:
+            # The same bytes as last time (a server that sends no validators): like a 304.
+            # Not for feeds whose pages are fetched: a page that failed for now is retried
+            # when its entry is read again.
+            yield self.fetched(response, 0, body_digest=digest, unchanged=True)
+            return
         headers = {k.decode().lower(): v[0].decode("latin-1") for k, v in response.headers.items() if v}
         try:
             feed = parse_feed(response.body, response.url, headers)
@@ -22,7 +30,7 @@ class FeedSpider(SourceSpider):
             yield SourceFailed(self.source.id, response.url, str(exc), fatal=True)
             return
         empty = None if feed.entries else "feed has no entries"
-        yield self.fetched(response, len(feed.entries), feed.warning or empty)
+        yield self.fetched(response, len(feed.entries), feed.warning or empty, body_digest=digest)
         for entry in feed.entries:
             yield from self.follow_entry(entry, response)
 
