@@ -266,8 +266,9 @@ class Ingest:
                 continue
             threshold = self.scheme.threshold if kind == "text" else self.scheme.short_threshold
             best: tuple[float, int] | None = None
-            for near in self.store.near_candidates(kind, self.scheme.label, sig.buckets, since,
-                                                   only_short=kind == "short" and "text" in by_kind):
+            for near in self.store.near_candidates(
+                    kind, self.scheme.label, sig.buckets, since, only_short=kind == "short" and "text" in by_kind,
+                    other_than_outlet=article.outlet if kind == "short" else None):
                 if near.story_id == exclude_story or (kind == "short" and not _short_copy(article, near)):
                     continue
                 score = similarity(sig.values, from_bytes(near.minhash))

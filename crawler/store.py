@@ -327,24 +327,41 @@ class Store(ArchiveQueries, OutboxQueries):
                 [(bucket, article_id) for bucket in sig.buckets],
             )
 
+    # A lookup reads at most this many bucket rows, and confirms at most this many articles
+    # (those sharing the most buckets): templated headlines from one outlet can put thousands
+    # of articles in one bucket, and an unbounded lookup would grow with them.
+    MAX_BUCKET_ROWS = 5000
+    MAX_CANDIDATES = 100
+
     def near_candidates(self, kind: str, scheme_label: str, buckets: tuple[int, ...],
-                        since: datetime, only_short: bool = False) -> list[NearCandidate]:
+                        since: datetime, only_short: bool = False,
+                        other_than_outlet: str | None = None) -> list[NearCandidate]:
         """Indexed articles sharing a bucket with `buckets`, seen since `since`, of the same scheme.
 
-        With `only_short`, only articles that have no full-text signature.
+        With `only_short`, only articles that have no full-text signature; with
+        `other_than_outlet`, only articles of other outlets.
         """
         if not buckets:
             return []
         marks = ",".join("?" * len(buckets))
+        shared: dict[int, int] = {}
+        for (article_id,) in self.db.execute(
+                f"SELECT article_id FROM lsh_buckets WHERE bucket IN ({marks}) LIMIT ?",
+                (*buckets, self.MAX_BUCKET_ROWS)):
+            shared[article_id] = shared.get(article_id, 0) + 1
+        if not shared:
+            return []
+        ids = sorted(shared, key=lambda a: (-shared[a], -a))[:self.MAX_CANDIDATES]
         short_only = ("AND NOT EXISTS (SELECT 1 FROM signatures t WHERE t.article_id = s.article_id "
                       "AND t.kind = 'text')") if only_short else ""
+        id_marks = ",".join("?" * len(ids))
         rows = self.db.query(
             f"""SELECT s.article_id, a.story_id, s.minhash, a.outlet,
                        COALESCE(a.published_at, a.first_seen_at) AS dated FROM signatures s
                 JOIN articles a ON a.id = s.article_id
-                WHERE s.kind = ? AND s.scheme = ? AND s.seen_at >= ? {short_only}
-                AND s.article_id IN (SELECT article_id FROM lsh_buckets WHERE bucket IN ({marks}))""",
-            (kind, scheme_label, now_iso(since), *buckets),
+                WHERE s.article_id IN ({id_marks}) AND s.kind = ? AND s.scheme = ? AND s.seen_at >= ?
+                AND a.outlet IS NOT ? {short_only}""",
+            (*ids, kind, scheme_label, now_iso(since), other_than_outlet),
         )
         return [NearCandidate(**row) for row in rows]
 

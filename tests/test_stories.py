@@ -490,3 +490,16 @@ def test_entries_of_one_page_told_apart_by_fragment_and_guid_are_articles_each(i
                         guid="another-guid", title="Comment 0", text=entries[0].text, extracted_from="feed")
     assert ingest.ingest(variant).outcome is Outcome.SEEN
     assert store.counts()["articles"] == 3
+
+
+def test_a_lookup_reads_a_bounded_number_of_candidates(ingest, store):
+    for n in range(10):  # a templated headline, ten times from one outlet
+        ingest.ingest(Candidate(source_id="outlet1", url=f"https://outlet1.example/a/{n}", title=MISSILE,
+                                text=MISSILE_LEAD.format(day=f"day {n}"), extracted_from="feed"))
+    probe = dedup.signatures(ingest.scheme, MISSILE, MISSILE_LEAD.format(day="day 0"))[0]
+    since = datetime.now(UTC) - timedelta(days=1)
+    assert len(store.near_candidates("short", ingest.scheme.label, probe.buckets, since)) == 10
+    store.MAX_CANDIDATES = 3
+    assert len(store.near_candidates("short", ingest.scheme.label, probe.buckets, since)) == 3
+    assert store.near_candidates("short", ingest.scheme.label, probe.buckets, since,
+                                 other_than_outlet="outlet1.example") == []
