@@ -30,12 +30,17 @@ class Route:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
     etag: str | None = None
+    trickle: float = 0.0  # seconds between bytes: a server that sends one byte at a time
+
+
+class _Backlogged(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # hundreds of crawls may connect at once; the default backlog is 5
 
 
 class _Server:
     def __init__(self, handler_cls):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
-        self.httpd.daemon_threads = True
+        self.httpd = _Backlogged(("127.0.0.1", 0), handler_cls)
         self.httpd.owner = self
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -68,9 +73,9 @@ class _WebHandler(BaseHTTPRequestHandler):
         headers = dict(route.headers)
         if route.etag:
             headers["ETag"] = route.etag
-        self._send(route.status, route.body, route.content_type, headers)
+        self._send(route.status, route.body, route.content_type, headers, route.trickle)
 
-    def _send(self, status, body, ctype, headers=None):
+    def _send(self, status, body, ctype, headers=None, trickle: float = 0.0):
         self.send_response(status)
         if ctype:
             self.send_header("Content-Type", ctype)
@@ -78,8 +83,23 @@ class _WebHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if body:
-            self.wfile.write(body)
+        if not trickle:
+            if body:
+                self.wfile.write(body)
+            return
+        try:
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(trickle)
+        except OSError:
+            pass  # the client gave up, as it should
+
+    def handle(self):
+        try:
+            super().handle()
+        except ConnectionError:
+            pass  # a client that hung up on an oversize or slow answer, as it should
 
     def log_message(self, *args):
         pass

@@ -25,10 +25,8 @@ import random
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -36,7 +34,7 @@ import yaml
 from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
-from conftest import FAST_CRAWL, Sink, WebServer, _WebHandler, rss_feed
+from conftest import FAST_CRAWL, Sink, WebServer, _Server, _WebHandler, rss_feed
 from presswatch.crawler.feed import parse_feed
 
 MEMORY_BOUND_MB = 600  # peak RSS of one `presswatch run --once`; a normal run takes about 200
@@ -108,42 +106,15 @@ def articles_by_source(db_path: Path) -> dict[str, list[dict]]:
 # --- a loopback server that can also trickle, stream without end, and take 1,000 clients ----
 
 
-class _Backlogged(ThreadingHTTPServer):
-    request_queue_size = 1024  # 1,000 sources connect at once; the default backlog is 5
-    daemon_threads = True
-
-
 class _HostileHandler(_WebHandler):
     def do_GET(self):  # noqa: N802
         web = self.server.owner
         path = self.path.split("#")[0]
-        if path in web.trickles:
-            web.requests.append((path, dict(self.headers)))
-            self._trickle(*web.trickles[path])
-        elif path in web.streams:
+        if path in web.streams:
             web.requests.append((path, dict(self.headers)))
             self._stream(web.streams[path])
         else:
             super().do_GET()
-
-    def handle(self):
-        try:
-            super().handle()
-        except ConnectionError:
-            pass  # a client that hung up on an oversize or slow answer, as it should
-
-    def _trickle(self, body: bytes, pause: float):
-        self.send_response(200)
-        self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            for i in range(len(body)):
-                self.wfile.write(body[i:i + 1])
-                self.wfile.flush()
-                time.sleep(pause)
-        except OSError:
-            pass
 
     def _stream(self, total: int):
         """`total` bytes of a feed that never closes its channel, with no Content-Length."""
@@ -165,13 +136,8 @@ class HostileWeb(WebServer):
     def __init__(self):
         self.routes = {}
         self.requests = []
-        self.trickles: dict[str, tuple[bytes, float]] = {}
         self.streams: dict[str, int] = {}
-        self.httpd = _Backlogged(("127.0.0.1", 0), _HostileHandler)
-        self.httpd.owner = self
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        _Server.__init__(self, _HostileHandler)
 
     def paths(self) -> list[str]:
         return [path for path, _ in self.requests]
@@ -314,7 +280,8 @@ def hostile(tmp_path_factory):
     feeds["endless"] = web.url("/endless.xml")
     web.streams["/endless.xml"] = GB
     feeds["trickle"] = web.url("/trickle.xml")
-    web.trickles["/trickle.xml"] = (rss_feed([{"title": "Slow", "link": "http://example.org/slow"}]).encode(), 1.0)
+    web.add("/trickle.xml", rss_feed([{"title": "Slow", "link": "http://example.org/slow"}]),
+            content_type="application/rss+xml; charset=utf-8", trickle=1.0)
     # Charsets.
     invalid = rss_feed([{"title": "Invalid UTF8 here", "link": "http://example.org/bad-utf8"}]).encode()
     serve("invalid-utf8", invalid.replace(b"UTF8 here", b"UTF8 " + INVALID_UTF8 + b" here"),

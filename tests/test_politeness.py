@@ -19,7 +19,7 @@ LIMIT = 100_000
 
 class _PoliteHandler(_WebHandler):
     """The conftest server, plus answers that change from one request to the next and
-    bodies sent slowly or without a Content-Length."""
+    bodies sent without a Content-Length."""
 
     def do_GET(self):  # noqa: N802
         web = self.server.owner
@@ -29,33 +29,11 @@ class _PoliteHandler(_WebHandler):
             web.requests.append((path, dict(self.headers)))
             status, headers, body = web.sequences[path].pop(0)
             self._send(status, body, "application/rss+xml" if status == 200 else "text/plain", headers)
-        elif path in web.trickles:
-            web.requests.append((path, dict(self.headers)))
-            self._trickle(*web.trickles[path])
         elif path in web.unannounced:
             web.requests.append((path, dict(self.headers)))
             self._unannounced(web.unannounced[path])
         else:
             super().do_GET()
-
-    def handle(self):
-        try:
-            super().handle()
-        except ConnectionError:
-            pass  # a client that hung up on an oversize or slow answer
-
-    def _trickle(self, body: bytes, pause: float):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            for i in range(len(body)):
-                self.wfile.write(body[i:i + 1])
-                self.wfile.flush()
-                time.sleep(pause)
-        except OSError:
-            pass  # the client gave up, as it should
 
     def _unannounced(self, body: bytes):
         self.send_response(200)
@@ -75,7 +53,6 @@ class PoliteWeb(WebServer):
         self.routes = {}
         self.requests = []
         self.sequences: dict[str, list[tuple[int, dict, bytes]]] = {}
-        self.trickles: dict[str, tuple[bytes, float]] = {}
         self.unannounced: dict[str, bytes] = {}
         self.times: dict[str, list[float]] = {}
         _Server.__init__(self, _PoliteHandler)
@@ -145,7 +122,7 @@ def test_each_bad_page_ends_with_its_reason_and_the_run_goes_on(site, write_conf
     site.unannounced["/big-unannounced"] = b"<html><body>" + b"y" * (3 * LIMIT) + b"</body></html>"
     site.add("/bomb", gzip.compress(b"<html><body>" + b"\0" * (50 * LIMIT)),
              headers={"Content-Encoding": "gzip"})
-    site.trickles["/trickle"] = (b"<html><body>" + b"z" * 40 + b"</body></html>", 0.1)
+    site.add("/trickle", b"<html><body>" + b"z" * 40 + b"</body></html>", trickle=0.1)
 
     pages = {"capped": "/capped.xml", "capped-date": "/capped-date.xml", "loop": "/loop/a",
              "hops": "/hop/0",
