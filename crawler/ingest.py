@@ -173,12 +173,14 @@ class Ingest:
         if not candidate.url.startswith(("http://", "https://")):
             candidate = self._without_link(candidate)
             key = fetched_key = candidate.url
+            keys: tuple[str, ...] = (key,)
         else:
             # The link as listed is how the article is found before a fetch; after redirects,
             # and by its page's canonical, it may have other URLs too.
-            fetched_key = canonical_url(candidate.requested_url or candidate.url)
-            key = canonical_url(candidate.url, candidate.page_canonical)
-        keys = tuple(dict.fromkeys((key, fetched_key, *self._final_key(candidate))))
+            final_key = canonical_url(candidate.url)
+            fetched_key = canonical_url(candidate.requested_url) if candidate.requested_url else final_key
+            key = canonical_url(candidate.url, candidate.page_canonical) if candidate.page_canonical else final_key
+            keys = tuple(dict.fromkeys((key, fetched_key, final_key)))
         known = self.store.known_article(candidate.source_id, candidate.guid, keys)
         if known is not None and _another_entry_of_one_page(candidate, known):
             # One feed listing several entries on one page (comments, a "now" page, a link
@@ -296,13 +298,6 @@ class Ingest:
         source = self.sources.get(candidate.source_id)
         return replace(candidate, url=f"urn:presswatch:{candidate.source_id}:{ident}",
                        page_canonical=getattr(source, "url", None))
-
-    @staticmethod
-    def _final_key(candidate: Candidate) -> tuple[str, ...]:
-        try:
-            return (canonical_url(candidate.url),)
-        except ValueError:
-            return ()
 
     def _language_hint(self, candidate: Candidate) -> str | None:
         source = self.sources.get(candidate.source_id)
