@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from presswatch.config.errors import ConfigError, PresswatchError
+from presswatch.scheduler.markup import one_line
 
 CONFIG_HELP = "Config file (YAML). Default: $PRESSWATCH_CONFIG, else the shipped mission config."
 
@@ -178,12 +179,6 @@ def story_command(config_path, story_id):
         raise click.ClickException(f"no story {story_id}; presswatch stories lists them")
     for line in story_lines(story):
         click.echo(line)
-
-
-def one_line(text: str | None) -> str:
-    from presswatch.scheduler.markup import one_line as clean
-
-    return clean(text)
 
 
 def story_lines(story: dict):
