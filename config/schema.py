@@ -235,6 +235,33 @@ def split_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class Workers(_Section):
+    """Remote fetching: sources crawled by `presswatch worker` processes on any machine,
+    through a Redis server (RQ), while this daemon stays the one writer that stores,
+    folds copies into stories, matches rules and sends alerts."""
+
+    redis: str = Field(
+        "", description="URL of the Redis server that carries crawl jobs and their results "
+                        "(redis://host:6379/0, rediss:// for TLS, unix:///path.sock); empty "
+                        "crawls every source in this process.")
+    queue: Id = Field("presswatch", description="Name of the job queue; its results go to the "
+                                                "Redis stream <queue>:results.")
+    timeout: PositiveDuration = Field(
+        timedelta(minutes=15), description="How long one source's job may take from queued to its last result; "
+                           "past it the run is recorded as failed (no worker took it, or one "
+                           "died) and the job is cancelled.")
+    max_jobs: Count = Field(200, ge=1, description="Jobs queued or running at once; the others wait.")
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise Invalid("{value} is not a Redis URL: redis://host:6379/0, rediss://host:6380/0 "
+                          "or unix:///run/redis.sock")
+        return value
+
+
 class Retention(_Section):
     """How long what the archive holds is kept; the daemon applies it once a day."""
 
@@ -537,6 +564,7 @@ class Config(_Section):
     stories: Stories = Field(default_factory=Stories, description=Stories.__doc__)
     monitor: Monitor = Field(default_factory=Monitor, description=Monitor.__doc__)
     retention: Retention = Field(default_factory=Retention, description=Retention.__doc__)
+    workers: Workers = Field(default_factory=Workers, description=Workers.__doc__)
     sources: tuple[Source, ...] = Field((), description="The feeds and sites to watch.")
     rules: tuple[Rule, ...] = Field((), description="The keyword rules matched against new stories.")
     channels: tuple[Channel, ...] = Field((), description="Where alerts are sent, besides the console.")

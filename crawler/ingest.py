@@ -160,14 +160,8 @@ class Ingest:
         known = self.store.known_article(source_id, guid, (key,))
         if known is None:
             return False
-        if not want_page or known.page_error is not None:
-            return True
-        if known.extracted_from == "feed":
-            return False
-        # Each feed's entry is compared with what that feed said before; one this feed
-        # never listed is taken as it is (the spider hands it on, and it is noted).
-        recorded = self.store.entry_fingerprint(known.id, source_id)
-        return fingerprint is None or recorded is None or fingerprint == recorded
+        return page_not_wanted(known.extracted_from, known.page_error, fingerprint, want_page,
+                               lambda: self.store.entry_fingerprint(known.id, source_id))
 
     def ingest(self, candidate: Candidate) -> IngestResult:
         if not candidate.url.startswith(("http://", "https://")):
@@ -349,6 +343,24 @@ class Ingest:
             version_hash=version_hash(title, text),
             entry_fingerprint=candidate.entry_fingerprint,
         )
+
+
+def page_not_wanted(extracted_from: str, page_error: str | None, fingerprint: str | None,
+                    want_page: bool, recorded) -> bool:
+    """Whether a stored article's page need not be fetched again (`Ingest.is_known`).
+
+    `recorded()` gives the fingerprint of the entry this feed listed it with last time.
+    """
+    if not want_page or page_error is not None:
+        return True
+    if extracted_from == "feed":
+        return False
+    # Each feed's entry is compared with what that feed said before; one this feed
+    # never listed is taken as it is (the spider hands it on, and it is noted).
+    if fingerprint is None:
+        return True
+    seen = recorded()
+    return seen is None or fingerprint == seen
 
 
 def _another_entry_of_one_page(candidate: Candidate, known: KnownArticle) -> bool:

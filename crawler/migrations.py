@@ -346,3 +346,9 @@ def m006_body_digest(db: sqlite_utils.Database) -> None:
     """A feed served without validators (no ETag, no Last-Modified) is recognised unchanged by
     a digest of its body, and skipped like a 304."""
     db.execute("ALTER TABLE sources ADD COLUMN body_digest TEXT")
+
+
+@migrations()
+def m007_source_entries(db: sqlite_utils.Database) -> None:
+    """The entries a source listed, found by source: what a remote worker is told is known."""
+    db.execute("CREATE INDEX entry_fingerprints_source ON entry_fingerprints(source_id, article_id)")

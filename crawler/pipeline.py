@@ -1,8 +1,9 @@
 """The one item pipeline: hands what spiders yield to extraction, `ingest` and the store.
 
-A pipeline instance serves one crawl of one source; at the end it records the run's
-outcome on the source (success, or the reason it failed) and logs one summary line.
-Failures of single pages are recorded, never raised: one bad page does not end a run.
+A pipeline instance serves one crawl of one source through a `SourceIngest`, which at the
+end records the run's outcome on the source (success, or the reason it failed) and logs
+one summary line. Failures of single pages are recorded, never raised: one bad page does
+not end a run. A remote worker's crawl (crawler.remote) feeds a `SourceIngest` too.
 """
 
 from __future__ import annotations
@@ -32,11 +33,42 @@ def pipeline_for(ingest: Ingest) -> type:
 
 
 class IngestPipeline:
+    """Scrapy's side of a run: each item a spider yields goes to the run's `SourceIngest`."""
+
     bound_ingest: Ingest | None = None
 
     def __init__(self, ingest: Ingest, crawler=None):
         self.ingest = ingest
         self.crawler = crawler
+        self.run: SourceIngest | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(cls.bound_ingest, crawler)
+
+    def open_spider(self):
+        self.run = SourceIngest(self.ingest, self.crawler.spider.source.id)
+
+    def process_item(self, item):
+        self.run.process(item)
+        return item
+
+    def close_spider(self):
+        self.run.finish(getattr(self.crawler.spider, "items_seen", 0))
+
+
+class SourceIngest:
+    """One run of one source on the writer's side: what its crawl brought, into the store.
+
+    Fed by the Scrapy pipeline in this process, or by records of a remote worker's crawl
+    (crawler.remote): the same steps, the same recorded run. At the end (`finish`) it
+    records the run's outcome on the source (success, or the reason it failed) and logs
+    one summary line. Failures of single pages are recorded, never raised.
+    """
+
+    def __init__(self, ingest: Ingest, source_id: str):
+        self.ingest = ingest
+        self.source_id = source_id
         self.fetched: SourceFetched | None = None
         self.fatal: str | None = None
         self.errors: list[str] = []
@@ -45,52 +77,51 @@ class IngestPipeline:
         self.items = 0  # everything handed to ingest, stored or not
         self.started = time.monotonic()
 
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(cls.bound_ingest, crawler)
-
-    def process_item(self, item):
+    def process(self, item) -> None:
         if isinstance(item, SourceFetched):
             self.fetched = item
             if item.warning:
-                self._note(item.warning)
+                self.note(item.warning)
         elif isinstance(item, SourceFailed):
             self._failed(item)
         elif isinstance(item, EntryItem):
-            self._store(entry_candidate(item.source_id, item.entry))
+            self.store(entry_candidate(item.source_id, item.entry))
         elif isinstance(item, PageItem):
             self._page(item)
-        return item
 
     def _failed(self, item: SourceFailed) -> None:
         if item.fatal:
             self.fatal = self.ingest.redact(f"{item.reason} ({item.url})")
             log.warning("source=%s fetch failed: %s", item.source_id, self.fatal)
             return
-        self._note(f"{item.reason} ({item.url})")
+        self.note(f"{item.reason} ({item.url})")
         if item.entry is not None:
             # The page failed but the feed told us about the article: keep its own text
             # now; unless the failure is final, the page is tried again next run.
             page_error = item.reason if item.final else None
-            self._store(entry_candidate(item.source_id, item.entry, page_error))
+            self.store(entry_candidate(item.source_id, item.entry, page_error))
 
     def _page(self, item: PageItem) -> None:
-        source = self._source(item.source_id)
+        source = self.ingest.sources.get(item.source_id)
         try:
-            page = extract_page(_page_text(item), item.url, language_hint=getattr(source, "language", None))
+            candidate = extract_candidate(item, getattr(source, "language", None))
         except FetchError as exc:
-            self._note(f"{exc} ({item.url})")
-            if item.entry is not None:
-                self._store(entry_candidate(item.source_id, item.entry, page_error=str(exc)))
+            self.unreadable(item.url, str(exc), item.entry)
             return
-        self._store(page_candidate(item, page))
+        self.store(candidate)
 
-    def _store(self, candidate: Candidate) -> None:
+    def unreadable(self, url: str, reason: str, entry: FeedEntry | None) -> None:
+        """A page fetched but with no article in it: noted; its feed entry kept, for good."""
+        self.note(f"{reason} ({url})")
+        if entry is not None:
+            self.store(entry_candidate(self.source_id, entry, page_error=reason))
+
+    def store(self, candidate: Candidate) -> None:
         self.items += 1
         try:
             result: IngestResult = self.ingest.ingest(candidate)
         except ValueError as exc:  # an unusable URL, for instance
-            self._note(f"not stored: {exc} ({candidate.url})")
+            self.note(f"not stored: {exc} ({candidate.url})")
             return
         except (sqlite3.Error, StoreError) as exc:
             # The run must not count as a success: its ETag would hide this entry for good.
@@ -100,22 +131,22 @@ class IngestPipeline:
         self.counts[result.outcome] += 1
         self.alerts += result.alerts_queued
 
-    def _note(self, problem: str) -> None:
+    def note(self, problem: str) -> None:
         problem = self.ingest.redact(problem)
         self.errors.append(problem)
-        log.info("source=%s problem: %s", self.crawler.spider.source.id, problem)
+        log.info("source=%s problem: %s", self.source_id, problem)
 
-    def _source(self, source_id: str):
-        return self.ingest.sources.get(source_id)
-
-    def close_spider(self):
-        spider = self.crawler.spider
-        seen = self.counts[Outcome.SEEN] + getattr(spider, "items_seen", 0)
+    def finish(self, items_seen: int = 0, fatal: str | None = None) -> SourceRun:
+        """Record the run: `items_seen` are entries the crawl itself knew to be stored;
+        `fatal`, why the run as a whole failed when nothing said so on the way."""
+        seen = self.counts[Outcome.SEEN] + items_seen
         fetched = self.fetched
+        if fatal is not None and self.fatal is None:
+            self.fatal = self.ingest.redact(fatal)
         if fetched is None and self.fatal is None:
             self.fatal = "the run ended before the source was fetched"
         run = SourceRun(
-            source_id=spider.source.id,
+            source_id=self.source_id,
             ok=self.fatal is None,
             error=self.fatal or (self.errors[-1] if self.errors else None),
             etag=fetched.etag if fetched else None,
@@ -131,15 +162,21 @@ class IngestPipeline:
         seconds = time.monotonic() - self.started
         outcomes = {outcome.value: count for outcome, count in self.counts.items()}
         outcomes["seen"] = seen
-        metrics.record_crawl(run.source_id, run.ok, outcomes, self.items + getattr(spider, "items_seen", 0),
-                             self.alerts, seconds)
+        metrics.record_crawl(run.source_id, run.ok, outcomes, self.items + items_seen, self.alerts, seconds)
         log.info(
             "source=%s run %s new=%d copies=%d filled=%d revised=%d seen=%d alerts=%d errors=%d "
             "duration=%.1fs%s",
             run.source_id, "ok" if run.ok else "failed", self.counts[Outcome.NEW],
-            self.counts[Outcome.COPY], self.counts[Outcome.FILLED], self.counts[Outcome.REVISED], seen, self.alerts, len(self.errors) + (not run.ok),
-            seconds, " not-modified" if run.not_modified else "",
+            self.counts[Outcome.COPY], self.counts[Outcome.FILLED], self.counts[Outcome.REVISED], seen,
+            self.alerts, len(self.errors) + (not run.ok), seconds, " not-modified" if run.not_modified else "",
         )
+        return run
+
+
+def extract_candidate(item: PageItem, language_hint: str | None = None) -> Candidate:
+    """The article of a fetched page; raises FetchError when the page holds none."""
+    page = extract_page(_page_text(item), item.url, language_hint=language_hint)
+    return page_candidate(item, page)
 
 
 def _page_text(item: PageItem) -> str | bytes:

@@ -72,8 +72,9 @@ def user_agent(config) -> str:
     return f"{config.user_agent} {contact}".strip() if contact else config.user_agent
 
 
-def scrapy_settings(config, ingest: Ingest) -> Settings:
-    """Scrapy settings for presswatch's crawls, from the config's `crawl` section."""
+def scrapy_settings(config, pipeline: type) -> Settings:
+    """Scrapy settings for presswatch's crawls, from the config's `crawl` section; every
+    item goes to `pipeline` (`pipeline_for(ingest)` here, a forwarding one on a worker)."""
     crawl = config.crawl
     return Settings({
         "TWISTED_REACTOR": REACTOR,
@@ -104,7 +105,7 @@ def scrapy_settings(config, ingest: Ingest) -> Settings:
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
         "LOG_ENABLED": False,
-        "ITEM_PIPELINES": {pipeline_for(ingest): 100},
+        "ITEM_PIPELINES": {pipeline: 100},
     })
 
 
@@ -160,16 +161,23 @@ class Crawls:
     def __init__(self, config, ingest: Ingest):
         self.config = config
         self.ingest = ingest
-        self.runner = AsyncCrawlerRunner(scrapy_settings(config, ingest))
         self.held = _HeldRuns(ingest)
-        self.held_runner = AsyncCrawlerRunner(scrapy_settings(config, self.held))
+        self.runner, self.held_runner = self.make_runners()
         # At most this many sources crawl at once; the others wait their turn. Thousands of
         # sources falling due together would otherwise open thousands of connections (and
         # files) and hold every crawler in memory at once.
-        self.slots = asyncio.Semaphore(config.crawl.max_parallel_sources)
+        self.slots = asyncio.Semaphore(self.parallel_sources())
         self.with_fallback: set[asyncio.Task] = set()  # runs that may crawl a fallback
         self.stopping = False
         self.progress = None  # told of each article read during crawl_all(..., progress)
+
+    def make_runners(self):
+        """What starts the crawls of runs recorded at once, and of a feed's held first try."""
+        return (AsyncCrawlerRunner(scrapy_settings(self.config, pipeline_for(self.ingest))),
+                AsyncCrawlerRunner(scrapy_settings(self.config, pipeline_for(self.held))))
+
+    def parallel_sources(self) -> int:
+        return self.config.crawl.max_parallel_sources
 
     async def crawl(self, source) -> None:
         """Crawl one source when a slot is free (`crawl.max_parallel_sources`)."""

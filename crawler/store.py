@@ -236,6 +236,21 @@ class Store(ArchiveQueries, OutboxQueries):
             )
         return KnownArticle(**row) if row else None
 
+    def source_known(self, source_id: str, since: datetime, limit: int = 20_000) -> list[dict]:
+        """The articles a source stored or listed, first seen since `since` (newest first, at
+        most `limit`), with what decides whether their pages are wanted again: their keys,
+        GUID, where their text came from, a final page error, and this source's entry
+        fingerprint. What a remote worker is told is known (crawler.remote)."""
+        return list(self.db.query(
+            """SELECT a.url_key, a.canonical_url, a.guid, a.extracted_from, a.page_error,
+                      f.fingerprint
+               FROM articles a LEFT JOIN entry_fingerprints f ON f.article_id = a.id AND f.source_id = :s
+               WHERE a.id IN (SELECT id FROM articles WHERE source_id = :s
+                              UNION SELECT article_id FROM entry_fingerprints WHERE source_id = :s)
+                 AND a.first_seen_at >= :since
+               ORDER BY a.id DESC LIMIT :limit""",
+            {"s": source_id, "since": now_iso(since), "limit": limit}))
+
     def fill_article(self, article_id: int, article: NewArticle, at: datetime | None = None) -> None:
         """Replace a feed's stand-in text by the page's, once the page could be fetched."""
         self.db.execute(

@@ -275,3 +275,7 @@ main.add_command(stats)
 from presswatch.scheduler.db_cli import db  # noqa: E402
 
 main.add_command(db)
+
+from presswatch.scheduler.worker_cli import worker  # noqa: E402
+
+main.add_command(worker)

@@ -49,7 +49,12 @@ class Daemon:
         self.store.sync_sources([(s.id, s.kind, redact(s.url), s.name) for s in config.sources])
         self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health,
                                           config.stories)
-        self.crawls = Crawls(config, self.ingest)
+        if config.workers.redis:  # remote workers fetch and extract; this process writes
+            from presswatch.crawler.remote import RemoteCrawls
+
+            self.crawls = RemoteCrawls(config, self.ingest)
+        else:
+            self.crawls = Crawls(config, self.ingest)
         extra = {"print_alert": print_alert} if print_alert is not None else {}
         self.delivery = Delivery.from_config(self.store, config, redact, **extra)
         self.scheduler = None

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from presswatch.config import Channel, Config, Crawl, Delivery, Health, Log, Rule, Source, Stories
-from presswatch.config.schema import Monitor, Retention
+from presswatch.config.schema import Monitor, Retention, Workers
 from presswatch.scheduler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def test_every_command_the_readme_shows_exists():
 
 def test_every_setting_is_documented():
     sections = {"crawl": Crawl, "delivery": Delivery, "log": Log, "health": Health, "stories": Stories,
-                "monitor": Monitor, "retention": Retention}
+                "monitor": Monitor, "retention": Retention, "workers": Workers}
     for name in Config.model_fields:
         if name in sections or name in {"sources", "rules", "channels"}:
             continue

@@ -1,0 +1,231 @@
+"""Remote workers: `presswatch worker` processes fetch and extract through a real Redis server
+(RQ); `presswatch run` stays the one writer that stores, folds stories, matches and alerts.
+
+The Redis server is Debian's `redis-server`, started here on a free loopback port with no
+persistence. Without it these tests are skipped, saying why, unless
+PRESSWATCH_REQUIRE_REDIS is set (CI installs it and sets it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import article_page, free_port, rss_feed
+
+RULE = '"Human Rights Watch" AND ("North Korea" OR DPRK)'
+PARAGRAPHS = [
+    "Human Rights Watch said on Thursday that officials in North Korea sexually abuse women "
+    "with impunity, in a report based on interviews with more than a hundred people who fled.",
+    "The report describes guards, police and market officials who demand sex from women "
+    "traders, and says victims have no way to seek justice.",
+    "Pyongyang has not responded to the findings, which the group will present at the United "
+    "Nations in New York next week.",
+]
+OTHER = ["Heavy rain flooded farms along the coast on Thursday; officials reported no casualties "
+         "and said the harvest would be delayed by about two weeks in the worst hit provinces."]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("PRESSWATCH_REQUIRE_REDIS"):
+            pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
+    from redis import Redis
+
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except Exception:
+            time.sleep(0.05)
+    else:
+        server.kill()
+        pytest.fail("redis-server did not answer within 5 s")
+    yield url
+    client.close()
+    server.terminate()
+    server.wait(10)
+
+
+def start_worker(redis_url: str, burst: bool = False) -> subprocess.Popen:
+    args = [sys.executable, "-m", "presswatch.scheduler", "worker", "--redis", redis_url]
+    return subprocess.Popen(args + (["--burst"] if burst else []), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def workers(redis_url):
+    """Two worker processes taking jobs, as two machines would."""
+    started = [start_worker(redis_url) for _ in range(2)]
+    yield started
+    for process in started:
+        process.send_signal(signal.SIGTERM)
+    for process in started:
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def rows(path, sql, *params):
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, params)]
+
+
+def serve_outlets(web):
+    """An outlet whose feed links to its pages, an agency feed carrying the same story under
+    another URL (its own text only), and a feed that fails."""
+    release = web.add("/news/hrw-report", article_page("North Korea: Officials Abuse Women", PARAGRAPHS))
+    floods = web.add("/news/floods", article_page("Floods Hit Coastal Farms", OTHER))
+    outlet = web.add("/outlet.xml", rss_feed([
+        {"title": "North Korea: Officials Abuse Women", "link": release, "description": PARAGRAPHS[0]},
+        {"title": "Floods Hit Coastal Farms", "link": floods, "description": OTHER[0]},
+    ]), content_type="application/rss+xml", etag='"v1"')
+    agency = web.add("/agency.xml", rss_feed([
+        {"title": "North Korea: Officials Abuse Women", "link": "http://agency.example/hrw",
+         "description": " ".join(PARAGRAPHS)},
+    ], title="Agency"), content_type="application/rss+xml")
+    broken = web.add("/broken.xml", "server error", status=500)
+    return outlet, agency, broken
+
+
+def remote_config(write_config, redis_url, web, sink, **workers):
+    outlet, agency, broken = serve_outlets(web)
+    return write_config({
+        "workers": {"redis": redis_url, **workers},
+        "sources": [
+            {"id": "outlet", "kind": "feed", "url": outlet, "fetch_articles": True},
+            {"id": "agency", "kind": "feed", "url": agency, "fetch_articles": False},
+            {"id": "broken", "kind": "feed", "url": broken},
+        ],
+        "rules": [{"id": "hrw-report", "query": RULE, "channels": ["analysts"]}],
+        "channels": [{"id": "analysts", "url": sink.apprise_url}],
+    })
+
+
+def page_requests(web) -> list[str]:
+    return [path for path, _ in web.requests if path.startswith("/news/")]
+
+
+def test_workers_fetch_and_extract_the_writer_stores_and_alerts_once(
+        web, sink, redis_url, workers, write_config, run_presswatch, tmp_path):
+    from redis import Redis
+    from rq import Queue
+
+    config = remote_config(write_config, redis_url, web, sink)
+    first = run_presswatch("run", "--once", "--config", str(config), timeout=120)
+    assert first.returncode == 0, first.stderr
+
+    db = tmp_path / "presswatch.db"
+    stored = rows(db, "SELECT source_id, url, extracted_from, story_id FROM articles ORDER BY id")
+    by_url = {r["url"]: r for r in stored}
+    assert by_url[web.url("/news/hrw-report")]["extracted_from"] == "page"  # extracted on a worker
+    assert by_url[web.url("/news/floods")]["extracted_from"] == "page"
+    assert by_url["http://agency.example/hrw"]["extracted_from"] == "feed"
+    # The agency's copy folded into the outlet's story: one story, one alert.
+    assert by_url["http://agency.example/hrw"]["story_id"] == by_url[web.url("/news/hrw-report")]["story_id"]
+    assert len(sink.messages) == 1 and "Officials Abuse Women" in sink.messages[0]["title"]
+
+    sources = {r["id"]: r for r in rows(db, "SELECT id, runs, failures, last_error FROM sources")}
+    assert sources["outlet"]["runs"] == 1 and sources["outlet"]["failures"] == 0
+    assert sources["broken"]["failures"] == 1 and "HTTP 500" in sources["broken"]["last_error"]
+
+    # Every crawl was a job a worker finished; none is left waiting.
+    connection = Redis.from_url(redis_url)
+    queue = Queue("presswatch", connection=connection)
+    assert queue.count == 0 and queue.finished_job_registry.count == 3
+    assert connection.xlen("presswatch:results") == 0  # every record acknowledged and deleted
+
+    # Second run: the outlet's feed answers 304 (its ETag went with the job); the agency's
+    # entry is seen again; no page is fetched twice and nothing is sent twice.
+    fetched_pages = page_requests(web)
+    assert sorted(fetched_pages) == ["/news/floods", "/news/hrw-report"]
+    second = run_presswatch("run", "--once", "--config", str(config), timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert page_requests(web) == fetched_pages
+    outlet_requests = [headers for path, headers in web.requests if path == "/outlet.xml"]
+    assert outlet_requests[-1].get("If-None-Match") == '"v1"'
+    assert len(sink.messages) == 1
+    assert len(rows(db, "SELECT id FROM articles")) == 3
+
+
+def test_known_pages_are_told_to_the_worker(web, sink, redis_url, workers, write_config, run_presswatch):
+    """A feed without validators is read again; its stored pages are not fetched again."""
+    config = remote_config(write_config, redis_url, web, sink)
+    web.routes["/outlet.xml"].etag = None  # no ETag: the feed is fetched and parsed every run
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    before = page_requests(web)
+    # The outlet edits one entry's summary: only that page is fetched again (a revision?).
+    body = web.routes["/outlet.xml"].body.replace(b"Heavy rain flooded", b"Heavy rains flooded")
+    web.routes["/outlet.xml"].body = body
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    assert page_requests(web)[len(before):] == ["/news/floods"]
+
+
+def test_no_worker_ends_the_run_as_failed_without_fetching(web, sink, redis_url, write_config, run_presswatch,
+                                                           tmp_path):
+    config = remote_config(write_config, redis_url, web, sink, timeout="3s")
+    result = run_presswatch("run", "--once", "--config", str(config), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert web.requests == []  # the writer itself fetches nothing
+    errors = {r["id"]: r["last_error"] for r in rows(tmp_path / "presswatch.db", "SELECT id, last_error FROM sources")}
+    assert all("no worker finished the crawl within workers.timeout" in errors[s] for s in ("outlet", "agency")), errors
+    # The jobs were cancelled: a worker started now finds nothing to do.
+    late = start_worker(redis_url, burst=True)
+    assert late.wait(60) == 0, late.stderr.read()
+    assert web.requests == []
+
+
+def test_results_of_a_writer_that_died_are_ingested_by_the_next(web, sink, redis_url, write_config,
+                                                                 run_presswatch, tmp_path):
+    """The writer is killed while its jobs wait; a worker runs them afterwards; the next
+    writer ingests those results (once) along with its own run's."""
+    from redis import Redis
+    from rq import Queue
+
+    config = remote_config(write_config, redis_url, web, sink)
+    writer = subprocess.Popen([sys.executable, "-m", "presswatch.scheduler", "run", "--once", "--config",
+                               str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    queue = Queue("presswatch", connection=Redis.from_url(redis_url))
+    deadline = time.monotonic() + 60
+    while queue.count < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queue.count == 3
+    writer.kill()
+    writer.wait(10)
+
+    late = start_worker(redis_url, burst=True)
+    assert late.wait(60) == 0, late.stderr.read()
+    assert Redis.from_url(redis_url).xlen("presswatch:results") > 0  # results nobody read yet
+    assert sorted(page_requests(web)) == ["/news/floods", "/news/hrw-report"]
+
+    next_writer = subprocess.Popen([sys.executable, "-m", "presswatch.scheduler", "run", "--once", "--config",
+                                    str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    worker = start_worker(redis_url)
+    try:
+        assert next_writer.wait(120) == 0, next_writer.stderr.read()
+    finally:
+        worker.terminate()
+        worker.wait(15)
+    db = tmp_path / "presswatch.db"
+    urls = [r["url"] for r in rows(db, "SELECT url FROM articles")]
+    assert sorted(urls) == sorted([web.url("/news/hrw-report"), web.url("/news/floods"), "http://agency.example/hrw"])
+    assert len(sink.messages) == 1
+    assert Redis.from_url(redis_url).xlen("presswatch:results") == 0
