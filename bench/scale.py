@@ -3,11 +3,14 @@
 1. **FTS search vs stored articles** (10k, 100k, 1M by default): one real `Store` on a
    temporary SQLite file, grown stage by stage by bulk SQL on the product's tables (stories,
    then articles: the FTS5 sync triggers stay on and index every row), one story per
-   article. Texts are made-up words drawn from a Zipf-like vocabulary of 30,000 words
-   (`--words` per text, 8 in a title), with terms planted at known rates. Each query is
-   turned into FTS5 by `archive_cli.fts_query` and run by `Store.search` (bm25 ranking, one
-   hit per story, snippets of the 20 shown), as `presswatch search` does: the first call on
-   a freshly opened Store, then the median of `--repeat`.
+   article, first seen 30 s apart in id order (as the daemon stores them). Texts are
+   made-up words drawn from a Zipf-like vocabulary of 30,000 words (`--words` per text, 8 in
+   a title), with terms planted at known rates. Each query is turned into FTS5 by
+   `archive_cli.fts_query` and run by `Store.search` (bm25 ranking, one hit per story,
+   snippets of the 20 shown), as `presswatch search` does, with its cap (`SEARCH_CAP`: only
+   the most recently stored 10,000 matches are ranked) unless the row says all: the first
+   call on a freshly opened Store, then the median of `--repeat`. `matched` is the articles
+   matched as the search reports them (exact, or "10,000+" when capped with a filter).
 2. **Dedup lookup vs stored stories**: measured by `dedup_eval.py` (section 4; its figures
    are in bench/README.md); `--dedup 10000,100000` runs that section again from here.
 3. **Rules vs match time**: measured by `match_bench.py` (figures in bench/README.md).
@@ -42,6 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import Daemon, Loopback, machine, random_words, rss, write_config
 from presswatch.crawler.store import Store, now_iso
+from presswatch.crawler.store_archive import SEARCH_CAP
 from presswatch.scheduler.archive_cli import fts_query
 
 VOCABULARY = 30_000
@@ -50,17 +54,26 @@ TITLE_WORDS = 8
 # Planted terms: (word, share of articles carrying it)
 PLANTED = {"kcnaprobe": 1e-4, "hrwreport": 1e-2, "sexual": 1e-2, "violence": 1e-2}
 PHRASE_SHARE = 1e-3  # "sexual violence" as a phrase
+# (label, query, how): {w[N]} is the vocabulary's word of Zipf rank N+1; how is None (as
+# `presswatch search` does), "all" (--all-matches), or a filter keeping 1% of the articles:
+# "since" the newest, "until" the oldest (every newer match is walked past first).
 QUERIES = [
-    ("rare word (1 in 10,000)", "kcnaprobe"),
-    ("word (1 in 100)", "hrwreport"),
-    ("two words, AND", "hrwreport violence"),
-    ("phrase (1 in 1,000)", '"sexual violence"'),
-    ("title: word", "title:hrwreport"),
-    ("prefix", "hrwrep*"),
-    ("OR of two words", "kcnaprobe OR hrwreport"),
-    ("word of Zipf rank 100 (~13%)", 99),  # an int: the vocabulary's word of that rank (0-based)
-    ("most common word (every article)", 0),
+    ("rare word (1 in 10,000)", "kcnaprobe", None),
+    ("word (1 in 100)", "hrwreport", None),
+    ("two words, AND", "hrwreport violence", None),
+    ("phrase (1 in 1,000)", '"sexual violence"', None),
+    ("title: word", "title:hrwreport", None),
+    ("prefix", "hrwrep*", None),
+    ("OR of two words", "kcnaprobe OR hrwreport", None),
+    ("word of Zipf rank 100 (~13%)", "{w[99]}", None),
+    ("most common word (every article)", "{w[0]}", None),
+    ("  the same, --all-matches", "{w[0]}", "all"),
+    ("  the same, --since (newest 1%)", "{w[0]}", "since"),
+    ("  the same, --until (oldest 1%)", "{w[0]}", "until"),
+    ("phrase of the 2 most common words", '"{w[0]} {w[1]}"', None),
+    ("prefix of the most common word", "{w[0]:.2}*", None),
 ]
+FIRST_SEEN = datetime(2025, 1, 1, tzinfo=UTC)  # article n is first seen n * 30 s later
 
 
 # --- 1. FTS ------------------------------------------------------------------------------------
@@ -73,7 +86,8 @@ class Corpus:
         vocab = set()
         while len(vocab) < VOCABULARY:
             vocab.add("".join(py.choices("abcdefghijklmnopqrstuvwxyz", k=py.randint(3, 10))))
-        self.vocab = np.array(sorted(vocab, key=lambda w: py.random()), dtype=object)
+        # Sorted first: a set's order follows the (per-process) string hash, and so would the ranks.
+        self.vocab = np.array(sorted(sorted(vocab), key=lambda w: py.random()), dtype=object)
         ranks = np.arange(1, VOCABULARY + 1)
         self.p = (1.0 / ranks) / (1.0 / ranks).sum()
         self.words = words
@@ -102,13 +116,12 @@ def grow(path: str, corpus: Corpus, start: int, end: int) -> float:
     conn = store.db.conn
     conn.execute("PRAGMA cache_size=-500000")
     store.sync_sources([("bench", "feed", "https://bench.example/feed", "bench")])
-    now = datetime.now(UTC)
     for first in range(start + 1, end + 1, CHUNK):
         ids = list(range(first, min(first + CHUNK, end + 1)))
         titles, bodies = corpus.chunk(len(ids))
         stories, articles = [], []
         for article_id, title, body in zip(ids, titles, bodies):
-            at = now_iso(now - timedelta(minutes=article_id % (365 * 24 * 60)))
+            at = now_iso(FIRST_SEEN + timedelta(seconds=30 * article_id))
             url = f"https://bench.example/a/{article_id:08d}"
             stories.append((article_id, article_id, title, url, at, at))
             articles.append((article_id, "bench", article_id, url, url, url, title, body,
@@ -127,10 +140,12 @@ def grow(path: str, corpus: Corpus, start: int, end: int) -> float:
 
 def report_fts(sizes: list[int], words: int, repeat: int, folder: Path, max_build: float) -> None:
     corpus = Corpus(7, words)
-    queries = [(label, str(corpus.vocab[text]) if isinstance(text, int) else text) for label, text in QUERIES]
-    print(f"\n1. FTS search vs stored articles: Store.search (bm25, one hit per story, 20 shown with snippets), "
-          f"query from archive_cli.fts_query; texts of {words} made-up words (Zipf over {VOCABULARY:,} words), "
-          f"titles of {TITLE_WORDS}; first call on a fresh Store, then the median of {repeat}")
+    vocab = {i: str(corpus.vocab[i]) for i in (0, 1, 99)}
+    queries = [(label, text.format(w=vocab), how) for label, text, how in QUERIES]
+    print(f"\n1. FTS search vs stored articles: Store.search (bm25, one hit per story, 20 shown with snippets; "
+          f"only the {SEARCH_CAP:,} most recently stored matches ranked, unless all), query from "
+          f"archive_cli.fts_query; texts of {words} made-up words (Zipf over {VOCABULARY:,} words), titles of "
+          f"{TITLE_WORDS}; first call on a fresh Store, then the median of {repeat}")
     path = str(folder / "fts.db")
     stored = 0
     for size in sizes:
@@ -139,22 +154,28 @@ def report_fts(sizes: list[int], words: int, repeat: int, folder: Path, max_buil
         megabytes = sum(os.path.getsize(p) for p in (path, f"{path}-wal") if os.path.exists(p)) / 1e6
         print(f"\n   {size:>9,} articles: {added:,} added in {seconds:.1f} s ({added / seconds:,.0f} rows/s, "
               f"FTS triggers on), DB {megabytes:,.0f} MB", flush=True)
-        print("     query                              fts5 query                  matched   first ms  median ms")
+        print("     query                              fts5 query                    matched  ranked   first ms"
+              "  median ms")
+        span = {"since": {"since": FIRST_SEEN + timedelta(seconds=30 * (size - size // 100))},
+                "until": {"until": FIRST_SEEN + timedelta(seconds=30 * (size // 100 + 1))},
+                "all": {"cap": None}}
         store = Store(path)
         try:
-            for label, text in queries:
-                match = fts_query(text)
+            for label, text, how in queries:
+                match, kwargs = fts_query(text), span.get(how, {})
                 began = time.perf_counter()
-                hits = store.search(match)
+                hits = store.search(match, **kwargs)
                 first = (time.perf_counter() - began) * 1000
                 times = []
                 for _ in range(repeat):
                     began = time.perf_counter()
-                    store.search(match)
+                    store.search(match, **kwargs)
                     times.append((time.perf_counter() - began) * 1000)
-                total = hits[0]["total"] if hits else 0
-                print(f"     {label:34s} {match[:26]:26s} {total:9,d} {first:10.1f} {statistics.median(times):10.1f}",
-                      flush=True)
+                hit = hits[0] if hits else {"articles": 0, "ranked": 0, "capped": False}
+                matched = f"{hit['ranked']:,}+" if hit["articles"] is None else f"{hit['articles']:,}"
+                ranked = f"{hit['ranked']:,}" if hit["capped"] else "all"
+                print(f"     {label:34s} {match[:26]:26s} {matched:>10s} {ranked:>7s} {first:10.1f} "
+                      f"{statistics.median(times):10.1f}", flush=True)
         finally:
             store.close()
         if seconds > max_build and size != sizes[-1]:

@@ -15,6 +15,11 @@ from pathlib import Path
 from presswatch.config.errors import StoreError
 from presswatch.crawler.records import now_iso
 
+# `search` ranks at most this many matching articles, the most recently stored: bm25 and
+# one hit per story cost about 3-4 µs a match, so a word in every article of a million
+# would take seconds. 10,000 rank in about 30 ms (bench/README.md, "FTS search").
+SEARCH_CAP = 10_000
+
 
 class ArchiveQueries:
     """Reading the archive for analysts, and caring for the file."""
@@ -43,36 +48,64 @@ class ArchiveQueries:
     }
 
     def search(self, match: str, since: datetime | None = None, until: datetime | None = None,
-               sources: tuple[str, ...] = (), limit: int = 20) -> list[dict]:
+               sources: tuple[str, ...] = (), limit: int = 20, cap: int | None = SEARCH_CAP) -> list[dict]:
         """Stories whose articles match `match`, an FTS5 query over title and text, best first.
 
         One hit per story: its best-ranked article (bm25, the title weighted above the
-        text) with a snippet marked «like this»; `hits` is how many of the story's articles
-        matched, `total` how many stories matched in all. `since`, `until` and `sources`
-        keep to articles dated in that span (published, else first seen: the date a hit
-        shows), from those sources. A query SQLite cannot read raises StoreError.
+        text) with a snippet marked «like this»; `hits` is how many of the story's ranked
+        articles matched, `total` how many stories the ranked articles belong to. `since`,
+        `until` and `sources` keep to articles dated in that span (published, else first
+        seen: the date a hit shows), from those sources. A query SQLite cannot read raises
+        StoreError.
+
+        Ranking costs about 3-4 µs a matching article, so when more than `cap` articles
+        match only the `cap` most recently stored (highest id) are ranked: `capped` says
+        so, `ranked` is how many were, and `total` is then the stories among them (a lower
+        bound). `articles` is how many articles matched: exact, or None when capped with a
+        filter (counting them would mean looking up every match; more than `ranked` did).
+        `cap=None` ranks every match.
         """
+        if cap is not None and cap < 1:
+            raise ValueError(f"cap must be at least 1, not {cap}")
         where, params = self._span("COALESCE(a.published_at, a.first_seen_at)", since, until,
                                    "a.source_id", sources)
         title, text = self.SEARCH_WEIGHTS
+        # One more than the cap tells whether there were more; LIMIT -1 is no limit.
+        fetch, keep = (-1, -1) if cap is None else (cap + 1, cap)
         try:
             best = list(self.db.query(
-                f"""WITH hits AS MATERIALIZED (
+                f"""WITH found AS MATERIALIZED (
                         SELECT a.id, a.story_id, bm25(articles_fts, {title}, {text}) AS score
                         FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid
-                        WHERE articles_fts MATCH ? {where})
-                    SELECT id, score, hits, count(*) OVER () AS total FROM (
-                        SELECT id, score, count(*) OVER (PARTITION BY story_id) AS hits,
-                               row_number() OVER (PARTITION BY story_id ORDER BY score, id) AS nth
-                        FROM hits)
-                    WHERE nth = 1 ORDER BY score, id LIMIT ?""", (match, *params, limit)))
-            found = {row["article_id"]: row for row in self._search_rows(match, [r["id"] for r in best])}
+                        WHERE articles_fts MATCH ? {where}
+                        ORDER BY articles_fts.rowid DESC LIMIT ?),
+                    ranked AS (SELECT * FROM found ORDER BY id DESC LIMIT ?)
+                    SELECT id, score, hits, count(*) OVER () AS total, (SELECT count(*) FROM found) AS found
+                    FROM (SELECT id, score, count(*) OVER (PARTITION BY story_id) AS hits,
+                                 row_number() OVER (PARTITION BY story_id ORDER BY score, id) AS nth
+                          FROM ranked)
+                    WHERE nth = 1 ORDER BY score, id LIMIT ?""", (match, *params, fetch, keep, limit)))
+            capped = bool(best) and cap is not None and best[0]["found"] > cap
+            articles = best[0]["found"] if best else 0
+            if capped:
+                # Without a filter FTS5 counts alone, at about the cost of bm25's own count of
+                # each phrase's rows (25 ns a match): cheap. A filter needs every match's article.
+                articles = None if where else self.db.execute(
+                    "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?", (match,)).fetchone()[0]
+            shown = {row["article_id"]: row for row in self._search_rows(match, [r["id"] for r in best])}
         except sqlite3.OperationalError as exc:
             raise StoreError(f"SQLite cannot search for {match}: {exc}") from exc
-        return [{**found[r["id"]], "score": r["score"], "hits": r["hits"], "total": r["total"]} for r in best]
+        return [{**shown[r["id"]], "score": r["score"], "hits": r["hits"], "total": r["total"],
+                 "articles": articles, "ranked": cap if capped else r["found"],
+                 "capped": capped} for r in best]
 
     def _search_rows(self, match: str, ids: list[int]) -> Iterator[dict]:
-        """The articles found, with what a hit shows: the snippet is taken only for these."""
+        """The articles found, with what a hit shows: the snippet is taken only for these.
+
+        One pass over the matches between the lowest and the highest id, the ids kept by
+        SQLite (the + hides them from FTS5): handed `rowid IN (...)`, FTS5 runs the query
+        again for each id, and a prefix query (`a*`) merges every word it covers each time.
+        """
         if not ids:
             return iter(())
         marks = ",".join("?" * len(ids))
@@ -82,7 +115,8 @@ class ArchiveQueries:
                        a.language, a.text_dropped_at, s.outlet_count, s.article_count,
                        snippet(articles_fts, -1, '«', '»', '…', {self.SNIPPET_WORDS}) AS snippet
                 FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid JOIN stories s ON s.id = a.story_id
-                WHERE articles_fts MATCH ? AND articles_fts.rowid IN ({marks})""", (match, *ids))
+                WHERE articles_fts MATCH ? AND articles_fts.rowid BETWEEN ? AND ?
+                      AND +articles_fts.rowid IN ({marks})""", (match, min(ids), max(ids), *ids))
 
     @staticmethod
     def _span(column: str, since: datetime | None, until: datetime | None,

@@ -2,8 +2,10 @@
 
 `search QUERY` ranks stories by their articles' title and text (SQLite FTS5, bm25 with the
 title weighted above the text) and prints each with its date, source, title and a marked
-snippet; `export stories|articles|alerts` writes rows as stored, in CSV, JSON or JSON
-Lines; `stats` counts articles, stories, matches and alerts per source and per day.
+snippet (when more than 10,000 articles match, the store ranks only the 10,000 most recently
+stored, and the count says so; `--all-matches` ranks them all); `export
+stories|articles|alerts` writes rows as stored, in CSV, JSON or JSON Lines; `stats` counts
+articles, stories, matches and alerts per source and per day.
 
 Queries are words, not FTS5 syntax: `fts_query` turns them into it. Words are ANDed;
 "quoted phrases", OR, AND, NOT (in capitals), parentheses, a trailing * (prefix) and
@@ -210,7 +212,10 @@ _DATED_UNTIL = "Only articles dated before (published, else first seen): a durat
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Show at most this many stories.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of the hits instead.")
 @click.option("--fts", "raw", is_flag=True, help="QUERY is SQLite FTS5 syntax, passed on as it is (NEAR, ^).")
-def search(query, config_path, since, until, sources, limit, as_json, raw):
+@click.option("--all-matches", is_flag=True,
+              help="Rank every match, not only the 10,000 most recently stored (seconds for a word in "
+                   "most of a million articles).")
+def search(query, config_path, since, until, sources, limit, as_json, raw, all_matches):
     """Search the stored articles' titles and texts; print the best stories first.
 
     Each story shows once, with its best matching article: story id, date (published,
@@ -219,6 +224,9 @@ def search(query, config_path, since, until, sources, limit, as_json, raw):
     title: or text: to search one of them. Case does not matter. A Hangul word also
     finds it with a particle attached (성폭력 finds 성폭력을).
 
+    When more than 10,000 articles match, only the 10,000 most recently stored are
+    ranked, and the count says so: narrow the query, use --since, or --all-matches.
+
     \b
     Examples:
       presswatch search 'sexual violence' --since 30d
@@ -226,6 +234,7 @@ def search(query, config_path, since, until, sources, limit, as_json, raw):
       presswatch search 'title:성폭력 북한' --json
     """
     from presswatch.config.errors import StoreError
+    from presswatch.crawler.store_archive import SEARCH_CAP
     from presswatch.scheduler.cli import load, open_store
 
     try:
@@ -236,25 +245,46 @@ def search(query, config_path, since, until, sources, limit, as_json, raw):
     with open_store(config) as store:
         try:
             hits = store.search(match, parse_when(since, "--since"), parse_when(until, "--until"),
-                                tuple(sources), limit)
+                                tuple(sources), limit, cap=None if all_matches else SEARCH_CAP)
         except StoreError as exc:
             raise click.ClickException(f"{query!r} cannot be searched: {exc.__cause__ or exc}") from exc
     if as_json:
-        click.echo(json.dumps([{k: v for k, v in hit.items() if k != "total"} for hit in hits],
+        click.echo(json.dumps([{k: v for k, v in hit.items() if k not in _PER_QUERY} for hit in hits],
                               ensure_ascii=False, indent=2))
+        if hits and hits[0]["capped"]:
+            click.echo(f"note: {_matched(hits[0])} articles match; ranked among the {hits[0]['ranked']:,} most "
+                       "recently stored only (--all-matches ranks them all)", err=True)
         return
     for line in search_lines(hits, query):
         click.echo(line)
 
 
+# Fields of every hit that tell of the whole search, not of the hit: --json leaves them out.
+_PER_QUERY = ("total", "articles", "ranked", "capped")
+
+
+def _matched(hit: dict) -> str:
+    """How many articles matched: exact, or "10,000+" when the store did not count them all."""
+    return f"{hit['ranked']:,}+" if hit["articles"] is None else f"{hit['articles']:,}"
+
+
 def search_lines(hits: list[dict], query: str):
-    """Search hits, for people: a count, then each story's line, URL and snippet."""
+    """Search hits, for people: a count, then each story's line, URL and snippet.
+
+    When the store ranked only the most recently stored matches (`capped`), the count is
+    of articles (exact, or "10,000+"), and the line says what was ranked.
+    """
     if not hits:
         yield f"no stored article matches {query!r}"
         return
-    total = hits[0]["total"]
-    shown = f"; the best {len(hits)}" if total > len(hits) else ""
-    yield f"{total} {'story matches' if total == 1 else 'stories match'} {query!r}{shown}:"
+    total, first = hits[0]["total"], hits[0]
+    if first["capped"]:
+        yield (f"{_matched(first)} articles match {query!r}; the best {len(hits)} "
+               f"{'story' if len(hits) == 1 else 'stories'}, ranked among the {first['ranked']:,} most recent "
+               "(narrow the query, use --since, or --all-matches to rank them all):")
+    else:
+        shown = f"; the best {len(hits)}" if total > len(hits) else ""
+        yield f"{total} {'story matches' if total == 1 else 'stories match'} {query!r}{shown}:"
     for hit in hits:
         more = f"  (+{hit['hits'] - 1} more of its articles)" if hit["hits"] > 1 else ""
         yield (f"  story {hit['story_id']:>6}  {_time(hit['date'])}  {hit['source_id']:<20} "

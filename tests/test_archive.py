@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from click.testing import CliRunner
-
+from presswatch.crawler import store_archive
 from presswatch.crawler.store import NewArticle, NewMatch, Store
-from presswatch.scheduler.archive_cli import QueryError, fts_query
+from presswatch.scheduler.archive_cli import QueryError, fts_query, search_lines
 from presswatch.scheduler.cli import main
 
 SOURCES = ("hrw", "yonhap", "kcna", "dailynk-ko", "sports")
@@ -224,6 +224,120 @@ def test_search_prints_story_date_source_title_url_and_snippet(archive):
     assert "«violence»" in lines[3].lower()
     empty = cli("search", "football", "--config", str(config))
     assert empty.exit_code == 0 and empty.output == "no stored article matches 'football'\n"
+
+
+# --- search: the cap on what is ranked -------------------------------------------------------
+
+
+def build_common_word(store: Store) -> list[tuple[int, int]]:
+    """12 articles, one a day in storing order, all with "korea"; (article, story) ids, oldest first.
+
+    The oldest has it in its headline (the best bm25 of all); of the 5 newest, the 9th
+    has it three times in its body (the best of those); the 12th is a copy of the 11th's
+    story; kcna and yonhap alternate. "summit" is in 3 of them, the oldest's headline too.
+    """
+    store.sync_sources([("kcna", "site", "http://kcna.example/", "KCNA"),
+                        ("yonhap", "feed", "http://yonhap.example/feed", "Yonhap")])
+    stored = []
+    for n in range(1, 13):
+        source = ("kcna", "yonhap")[n % 2]
+        title = "Korea summit talks" if n == 1 else f"Daily report {n}"
+        body = {1: "Officials met.", 9: "Korea, korea and korea again, said the paper."}.get(
+            n, f"News from Korea on day {n}, with weather and sports.")
+        if n in (6, 11):
+            body += " A summit was mentioned."
+        story = stored[-1][1] if n == 12 else None
+        stored.append(add(store, source, title, body, day(n), story=story, slug=f"d{n}"))
+    return stored
+
+
+@pytest.fixture
+def common(tmp_path):
+    store = Store(str(tmp_path / "common.db"))
+    try:
+        yield store, build_common_word(store)
+    finally:
+        store.close()
+
+
+def test_an_unselective_query_ranks_only_the_most_recent_matches_and_says_so(common):
+    store, stored = common
+    hits = store.search(fts_query("korea"), cap=5)
+    newest = {story for _, story in stored[-5:]}  # articles 8-12: stories of 8, 9, 10, 11 (12 is 11's copy)
+    assert {hit["story_id"] for hit in hits} == newest
+    assert hits[0]["story_id"] == stored[8][1]  # ranked, not listed by date: the 9th says it three times
+    assert stored[0][1] not in {hit["story_id"] for hit in hits}  # the best of all, but older than the 5
+    first = hits[0]
+    assert (first["capped"], first["ranked"], first["articles"], first["total"]) == (True, 5, 12, 4)
+    assert {hit["story_id"]: hit["hits"] for hit in hits}[stored[10][1]] == 2  # the story and its copy
+    # Ranking every match finds the oldest's headline, with the exact count of stories.
+    every = store.search(fts_query("korea"), cap=None)
+    assert every[0]["story_id"] == stored[0][1]
+    assert (every[0]["capped"], every[0]["ranked"], every[0]["articles"], every[0]["total"]) == (False, 12, 12, 11)
+
+
+def test_the_cap_counts_articles_and_a_cap_just_reached_is_no_cap(common):
+    store, stored = common
+    exactly = store.search(fts_query("korea"), cap=12)
+    assert not exactly[0]["capped"] and exactly[0]["total"] == 11 and exactly[0]["story_id"] == stored[0][1]
+    assert store.search(fts_query("korea"), cap=11)[0]["capped"]
+
+
+def test_a_selective_query_keeps_its_exact_count_and_best_hit(common):
+    store, stored = common
+    hits = store.search(fts_query("summit"), cap=5)
+    assert hits[0]["story_id"] == stored[0][1]  # the oldest, by its headline
+    assert {hit["story_id"] for hit in hits} == {stored[0][1], stored[5][1], stored[10][1]}
+    assert all((hit["capped"], hit["total"], hit["articles"], hit["ranked"]) == (False, 3, 3, 3) for hit in hits)
+
+
+def test_a_filtered_query_over_the_cap_says_more_than_and_one_under_it_is_exact(common):
+    store, stored = common
+    # kcna has 6 of the 12: over a cap of 5, and not counted (each match's article would be read).
+    kcna = store.search(fts_query("korea"), sources=("kcna",), cap=5)
+    assert (kcna[0]["capped"], kcna[0]["articles"], kcna[0]["ranked"]) == (True, None, 5)
+    assert {hit["source_id"] for hit in kcna} == {"kcna"}
+    assert {hit["story_id"] for hit in kcna} == {story for _, story in stored[3::2]}  # days 4-12, not day 2
+    # Narrowed by date to 4: all ranked, counted exactly, the best of them first.
+    recent = store.search(fts_query("korea"), since=day(9), cap=5)
+    assert (recent[0]["capped"], recent[0]["articles"], recent[0]["total"]) == (False, 4, 3)
+    assert recent[0]["story_id"] == stored[8][1]
+
+
+def test_search_lines_say_the_count_is_capped(common):
+    store, _ = common
+    lines = list(search_lines(store.search(fts_query("korea"), cap=5, limit=2), "korea"))
+    assert lines[0] == ("12 articles match 'korea'; the best 2 stories, ranked among the 5 most recent "
+                        "(narrow the query, use --since, or --all-matches to rank them all):")
+    filtered = list(search_lines(store.search(fts_query("korea"), sources=("kcna",), cap=5), "korea"))
+    assert filtered[0].startswith("5+ articles match 'korea'; the best ")
+
+
+def test_the_cli_says_when_it_ranked_only_the_most_recent(tmp_path, monkeypatch):
+    store = Store(str(tmp_path / "presswatch.db"))
+    try:
+        stored = build_common_word(store)
+    finally:
+        store.close()
+    config = tmp_path / "presswatch.yaml"
+    config.write_text(yaml.safe_dump({"database": "presswatch.db"}), encoding="utf-8")
+    # The CLI's cap is 10,000 (and its help says so); 5 here, not 10,001 articles.
+    assert f"{store_archive.SEARCH_CAP:,}" in cli("search", "--help").output.replace("\n", " ")
+    monkeypatch.setattr(store_archive, "SEARCH_CAP", 5)
+    result = cli("search", "korea", "--config", str(config), "--limit", "3")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == ("12 articles match 'korea'; the best 3 stories, ranked among the 5 "
+                                             "most recent (narrow the query, use --since, or --all-matches to "
+                                             "rank them all):")
+    every = cli("search", "korea", "--config", str(config), "--all-matches", "--limit", "1")
+    assert every.stdout.splitlines()[0] == "11 stories match 'korea'; the best 1:"
+    assert f"story {stored[0][1]:>6}" in every.stdout.splitlines()[1]
+    # --json keeps its shape; the note goes to stderr.
+    as_json = cli("search", "korea", "--config", str(config), "--json", "--source", "kcna")
+    assert {h["source_id"] for h in json.loads(as_json.stdout)} == {"kcna"}
+    assert not {"total", "capped", "articles", "ranked"} & set(json.loads(as_json.stdout)[0])
+    assert "note: 5+ articles match; ranked among the 5 most recently stored only" in as_json.stderr
+    assert cli("search", "summit", "--config", str(config)).stdout.splitlines()[0] == "3 stories match 'summit':"
 
 
 # --- export ---------------------------------------------------------------------------------
