@@ -319,9 +319,15 @@ class RemoteCrawls(Crawls):
                 entries = reply[0][1] if reply else []
                 if last != ">":
                     last = entries[-1][0] if entries else ">"
-                done = [entry_id for entry_id, fields in entries if self._handle(fields)]
-                if done:
-                    await asyncio.to_thread(self._acknowledge, done)
+                touched: dict[int, SourceIngest] = {}
+                for _, fields in entries:
+                    target = self._handle(fields)
+                    if target is not None:
+                        touched[id(target)] = target
+                for target in touched.values():
+                    target.flush()  # committed before acknowledged
+                if entries:
+                    await asyncio.to_thread(self._acknowledge, [entry_id for entry_id, _ in entries])
                 await self._check_jobs()
             except asyncio.CancelledError:
                 raise
@@ -345,16 +351,17 @@ class RemoteCrawls(Crawls):
         pipe.xdel(self.stream, *ids)
         pipe.execute()
 
-    def _handle(self, fields) -> bool:
-        """Ingest one record; True when it is done with (a bad record is logged and dropped)."""
+    def _handle(self, fields) -> SourceIngest | None:
+        """Ingest one record (a bad one is logged and dropped); returns the run it went to,
+        whose batch must be flushed before the record is acknowledged."""
         if not fields:  # deleted from the stream while pending
-            return True
+            return None
         try:
             record = json.loads(fields[b"r"])
             run_id, kind = record["run"], record["type"]
         except (KeyError, ValueError, TypeError) as exc:
             log.error("results: a record that cannot be read was dropped: %s", exc)
-            return True
+            return None
         run = self.runs.get(run_id)
         target = run.ingest if run else self.orphans.get(run_id)
         if target is None:
@@ -378,10 +385,9 @@ class RemoteCrawls(Crawls):
         except Exception:
             # One bad record never stops the others; it is logged with its source.
             log.exception("source=%s result %s could not be ingested", record.get("source"), kind)
-            return True
         if kind in ("candidate", "entry") and self.progress is not None:
             self.progress.article(record["source"])
-        return True
+        return target
 
     def _end(self, run_id: str, run: _Run | None, target: SourceIngest, record: dict) -> None:
         if run is None:

@@ -55,6 +55,7 @@ class Store(ArchiveQueries, OutboxQueries):
     path: str
     db: sqlite_utils.Database = field(init=False)
     _lock: object = field(default=None, init=False, repr=False)
+    _depth: int = field(default=0, init=False, repr=False)  # transactions open (savepoints inside)
 
     def __post_init__(self) -> None:
         if self.path != ":memory:":
@@ -108,15 +109,31 @@ class Store(ArchiveQueries, OutboxQueries):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One write transaction; everything inside commits together or not at all."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """One write transaction; everything inside commits together or not at all.
+
+        Inside another one it is a savepoint: a failure undoes only its own writes, and
+        they commit with the outer transaction (a batch of entries, one commit).
+        """
+        depth = self._depth
+        if depth:
+            name = f"nested_{depth}"
+            self.db.execute(f"SAVEPOINT {name}")
+        else:
+            self.db.execute("BEGIN IMMEDIATE")
+        self._depth = depth + 1
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if depth:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+            else:
+                self.db.execute("ROLLBACK")
             raise
         else:
-            self.db.execute("COMMIT")
+            self.db.execute(f"RELEASE {name}" if depth else "COMMIT")
+        finally:
+            self._depth = depth
 
     def _one(self, sql: str, params: tuple | dict = ()) -> dict | None:
         return next(iter(self.db.query(sql, params)), None)

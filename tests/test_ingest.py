@@ -547,3 +547,53 @@ def test_a_not_modified_run_keeps_the_stored_etag(store):
     assert state.last_modified == "Thu, 01 Nov 2018 09:00:00 GMT"
     assert state.failures == 0
     assert state.last_success_at == now_iso(T0 + timedelta(hours=1))
+
+
+# --- a run's entries in one transaction --------------------------------------------------
+
+
+def test_a_runs_entries_commit_together_and_a_failing_one_is_undone_alone(store, ingest, tmp_path):
+    """A run's candidates are stored in one transaction, each in a savepoint: an entry the
+    database refuses is undone alone, the others are stored, and the run is recorded as
+    failed (so its ETag does not hide the refused entry next time)."""
+    from presswatch.crawler.pipeline import SourceIngest
+    from presswatch.crawler.items import SourceFetched
+
+    # A real refusal by SQLite for one title (a trigger in the test's own database file).
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        conn.execute("""CREATE TRIGGER refuse BEFORE INSERT ON articles WHEN NEW.title = 'Refused'
+                        BEGIN SELECT RAISE(ABORT, 'refused for the test'); END""")
+    run = SourceIngest(ingest, "nknews")
+    run.process(SourceFetched("nknews", 200, etag='"v2"'))
+    run.store(candidate())
+    run.store(candidate(url="https://www.nknews.org/refused/", title="Refused", text=WEATHER_TEXT))
+    run.store(candidate(url=WEATHER_URL, title=WEATHER_TITLE, text=WEATHER_TEXT + " More."))
+    # Nothing is written before the batch is flushed (at BATCH candidates or at the end).
+    assert store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 0
+    recorded = run.finish()
+
+    titles = [r[0] for r in store.db.execute("SELECT title FROM articles ORDER BY id")]
+    assert titles == [HRW_TITLE, WEATHER_TITLE]
+    # The refused entry left nothing behind: no story, no signatures of its own.
+    assert store.db.execute("SELECT count(*) FROM stories").fetchone()[0] == 2
+    assert not recorded.ok and "refused for the test" in recorded.error
+    assert store.source_state("nknews").etag is None  # not kept: the entry is read again next run
+    # The matches of the stored entries were queued in the same transaction.
+    assert store.db.execute("SELECT count(*) FROM outbox").fetchone()[0] > 0
+
+
+def test_a_nested_transaction_rolls_back_alone_and_the_outer_one_all(store):
+    with store.transaction():
+        store.sync_sources([("nknews", "feed", "https://www.nknews.org/feed/", "outer")])
+        with pytest.raises(RuntimeError):
+            with store.transaction():
+                store.sync_sources([("yonhap", "feed", "https://en.yna.co.kr/RSS/nk.xml", "inner")])
+                raise RuntimeError("undo the inner one")
+    assert store.source_state("nknews").name == "outer"
+    assert store.source_state("yonhap").name == "Yonhap"
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            with store.transaction():
+                store.sync_sources([("kcna", "feed", "https://kcnawatch.org/feed/", "released")])
+            raise RuntimeError("undo everything, the released savepoint too")
+    assert store.source_state("kcna").name == "KCNA Watch"
