@@ -8,6 +8,7 @@ not end a run. A remote worker's crawl (crawler.remote) feeds a `SourceIngest` t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
@@ -23,6 +24,7 @@ from presswatch.crawler.store import SourceRun
 
 log = logging.getLogger("presswatch.crawl")
 BATCH = 50  # candidates of a run stored in one transaction at most
+FLUSH_AFTER = 0.5  # seconds a candidate of a local crawl waits for others to share its commit
 
 def pipeline_for(ingest: Ingest) -> type:
     """The pipeline class bound to `ingest`.
@@ -42,6 +44,7 @@ class IngestPipeline:
         self.ingest = ingest
         self.crawler = crawler
         self.run: SourceIngest | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -52,9 +55,19 @@ class IngestPipeline:
 
     def process_item(self, item):
         self.run.process(item)
+        if self.run.pending and self.timer is None:
+            # A batch waits at most FLUSH_AFTER for more of its run's candidates.
+            self.timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self._flush)
         return item
 
+    def _flush(self) -> None:
+        self.timer = None
+        self.run.flush()
+
     def close_spider(self):
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.run.finish(getattr(self.crawler.spider, "items_seen", 0))
 
 
@@ -127,10 +140,13 @@ class SourceIngest:
     def flush(self) -> None:
         """Ingest the candidates waiting, in one transaction (each its own savepoint).
 
-        One commit for a feed's entries instead of one each: most of an entry's cost was
-        its commit (the same index pages written again and again). Nothing waits across
-        a return to the event loop: a batch is ingested whole, in order, before anything
-        else touches the store; a run's last entries are flushed when it finishes.
+        One commit for a feed's entries instead of one each: the same index pages are
+        written once, not once an entry. A batch is ingested whole and in order, without
+        returning to the event loop, so nothing else touches the store in between; it
+        is flushed at BATCH candidates, FLUSH_AFTER after its first one (a local crawl),
+        before a remote record is acknowledged, and when the run finishes. Until then its
+        candidates are in memory only: a crash loses them, and the run (not recorded, its
+        ETag not kept) fetches them again.
         """
         batch, self.pending = self.pending, []
         if not batch:
@@ -156,6 +172,12 @@ class SourceIngest:
             self.fatal = f"database error, entry not stored: {exc} ({candidate.url})"
             log.error("source=%s %s", candidate.source_id, self.fatal)
             return
+        except Exception as exc:
+            # A bug, not the input: the entry's savepoint is undone, the batch goes on, and
+            # the run fails so that the entry is read again.
+            self.fatal = f"entry not stored: {type(exc).__name__}: {exc} ({candidate.url})"
+            log.exception("source=%s %s", candidate.source_id, self.fatal)
+            return
         self.counts[result.outcome] += 1
         self.alerts += result.alerts_queued
 
@@ -172,6 +194,7 @@ class SourceIngest:
         fetched = self.fetched
         if fatal is not None and self.fatal is None:
             self.fatal = self.ingest.redact(fatal)
+            log.warning("source=%s run failed: %s", self.source_id, self.fatal)
         if fetched is None and self.fatal is None:
             self.fatal = "the run ended before the source was fetched"
         run = SourceRun(

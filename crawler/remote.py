@@ -5,7 +5,7 @@ per due source on the queue `workers.queue`; a `presswatch worker` process takes
 runs it in a fresh forked process (RQ's work horse), so each job gets its own Twisted
 reactor, as Scrapy needs. The job carries everything the crawl needs and nothing of the
 database: the source and the `crawl` section, the source's validators and body digest,
-and the articles the source stored or listed within `stories.window` (so pages already
+and the articles the source stored or listed, the newest 20,000 (so pages already
 read are not fetched again). The worker crawls with the same spiders and settings as a
 local crawl, extracts each page there, and appends one record per item to the Redis
 stream `<queue>:results`, ending with an `end` record.
@@ -29,8 +29,8 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from presswatch.config.errors import FetchError
 from presswatch.crawler.canonical import canonical_url
@@ -49,6 +49,8 @@ CHECK_EVERY = 2.0        # seconds between looks at the jobs of runs still waiti
 RESULT_TTL = 3600        # seconds RQ keeps a finished job's return value
 FAILURE_TTL = 7 * 86400  # and a failed job, for `rq info` and a look at its traceback
 KNOWN_LIMIT = 20_000     # articles of a source told to its worker at most
+GRACE = 60.0             # past workers.timeout, a run still without its end record ends here
+NO_WORKER_AFTER = 30.0   # a job still queued this long with no worker on the queue: a warning
 
 
 def results_stream(queue: str) -> str:
@@ -125,6 +127,8 @@ class ResultSink:
         self.run_id = run_id
         self.source = source
         self.sent = 0
+        self.lost = 0  # records Redis refused: the run must fail, so they are fetched again
+        self.lost_reason = ""
         self.ended = False
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -134,6 +138,16 @@ class ResultSink:
         self.sent += 1
 
     def item(self, item) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            self._item(item)
+        except RedisError as exc:
+            self.lost += 1
+            self.lost_reason = f"{type(exc).__name__}: {exc}"
+            log.warning("source=%s a result could not be sent to Redis: %s", self.source.id, self.lost_reason)
+
+    def _item(self, item) -> None:
         if isinstance(item, SourceFetched):
             self.send("fetched", item=asdict(item))
         elif isinstance(item, SourceFailed):
@@ -149,9 +163,15 @@ class ResultSink:
                 self.send("candidate", candidate=_candidate_record(candidate))
 
     def end(self, items_seen: int, error: str | None = None) -> None:
-        if not self.ended:
-            self.ended = True
-            self.send("end", items_seen=items_seen, error=error, worker=self.worker)
+        """The run's last record; raises if Redis refuses it (the job then fails, and the
+        writer ends the run with the job's error)."""
+        if self.ended:
+            return
+        if self.lost and error is None:
+            error = (f"{self.lost} results could not be sent to Redis ({self.lost_reason}); "
+                     "the run is read again next time")
+        self.send("end", items_seen=items_seen, error=error, worker=self.worker)
+        self.ended = True
 
 
 class ForwardPipeline:
@@ -198,7 +218,7 @@ def crawl_job(payload: dict) -> dict:
         sink.end(0, f"crawl crashed on worker {sink.worker}: {type(exc).__name__}: {exc}")
         raise
     sink.end(0, None if sink.sent else "the crawl ended without a result")
-    return {"records": sink.sent, "worker": sink.worker}
+    return {"records": sink.sent, "lost": sink.lost, "worker": sink.worker}
 
 
 def work(redis_url: str, queue: str, burst: bool = False, name: str | None = None) -> bool:
@@ -230,8 +250,8 @@ class _Run:
     future: asyncio.Future
     job_id: str
     deadline: float
+    queued: float
     ending: bool = False  # an end record was written for it by the writer
-    records: int = field(default=0)
 
 
 class RemoteCrawls(Crawls):
@@ -249,6 +269,7 @@ class RemoteCrawls(Crawls):
         self.orphans: dict[str, SourceIngest] = {}  # runs queued by an earlier writer
         self.reader: asyncio.Task | None = None
         self.checked = 0.0
+        self.warned = False  # about a queue no worker takes from
         super().__init__(config, ingest)
 
     def make_runners(self):
@@ -267,7 +288,6 @@ class RemoteCrawls(Crawls):
 
     async def _remote(self, ingest, source, etag, last_modified, body_digest) -> None:
         run_id = uuid.uuid4().hex
-        since = datetime.now(UTC) - self.config.stories.window
         payload = {
             "run": run_id,
             "stream": self.stream,
@@ -280,11 +300,12 @@ class RemoteCrawls(Crawls):
             "etag": etag,
             "last_modified": last_modified,
             "body_digest": body_digest,
-            "known": self.ingest.store.source_known(source.id, since, KNOWN_LIMIT),
+            "known": self.ingest.store.source_known(source.id, KNOWN_LIMIT),
         }
         run = _Run(source.id, SourceIngest(ingest, source.id), asyncio.get_running_loop().create_future(),
                    job_id=f"presswatch-{run_id}",
-                   deadline=time.monotonic() + self.config.workers.timeout.total_seconds())
+                   deadline=time.monotonic() + self.config.workers.timeout.total_seconds(),
+                   queued=time.monotonic())
         self.runs[run_id] = run
         try:
             await asyncio.to_thread(
@@ -297,7 +318,15 @@ class RemoteCrawls(Crawls):
             return
         log.debug("source=%s queued as job %s", source.id, run.job_id)
         self._ensure_reader()
-        await run.future
+        # The reader ends runs; this is the backstop should it fail to (Redis lost the end
+        # record, or the reader cannot read): a run never waits forever.
+        wait = self.config.workers.timeout.total_seconds() + GRACE
+        try:
+            await asyncio.wait_for(asyncio.shield(run.future), wait)
+        except TimeoutError:
+            if self.runs.pop(run_id, None) is not None:
+                run.ingest.finish(fatal=f"no result of the crawl arrived within workers.timeout "
+                                        f"({self._timeout()}) and {GRACE:.0f}s more")
 
     def _ensure_reader(self) -> None:
         if self.reader is None or self.reader.done():
@@ -306,7 +335,7 @@ class RemoteCrawls(Crawls):
     async def _read(self) -> None:
         """Ingest the results stream until no run waits: first this writer's records left
         unacknowledged by its last life, then new ones."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError, ResponseError
 
         last = "0"
         while self.runs or last == "0":
@@ -325,14 +354,31 @@ class RemoteCrawls(Crawls):
                     if target is not None:
                         touched[id(target)] = target
                 for target in touched.values():
-                    target.flush()  # committed before acknowledged
+                    try:
+                        target.flush()  # committed before acknowledged
+                    except Exception:  # its run is recorded failed (SourceIngest.fatal)
+                        log.exception("source=%s results could not be stored", target.source_id)
                 if entries:
                     await asyncio.to_thread(self._acknowledge, [entry_id for entry_id, _ in entries])
                 await self._check_jobs()
             except asyncio.CancelledError:
                 raise
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):  # Redis restarted without its data: start over
+                    log.warning("results: the stream's consumer group is gone from %s; created again",
+                                self.where())
+                    last = "0"
+                    continue
+                log.warning("results: %s answered %s; trying again in a second", self.where(), exc)
+                await asyncio.sleep(1)
+                await self._check_deadlines_only()
             except RedisError as exc:
                 log.warning("results: %s unreachable (%s); trying again in a second", self.where(), exc)
+                await asyncio.sleep(1)
+                await self._check_deadlines_only()
+            except Exception:
+                # Never let the reader die: runs would wait for their backstop.
+                log.exception("results: reading failed; trying again in a second")
                 await asyncio.sleep(1)
                 await self._check_deadlines_only()
 
@@ -419,7 +465,24 @@ class RemoteCrawls(Crawls):
                 await asyncio.to_thread(self._cancel, run.job_id)
                 await self._end_by_writer(
                     run_id, run, f"no worker finished the crawl within workers.timeout "
-                                 f"({self.config.workers.timeout}); job {status or 'lost'}, now cancelled")
+                                 f"({self._timeout()}); job {status or 'lost'}, now cancelled")
+            elif status == "queued" and now - run.queued > NO_WORKER_AFTER and not self.warned:
+                await self._warn_if_no_worker()
+
+    def _timeout(self) -> str:
+        from presswatch.config.duration import format_duration
+
+        return format_duration(self.config.workers.timeout)
+
+    async def _warn_if_no_worker(self) -> None:
+        from rq import Worker
+
+        if await asyncio.to_thread(Worker.count, queue=self.queue):
+            return
+        self.warned = True
+        log.warning("no worker takes jobs from the queue %r on %s: crawls wait (up to workers.timeout, %s); "
+                    "start one with: presswatch worker --redis URL", self.config.workers.queue, self.where(),
+                    self._timeout())
 
     async def _check_deadlines_only(self) -> None:
         """Redis is unreachable: runs past their deadline end here, as failed."""
@@ -428,7 +491,7 @@ class RemoteCrawls(Crawls):
             if now > run.deadline:
                 self.runs.pop(run_id)
                 run.ingest.finish(fatal=f"results could not be read from {self.where()} within "
-                                        f"workers.timeout ({self.config.workers.timeout})")
+                                        f"workers.timeout ({self._timeout()})")
                 if not run.future.done():
                     run.future.set_result(None)
 
@@ -466,10 +529,10 @@ class RemoteCrawls(Crawls):
 
     async def _end_by_writer(self, run_id: str, run: _Run, reason: str) -> None:
         """Append the run's end after whatever its worker wrote, so it is ingested last."""
-        run.ending = True
         record = {"run": run_id, "source": run.source_id, "type": "end", "items_seen": 0,
                   "error": reason, "worker": None}
         await asyncio.to_thread(self.redis.xadd, self.stream, {"r": json.dumps(record, ensure_ascii=False)})
+        run.ending = True
 
     async def stop(self) -> None:
         """Stop waiting: results not yet read stay in the stream for the next start."""

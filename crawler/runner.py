@@ -217,6 +217,8 @@ class Crawls:
             await self._start(self.held_runner, source, before.etag, before.last_modified, before.body_digest)
         finally:
             feed_run = self.held.held.pop(source.id, None)
+        if feed_run is None and self.stopping:
+            return  # stopped before the feed's run ended: nothing to record (remote results wait)
         if feed_run is None:
             feed_run = SourceRun(source.id, ok=False, error="the run ended before the source was fetched")
         now = datetime.now(UTC)

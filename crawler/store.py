@@ -124,14 +124,27 @@ class Store(ArchiveQueries, OutboxQueries):
         try:
             yield
         except BaseException:
-            if depth:
-                self.db.execute(f"ROLLBACK TO {name}")
-                self.db.execute(f"RELEASE {name}")
-            else:
-                self.db.execute("ROLLBACK")
+            # SQLite may have rolled the whole transaction back itself (disk full, I/O
+            # error): then there is nothing left to undo, and the error is the caller's.
+            if self.db.conn.in_transaction:
+                if depth:
+                    self.db.execute(f"ROLLBACK TO {name}")
+                    self.db.execute(f"RELEASE {name}")
+                else:
+                    self.db.execute("ROLLBACK")
             raise
         else:
-            self.db.execute(f"RELEASE {name}" if depth else "COMMIT")
+            if depth:
+                if not self.db.conn.in_transaction:
+                    raise StoreError("the database rolled the transaction back (see the error before)")
+                self.db.execute(f"RELEASE {name}")
+            else:
+                try:
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    if self.db.conn.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    raise
         finally:
             self._depth = depth
 
@@ -253,9 +266,9 @@ class Store(ArchiveQueries, OutboxQueries):
             )
         return KnownArticle(**row) if row else None
 
-    def source_known(self, source_id: str, since: datetime, limit: int = 20_000) -> list[dict]:
-        """The articles a source stored or listed, first seen since `since` (newest first, at
-        most `limit`), with what decides whether their pages are wanted again: their keys,
+    def source_known(self, source_id: str, limit: int = 20_000) -> list[dict]:
+        """The articles a source stored or listed (the newest `limit`), with what decides
+        whether their pages are wanted again: their keys,
         GUID, where their text came from, a final page error, and this source's entry
         fingerprint. What a remote worker is told is known (crawler.remote)."""
         return list(self.db.query(
@@ -264,9 +277,8 @@ class Store(ArchiveQueries, OutboxQueries):
                FROM articles a LEFT JOIN entry_fingerprints f ON f.article_id = a.id AND f.source_id = :s
                WHERE a.id IN (SELECT id FROM articles WHERE source_id = :s
                               UNION SELECT article_id FROM entry_fingerprints WHERE source_id = :s)
-                 AND a.first_seen_at >= :since
                ORDER BY a.id DESC LIMIT :limit""",
-            {"s": source_id, "since": now_iso(since), "limit": limit}))
+            {"s": source_id, "limit": limit}))
 
     def fill_article(self, article_id: int, article: NewArticle, at: datetime | None = None) -> None:
         """Replace a feed's stand-in text by the page's, once the page could be fetched."""

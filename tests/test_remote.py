@@ -8,6 +8,7 @@ PRESSWATCH_REQUIRE_REDIS is set (CI installs it and sets it).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -229,3 +230,82 @@ def test_results_of_a_writer_that_died_are_ingested_by_the_next(web, sink, redis
     assert sorted(urls) == sorted([web.url("/news/hrw-report"), web.url("/news/floods"), "http://agency.example/hrw"])
     assert len(sink.messages) == 1
     assert Redis.from_url(redis_url).xlen("presswatch:results") == 0
+
+
+def test_results_redis_refuses_make_the_run_fail_so_they_are_fetched_again(redis_url):
+    """A worker whose records Redis refuses (out of memory here: a real refusal) does not end
+    its run as a success: the run fails, its ETag is not kept, the entries come again."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    from presswatch.config import Source
+    from presswatch.crawler.items import EntryItem, FeedEntry
+    from presswatch.crawler.remote import ResultSink
+
+    client = Redis.from_url(redis_url)
+    source = Source(id="outlet", kind="feed", url="http://127.0.0.1:9/feed.xml")
+    sink = ResultSink(client, "presswatch:results", "run-1", source)
+    entry = FeedEntry(guid="g1", link="http://127.0.0.1:9/a1", title="A title", summary="A summary")
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", "1")
+    try:
+        sink.item(EntryItem("outlet", entry))  # refused: counted, not raised into Scrapy
+        assert sink.lost == 1 and "OutOfMemoryError" in sink.lost_reason
+        with pytest.raises(RedisError):
+            sink.end(0)  # the end record refused too: the job fails, the writer ends the run
+        assert not sink.ended
+    finally:
+        client.config_set("maxmemory", "0")
+    sink.end(0)
+    (_, fields), = client.xrange("presswatch:results")
+    record = json.loads(fields[b"r"])
+    assert record["type"] == "end" and "1 results could not be sent to Redis" in record["error"]
+
+
+def test_the_writer_survives_redis_losing_its_data(web, redis_url, tmp_path):
+    """Redis restarts without its data while the writer waits (the consumer group and a
+    queued job are gone): the lost job's run ends as failed after workers.timeout, and the
+    next run's results are read (the group is made again), all in one writer."""
+    import asyncio
+
+    from redis import Redis
+
+    from presswatch.config import Config
+    from presswatch.crawler.ingest import Ingest
+    from presswatch.crawler.remote import RemoteCrawls
+    from presswatch.crawler.store import Store
+
+    outlet, agency, _ = serve_outlets(web)
+    config = Config.model_validate({
+        "workers": {"redis": redis_url, "timeout": "4s"},
+        "crawl": {"delay": "0s", "retries": 0, "timeout": "5s", "robots": False},
+        "sources": [{"id": "lost", "kind": "feed", "url": agency},
+                    {"id": "outlet", "kind": "feed", "url": outlet}],
+    })
+    store = Store(str(tmp_path / "presswatch.db"))
+    store.sync_sources([(s.id, s.kind, str(s.url), s.id) for s in config.sources])
+    ingest = Ingest.from_config(store, config.rules, config.sources, None, config.health, config.stories)
+    client = Redis.from_url(redis_url)
+
+    async def scenario():
+        crawls = RemoteCrawls(config, ingest)
+        lost = asyncio.ensure_future(crawls.crawl(config.sources[0]))  # queued; no worker yet
+        while not client.exists("presswatch:results"):
+            await asyncio.sleep(0.05)  # the reader made its group
+        client.flushall()  # Redis comes back empty: the job and the group are gone
+        worker = start_worker(redis_url)
+        try:
+            await asyncio.wait_for(crawls.crawl(config.sources[1]), 60)
+            await asyncio.wait_for(lost, 60)
+        finally:
+            worker.terminate()
+            worker.wait(15)
+        await crawls.stop()
+
+    try:
+        asyncio.run(scenario())
+        states = {s.id: s for s in store.source_states()}
+        assert states["outlet"].failures == 0 and states["outlet"].articles_new == 2
+        assert states["lost"].failures == 1 and "workers.timeout (4s)" in states["lost"].last_error
+    finally:
+        store.close()
