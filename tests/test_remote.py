@@ -309,3 +309,34 @@ def test_the_writer_survives_redis_losing_its_data(web, redis_url, tmp_path):
         assert states["lost"].failures == 1 and "workers.timeout (4s)" in states["lost"].last_error
     finally:
         store.close()
+
+
+def test_the_long_running_daemon_crawls_through_workers_and_stops_cleanly(
+        web, sink, redis_url, workers, write_config, tmp_path):
+    """`presswatch run` (the daemon, not --once) with workers: sources on their schedule as
+    jobs, the alert delivered once, /healthz green, and SIGTERM ends it with exit 0."""
+    from test_monitor import Daemon, health, wait_for
+
+    outlet, agency, _ = serve_outlets(web)
+    config = write_config({
+        "workers": {"redis": redis_url},
+        "monitor": {"listen": "127.0.0.1:0"},
+        "delivery": {"every": "1s"},
+        "sources": [{"id": "outlet", "kind": "feed", "url": outlet, "fetch_articles": True, "every": "10s"},
+                    {"id": "agency", "kind": "feed", "url": agency, "every": "10s"}],
+        "rules": [{"id": "hrw-report", "query": RULE, "channels": ["analysts"]}],
+        "channels": [{"id": "analysts", "url": sink.apprise_url}],
+    })
+    daemon = Daemon(config, tmp_path)
+    try:
+        base = daemon.endpoint()
+        assert wait_for(lambda: sink.messages, timeout=60), daemon.log
+        # A second round of runs (every 10s): the outlet answers 304, nothing is sent again.
+        assert wait_for(lambda: sum(path == "/outlet.xml" for path, _ in web.requests) >= 2, timeout=60)
+        assert wait_for(lambda: health(base)[0] == 200, timeout=30), health(base)
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.log
+    assert len(sink.messages) == 1
+    assert sorted(page_requests(web)) == ["/news/floods", "/news/hrw-report"]
+    assert "Traceback" not in daemon.log, daemon.log
