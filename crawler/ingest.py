@@ -211,6 +211,11 @@ class Ingest:
         if article.version_hash != known.version_hash:
             return self._update(known, article, Outcome.REVISED)
         fingerprint = article.entry_fingerprint
+        if fingerprint is None and known.source_id != article.source_id:
+            # A page another source stored first, listed by this one too (a site, a
+            # sitemap): noted, so that what this source is told it knows includes it
+            # (crawler.remote: a worker does not fetch it again every run).
+            fingerprint = LISTED
         if fingerprint and self.store.entry_fingerprint(known.id, article.source_id) != fingerprint:
             with self.store.transaction():  # its page fetched again, unchanged: the entry is noted
                 self.store.note_entry(known.id, article.source_id, fingerprint)
@@ -343,6 +348,9 @@ class Ingest:
             version_hash=version_hash(title, text),
             entry_fingerprint=candidate.entry_fingerprint,
         )
+
+
+LISTED = "listed"  # the entry fingerprint noted for a page a site or sitemap source listed
 
 
 def page_not_wanted(extracted_from: str, page_error: str | None, fingerprint: str | None,

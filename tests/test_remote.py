@@ -340,3 +340,30 @@ def test_the_long_running_daemon_crawls_through_workers_and_stops_cleanly(
     assert len(sink.messages) == 1
     assert sorted(page_requests(web)) == ["/news/floods", "/news/hrw-report"]
     assert "Traceback" not in daemon.log, daemon.log
+
+
+def test_a_page_another_source_stored_is_not_fetched_again_by_a_site_worker(
+        web, sink, redis_url, workers, write_config, run_presswatch, tmp_path):
+    """An outlet watched as a feed and as its home page: the site's worker is told the pages
+    the feed stored once it has seen them, and does not fetch them every run."""
+    outlet, _, _ = serve_outlets(web)
+    home = web.add("/", '<html><body><a href="/news/hrw-report">Report</a> '
+                        '<a href="/news/floods">Floods</a></body></html>')
+    config = write_config({
+        "workers": {"redis": redis_url},
+        "sources": [{"id": "outlet", "kind": "feed", "url": outlet, "fetch_articles": True}],
+    })
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    assert sorted(page_requests(web)) == ["/news/floods", "/news/hrw-report"]
+    # The home page is added as a site source after the feed stored both pages.
+    config = write_config({
+        "workers": {"redis": redis_url},
+        "sources": [{"id": "outlet", "kind": "feed", "url": outlet, "fetch_articles": True},
+                    {"id": "home", "kind": "site", "url": home, "follow": "/news/"}],
+    })
+    for _ in range(2):
+        assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    # The first site run fetched them once (a worker knows only its own source's pages);
+    # the second knew them from the first.
+    assert sorted(page_requests(web)) == ["/news/floods", "/news/floods", "/news/hrw-report", "/news/hrw-report"]
+    assert len(rows(tmp_path / "presswatch.db", "SELECT id FROM articles")) == 2
