@@ -50,6 +50,9 @@ _SCRAPY_MW = "scrapy.downloadermiddlewares"
 DOWNLOADER_MIDDLEWARES = {
     # Before robots.txt (100): every request of a source carries its policy.
     "presswatch.crawler.runner.SourcePolicyMiddleware": 50,
+    # After robots.txt (100), whose own request for /robots.txt passes here first: a page
+    # then waits its turn after it. One pace per host across the crawls of all sources.
+    f"{_MW}.pacing.HostPacingMiddleware": 110,
     # Ours replace Scrapy's at the same places in the chain.
     f"{_SCRAPY_MW}.retry.RetryMiddleware": None,
     f"{_MW}.retry.BackoffRetryMiddleware": 550,
@@ -84,7 +87,9 @@ def scrapy_settings(config, pipeline: type) -> Settings:
         "DOWNLOAD_TIMEOUT": crawl.timeout.total_seconds(),
         # DOWNLOAD_DELAY is AutoThrottle's floor: it never goes faster than the configured delay.
         "DOWNLOAD_DELAY": crawl.delay.total_seconds(),
-        "RANDOMIZE_DOWNLOAD_DELAY": True,
+        # Not randomised: HostPacingMiddleware books each host's requests crawl.delay apart
+        # across sources, and a crawler's own random wait (0.5-1.5x) would break that pace.
+        "RANDOMIZE_DOWNLOAD_DELAY": False,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
         "AUTOTHROTTLE_ENABLED": True,
         "AUTOTHROTTLE_START_DELAY": crawl.delay.total_seconds(),

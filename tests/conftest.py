@@ -61,6 +61,7 @@ class _WebHandler(BaseHTTPRequestHandler):
         web = self.server.owner
         path = self.path.split("#")[0]
         web.requests.append((path, dict(self.headers)))
+        web.request_times.append((time.monotonic(), path))
         route = web.routes.get(path) or web.routes.get(path.split("?")[0])
         if route is None:
             self._send(404, b"not found", "text/plain")
@@ -111,6 +112,7 @@ class WebServer(_Server):
     def __init__(self):
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict]] = []
+        self.request_times: list[tuple[float, str]] = []  # (monotonic time, path) of each request
         super().__init__(_WebHandler)
 
     def add(self, path: str, body: str | bytes, **kw) -> str:

@@ -136,6 +136,7 @@ class HostileWeb(WebServer):
     def __init__(self):
         self.routes = {}
         self.requests = []
+        self.request_times = []
         self.streams: dict[str, int] = {}
         _Server.__init__(self, _HostileHandler)
 

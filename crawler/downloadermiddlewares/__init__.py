@@ -1,4 +1,5 @@
-"""presswatch's downloader middlewares: retries with backoff, a redirect policy, size limits, charsets.
+"""presswatch's downloader middlewares: retries with backoff, a redirect policy, size limits, charsets,
+one pace per host across sources.
 
 Each ends a request it will not serve with a `PageRefused`, whose message is the reason
 recorded for the page (an `IgnoreRequest`, so Scrapy calls the request's errback and
