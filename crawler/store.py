@@ -43,9 +43,39 @@ from presswatch.crawler.store_outbox import OutboxQueries
 
 __all__ = [
     "HealthChange", "KnownArticle", "NearCandidate", "NewArticle", "NewMatch", "OutboxRow", "SourceRun",
-    "SourceState", "Store", "StorySummary", "now_iso",
+    "SourceState", "Store", "StorySummary", "now_iso", "DatabaseFacts", "inspect_database",
 ]
 
+
+
+@dataclass(frozen=True)
+class DatabaseFacts:
+    """What a database file holds, as `inspect_database` read it."""
+
+    applied: list[str]   # migrations applied, in order
+    pending: list[str]   # migrations this presswatch would apply at the next start
+    known: set[str]      # every migration this presswatch has
+    integrity: str | None  # PRAGMA quick_check's first lines, when asked for
+
+
+def inspect_database(path: str | Path, integrity: bool = False, timeout: float = 10) -> DatabaseFacts:
+    """Read a database's schema state (and quick_check) without writing: opened mode=ro.
+
+    For `doctor` and `serve`, which must not create, migrate or lock the file as a Store
+    does. Raises sqlite3.Error when the file is not a database.
+    """
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout)
+    try:
+        db = sqlite_utils.Database(conn)
+        applied = [m.name for m in migrations.applied(db)]
+        pending = [m.name for m in migrations.pending(db)]
+        # Every migration this presswatch has: those pending on an empty database.
+        known = {m.name for m in migrations.pending(sqlite_utils.Database(memory=True))}
+        check = ("; ".join(row[0] for row in conn.execute("PRAGMA quick_check").fetchall()[:3])
+                 if integrity else None)
+    finally:
+        conn.close()
+    return DatabaseFacts(applied, pending, known, check)
 
 
 @dataclass

@@ -179,27 +179,16 @@ def database_check(path: Path) -> Check:
 
 
 def _inspect_database(path: Path) -> tuple[str, str]:
-    import sqlite_utils
+    from presswatch.crawler.store import inspect_database
 
-    from presswatch.crawler.migrations import migrations
-
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-    try:
-        db = sqlite_utils.Database(conn)
-        applied = [m.name for m in migrations.applied(db)]
-        # Every migration this presswatch has: those pending on an empty database.
-        known = {m.name for m in migrations.pending(sqlite_utils.Database(memory=True))}
-        pending = migrations.pending(db)
-        integrity = "; ".join(row[0] for row in conn.execute("PRAGMA quick_check").fetchall()[:3])
-    finally:
-        conn.close()
-    if not applied:
+    facts = inspect_database(path, integrity=True)
+    if not facts.applied:
         schema = "not a presswatch database"
-    elif set(applied) - known:
-        schema = f"newer than this presswatch: {applied[-1]}"
+    elif set(facts.applied) - facts.known:
+        schema = f"newer than this presswatch: {facts.applied[-1]}"
     else:
-        schema = applied[-1] + (f", {len(pending)} migrations at next start" if pending else "")
-    return schema, integrity
+        schema = facts.applied[-1] + (f", {len(facts.pending)} migrations at next start" if facts.pending else "")
+    return schema, facts.integrity
 
 
 # --- sources -----------------------------------------------------------------------------

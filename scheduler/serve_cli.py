@@ -60,18 +60,13 @@ def check_archive(path: Path) -> None:
 
     Only reads: the schema is upgraded by `presswatch run`, never by serving it.
     """
-    import sqlite_utils
-    from presswatch.crawler.migrations import migrations
+    from presswatch.crawler.store import inspect_database
 
     if not path.exists():
         raise StoreError(f"no database yet at {path}; run presswatch first (presswatch run --once)")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            db = sqlite_utils.Database(conn)
-            applied, pending = migrations.applied(db), [m.name for m in migrations.pending(db)]
-        finally:
-            conn.close()
+        facts = inspect_database(path)
+        applied, pending = facts.applied, facts.pending
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot read {path} as a presswatch database: {exc}") from exc
     if not applied:
