@@ -40,7 +40,7 @@ from presswatch.config.schema import CONSOLE
 from presswatch.crawler import metrics
 from presswatch.crawler.store import OutboxRow, Store
 from presswatch.scheduler.message import MAX_DIGEST, Style, render
-from presswatch.scheduler.pacing import plan
+from presswatch.scheduler.pacing import Hold, plan, rate_free_at
 from presswatch.scheduler.target import ChannelTargets, Target, UrlOutcome, build_channels, send_to
 
 __all__ = ["Delivery", "backoff_delay", "build_channels", "print_to_stdout", "send_to"]
@@ -111,15 +111,24 @@ class Delivery:
     # Pacing ------------------------------------------------------------------
 
     def _hold(self, row: OutboxRow) -> bool:
-        """Hold a row that must wait (digest, quiet hours, rate limit); True if held."""
-        if row.pace is not None:
-            return False
+        """Hold a row that must wait (digest, quiet hours, rate limit); True if held.
+
+        A row held before and now due goes out with its channel's other held rows as one
+        message, unless the channel's rate limit has no room for it yet: then the digest
+        waits for that room (a quiet-hours or digest release counts against the rate too).
+        """
         now = self.clock()
         channel = self.channels.get(row.channel_id)
         rate = getattr(channel.channel, "rate_limit", None) if channel else None
         sends = [datetime.fromisoformat(s.sent_at) for s in
                  self.store.channel_sends(row.channel_id, now - rate.per)] if rate else []
-        hold = plan(row.kind, self.rules.get(row.rule_id), rate, self.settings.timezone, now, sends)
+        if row.pace is not None:
+            free = rate_free_at(rate.count, rate.per, sends, now) if rate and row.kind != "health" else None
+            if free is None:
+                return False
+            hold = Hold(free, row.pace)
+        else:
+            hold = plan(row.kind, self.rules.get(row.rule_id), rate, self.settings.timezone, now, sends)
         if hold is None:
             return False
         self.store.hold(row.id, hold.until, hold.pace, at=now)

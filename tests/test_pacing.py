@@ -378,3 +378,27 @@ def test_a_rule_with_a_digest_and_one_without_share_a_channel(store, sink):
 
     assert [m["title"] for m in sink.messages] == [f"[presswatch] kcna: {STORIES[1][0]}",
                                                    f"[presswatch] 2 alerts: {RULE_ID}"]
+
+
+def test_a_digest_falling_due_waits_for_room_under_the_channels_rate(store, sink):
+    """A released digest is a message like any other: the channel's rate limit holds it too."""
+    channel = sink_channel(sink)
+    channel = Channel(id=channel.id, url=sink.apprise_url, rate_limit="1/1h")
+    rules = (Rule(id=RULE_ID, query=RULE_QUERY, channels=("analysts",), digest={"every": "1h"}),
+             Rule(id="kcna", query="KCNA", channels=("analysts",)))
+    config = Config(sources=(SOURCE,), rules=rules, channels=(channel,))
+    ids = queue_stories(store, config, 2)
+    clock = Clock(at("2031-01-15 09:30"))
+    delivery = Delivery.from_config(store, config, clock=clock)
+
+    assert run(delivery) == 1  # the kcna alert at once: the hour's one message
+    clock.now = at("2031-01-15 10:00")
+    assert run(delivery) == 0  # the digest is due, but the channel had its message at 09:30
+    held = [outbox_row(store, i) for i in ids if outbox_row(store, i).rule_id == RULE_ID]
+    assert len(held) == 2
+    assert {(r.state, r.pace, r.next_attempt_at) for r in held} == {
+        ("pending", "digest", "2031-01-15T10:30:00+00:00")}
+    clock.now = at("2031-01-15 10:30")
+    assert run(delivery) == 2
+    assert [m["title"] for m in sink.messages] == [f"[presswatch] kcna: {STORIES[1][0]}",
+                                                   f"[presswatch] 2 alerts: {RULE_ID}"]
