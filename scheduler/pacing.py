@@ -61,7 +61,14 @@ def quiet_end(quiet, at: datetime, tz: tzinfo) -> datetime | None:
     else:  # past midnight, as 22:00-07:00
         inside = now >= start or now < end
         end_day = local.date() + timedelta(days=1) if now >= start else local.date()
-    return _utc(end_day, end, tz) if inside else None
+    if not inside:
+        return None
+    ends = _utc(end_day, end, tz)
+    if ends <= at:
+        # In the repeated hour of a change back from summer time, a wall-clock end comes
+        # twice: the first has passed when `at` is in the second pass; the end is the second.
+        ends = datetime.combine(end_day, end, tzinfo=tz).replace(fold=1).astimezone(UTC)
+    return ends if ends > at else None
 
 
 def next_digest(digest, at: datetime, tz: tzinfo) -> datetime:

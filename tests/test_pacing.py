@@ -402,3 +402,14 @@ def test_a_digest_falling_due_waits_for_room_under_the_channels_rate(store, sink
     assert run(delivery) == 2
     assert [m["title"] for m in sink.messages] == [f"[presswatch] kcna: {STORIES[1][0]}",
                                                    f"[presswatch] 2 alerts: {RULE_ID}"]
+
+
+def test_quiet_hours_in_the_repeated_hour_of_a_clock_change_end_at_their_second_end():
+    """New York, 2031-11-02: 01:00-02:00 comes twice. Quiet until 01:30: at the second
+    01:15 (06:15 UTC) the quiet hours end at the second 01:30 (06:30 UTC), not the first
+    (05:30 UTC, already past), which would let alerts through in quiet hours."""
+    new_york = ZoneInfo("America/New_York")
+    quiet = QuietSpan(time(0), time(1, 30))
+    assert quiet_end(quiet, at("2031-11-02 05:15"), new_york) == at("2031-11-02 05:30")  # first 01:15 (EDT)
+    assert quiet_end(quiet, at("2031-11-02 06:15"), new_york) == at("2031-11-02 06:30")  # second 01:15 (EST)
+    assert quiet_end(quiet, at("2031-11-02 06:45"), new_york) is None  # the second 01:45: not quiet
