@@ -65,7 +65,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extract_eval import Page, load_pages  # the same pages, found the same way
+import feed_cycle  # its subprocess measurement
+from extract_eval import Page, articles_folder, load_pages  # the same pages, found the same way
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = 0.8
@@ -172,16 +173,9 @@ class Figure:
 
 
 def run_child(argv: list[str], timeout: float, cwd: Path) -> tuple[Figure, subprocess.CompletedProcess]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    parent_cpu = time.process_time()
-    t0 = time.perf_counter()
-    env = {k: v for k, v in os.environ.items() if k != "PRESSWATCH_CONFIG"}
-    proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
-    wall = time.perf_counter() - t0
-    server_cpu = time.process_time() - parent_cpu
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Figure(wall, cpu, server_cpu=server_cpu), proc
+    """A subprocess's wall and CPU seconds (and this process's, the server's), as feed_cycle measures."""
+    measured, proc = feed_cycle.run_child(argv, timeout, cwd)
+    return Figure(measured.wall, measured.cpu, server_cpu=measured.server_cpu), proc
 
 
 def write_config(folder: Path, feeds: list[str], concurrency: int, max_articles: int, name: str,
@@ -375,10 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run the pipeline with N remote workers (presswatch worker, Redis), for each N "
                              "of a comma-separated list, e.g. 1,2 (needs redis-server)")
     args = parser.parse_args(argv)
-    root = Path(args.corpus)
-    articles = root / "articles" if (root / "articles").is_dir() else root
-    if not (articles / "scrapinghub_aeb").is_dir():
-        print(f"no articles corpus under {root}", file=sys.stderr)
+    articles = articles_folder(args.corpus)
+    if articles is None:
         return 2
     concurrencies = [int(value) for value in args.concurrency.split(",") if value.strip()]
     worker_counts = [int(value) for value in args.workers.split(",") if value.strip()]

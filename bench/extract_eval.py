@@ -185,15 +185,23 @@ def report(pages: list[Page], results: dict[str, dict[str, Score]]) -> None:
         print()
 
 
+def articles_folder(corpus: str) -> Path | None:
+    """The corpus's articles folder (given the corpus or the folder itself), or None, said why."""
+    root = Path(corpus)
+    articles = root / "articles" if (root / "articles").is_dir() else root
+    if not (articles / "scrapinghub_aeb").is_dir():
+        print(f"no articles corpus under {root}", file=sys.stderr)
+        return None
+    return articles
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", default=os.environ.get("PRESSWATCH_CORPUS")
                         or str(REPO.parent / "shared" / "corpus"))
     args = parser.parse_args(argv)
-    root = Path(args.corpus)
-    articles = root / "articles" if (root / "articles").is_dir() else root
-    if not (articles / "scrapinghub_aeb").is_dir():
-        print(f"no articles corpus under {root}", file=sys.stderr)
+    articles = articles_folder(args.corpus)
+    if articles is None:
         return 2
     warnings.filterwarnings("ignore")
     pages = load_pages(articles)
