@@ -237,3 +237,25 @@ def test_two_sources_on_one_site_share_its_pace(web, write_config, run_presswatc
     assert len(times) == 6  # two feeds, four pages
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     assert min(gaps) >= 0.35, gaps  # 0.4 s, less the server's own timing slack
+
+
+RUSSIAN = ("<html><head><title>Правозащитники о докладе</title></head><body><p>"
+           + "Женщины в КНДР подвергаются насилию со стороны чиновников, говорится в докладе. " * 3
+           + "</p></body></html>")
+GREEK = ("<html><body><p>" + "Η έκθεση περιγράφει τη βία κατά των γυναικών στη Βόρεια Κορέα. " * 3
+         + "</p></body></html>")
+FRENCH = ("<html><body><p>" + "Le rapport décrit les violences subies par les femmes en Corée du Nord, "
+          "à la frontière. " * 3 + "</p></body></html>")
+
+
+@pytest.mark.parametrize(("text", "encoding", "expected"), [
+    (RUSSIAN, "utf-8", "utf_8"),      # UTF-8 sent as Latin-1: Ð\x9fÑ\x80Ð°...
+    (FRENCH, "utf-8", "utf_8"),       # UTF-8 sent as Latin-1: Ã©
+    (RUSSIAN, "cp1251", "cp1251"),    # Cyrillic sent as Latin-1: Ïðàâîçàùèòíèêè
+    (RUSSIAN, "koi8_r", "koi8_r"),
+    (GREEK, "cp1253", "cp1253"),
+    (FRENCH, "cp1252", None),         # right as declared: a few accented letters are not mojibake
+])
+@pytest.mark.parametrize("declared", ["cp1252", "latin_1"])
+def test_other_scripts_and_utf8_sent_as_latin1_are_read_right(text, encoding, expected, declared):
+    assert corrected_encoding(text.encode(encoding), declared) == expected
