@@ -201,10 +201,14 @@ def crawl_job(payload: dict) -> dict:
 
     from presswatch.config.schema import Config
 
+    from presswatch.crawler.downloadermiddlewares.pacing import HostPacingMiddleware
+
     job = get_current_job()
     config = Config.model_validate(payload["config"])
     source = config.sources[0]
     sink = ResultSink(job.connection, payload["stream"], payload["run"], source)
+    # One pace per host across every job and worker of the queue, kept in Redis.
+    HostPacingMiddleware.share_through(job.connection, payload["pace"])
     try:
         pipeline = type("BoundForwardPipeline", (ForwardPipeline,), {"sink": sink})
         known = KnownEntries(payload["known"], want_page=source.kind == "feed" and source.fetch_articles)
@@ -291,6 +295,7 @@ class RemoteCrawls(Crawls):
         payload = {
             "run": run_id,
             "stream": self.stream,
+            "pace": f"{self.config.workers.queue}:pace:",  # + host: its next free moment
             "config": {
                 "crawl": self.config.crawl.model_dump(mode="json"),
                 "user_agent": self.config.user_agent,

@@ -7,22 +7,45 @@ middleware holds the next free moment of each host for all of them: a request wa
 then, and books the moment `crawl.delay` later for the next one. Requests of one crawler
 are then spaced by at least the delay (Scrapy's own randomised wait may add to it).
 
-A remote worker runs each job in a process of its own: the pace holds within a job only.
+On a remote worker each job is a process of its own; there the booking is kept in Redis
+(`share_through`), read and written by one script on the server with the server's clock, so
+the pace holds across every job and worker that shares the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from scrapy.utils.httpobj import urlparse_cached
 
+log = logging.getLogger("presswatch.crawl")
+
+
+# KEYS[1]: the host's key; ARGV[1]: the delay. Books the host's next free moment, returns
+# how long to wait for it (seconds, as text). The key expires a minute after it is free.
+_BOOK = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local start = math.max(t, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local free = start + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.6f', free), 'PX', math.ceil((free - t) * 1000) + 60000)
+return string.format('%.6f', start - t)
+"""
+
 
 class HostPacingMiddleware:
     next_free: dict[str, float] = {}  # host -> monotonic time its next request may go
+    shared = None  # (Redis script, key prefix) on a worker: see share_through
 
     def __init__(self, delay: float):
         self.delay = delay
+
+    @classmethod
+    def share_through(cls, connection, prefix: str) -> None:
+        """Keep the hosts' bookings in Redis under `prefix` (a worker's jobs)."""
+        cls.shared = (connection.register_script(_BOOK), prefix)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -32,9 +55,19 @@ class HostPacingMiddleware:
         if self.delay <= 0:
             return None
         host = (urlparse_cached(request).hostname or "").lower()
+        wait = self._booked(host)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return None
+
+    def _booked(self, host: str) -> float:
+        if self.shared is not None:
+            script, prefix = self.shared
+            try:
+                return float(script(keys=[f"{prefix}{host}"], args=[self.delay]))
+            except Exception as exc:  # Redis away: this job keeps its own pace
+                log.warning("pace of %s kept in this job only: %s", host, exc)
         now = time.monotonic()
         start = max(now, self.next_free.get(host, 0.0))
         self.next_free[host] = start + self.delay
-        if start > now:
-            await asyncio.sleep(start - now)
-        return None
+        return start - now
