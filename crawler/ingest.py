@@ -68,6 +68,8 @@ class Candidate:
     origin: str | None = None  # an aggregator's entry: the publisher's site
     entry_fingerprint: str | None = None  # of the feed entry that announced it
     requested_url: str | None = None  # a page: the link followed, when redirects led elsewhere
+    page_etag: str | None = None  # a page: its validators as served
+    page_last_modified: str | None = None
 
 
 class Outcome(Enum):
@@ -219,6 +221,34 @@ class Ingest:
         if fingerprint and self.store.entry_fingerprint(known.id, article.source_id) != fingerprint:
             with self.store.transaction():  # its page fetched again, unchanged: the entry is noted
                 self.store.note_entry(known.id, article.source_id, fingerprint)
+                self.store.note_page_validators(known.id, article)
+        return IngestResult(Outcome.SEEN, known.story_id)
+
+    def page_validators(self, source_id: str, guid: str | None, url: str) -> tuple[str | None, str | None] | None:
+        """The validators of a stored article's page, to fetch it again conditionally."""
+        try:
+            key = canonical_url(url)
+        except ValueError:
+            return None
+        known = self.store.known_article(source_id, guid, (key,))
+        if known is None or known.extracted_from != "page":
+            return None
+        return self.store.page_validators(known.id)
+
+    def page_unchanged(self, source_id: str, guid: str | None, url: str,
+                       fingerprint: str | None) -> IngestResult | None:
+        """A page asked for again answered 304: the article is as stored; its changed feed
+        entry is noted so the page is not asked for again until the entry changes again."""
+        try:
+            key = canonical_url(url)
+        except ValueError:
+            return None
+        known = self.store.known_article(source_id, guid, (key,))
+        if known is None:
+            return None
+        if fingerprint:
+            with self.store.transaction():
+                self.store.note_entry(known.id, source_id, fingerprint)
         return IngestResult(Outcome.SEEN, known.story_id)
 
     def _update(self, known: KnownArticle, article: NewArticle, outcome: Outcome) -> IngestResult:
@@ -347,6 +377,8 @@ class Ingest:
             outlet=self._outlet(candidate, url),
             version_hash=version_hash(title, text),
             entry_fingerprint=candidate.entry_fingerprint,
+            page_etag=candidate.page_etag,
+            page_last_modified=candidate.page_last_modified,
         )
 
 

@@ -49,6 +49,17 @@ class PageItem:
     encoding: str | None
     entry: FeedEntry | None = None
     requested_url: str | None = None  # the link followed, when redirects ended elsewhere
+    etag: str | None = None  # the page's validators, kept to ask for it again conditionally
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class PageUnchanged:
+    """A page asked for again conditionally (its feed entry changed) answered 304."""
+
+    source_id: str
+    url: str
+    entry: FeedEntry | None = None
 
 
 @dataclass(frozen=True)

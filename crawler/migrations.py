@@ -352,3 +352,17 @@ def m006_body_digest(db: sqlite_utils.Database) -> None:
 def m007_source_entries(db: sqlite_utils.Database) -> None:
     """The entries a source listed, found by source: what a remote worker is told is known."""
     db.execute("CREATE INDEX entry_fingerprints_source ON entry_fingerprints(source_id, article_id)")
+
+
+@migrations()
+def m008_page_validators(db: sqlite_utils.Database) -> None:
+    """An article page's ETag and Last-Modified: when its feed entry changes, the page is
+    asked for again conditionally, and a 304 costs no download."""
+    db.execute(
+        """
+        CREATE TABLE page_validators (
+            article_id INTEGER PRIMARY KEY REFERENCES articles(id),
+            etag TEXT,
+            last_modified TEXT
+        )"""
+    )

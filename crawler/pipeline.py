@@ -19,7 +19,7 @@ from presswatch.crawler import metrics
 from presswatch.crawler.dateline import resolve
 from presswatch.crawler.extract import extract_page
 from presswatch.crawler.ingest import Candidate, Ingest, IngestResult, Outcome
-from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, SourceFailed, SourceFetched
+from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
 from presswatch.crawler.store import SourceRun
 
 log = logging.getLogger("presswatch.crawl")
@@ -103,6 +103,25 @@ class SourceIngest:
             self.store(entry_candidate(item.source_id, item.entry))
         elif isinstance(item, PageItem):
             self._page(item)
+        elif isinstance(item, PageUnchanged):
+            self.unchanged(item)
+
+    def unchanged(self, item: PageUnchanged) -> None:
+        """A page asked for again answered 304: seen, its entry noted."""
+        self.flush()  # in order with what came before it
+        entry = item.entry
+        try:
+            result = self.ingest.page_unchanged(item.source_id, entry.guid if entry else None, item.url,
+                                                entry.fingerprint if entry else None)
+        except (sqlite3.Error, StoreError) as exc:
+            self.fatal = f"database error, entry not noted: {exc} ({item.url})"
+            log.error("source=%s %s", item.source_id, self.fatal)
+            return
+        if result is None and entry is not None:  # not stored after all: keep the feed's text
+            self.store(entry_candidate(item.source_id, entry))
+        elif result is not None:
+            self.items += 1
+            self.counts[result.outcome] += 1
 
     def _failed(self, item: SourceFailed) -> None:
         if item.fatal:
@@ -272,6 +291,7 @@ def page_candidate(item: PageItem, page) -> Candidate:
         origin=entry.origin if entry else None,
         entry_fingerprint=entry.fingerprint if entry else None,
         requested_url=item.requested_url,
+        page_etag=item.etag, page_last_modified=item.last_modified,
     )
 
 

@@ -94,6 +94,8 @@ class NewArticle:
     outlet: str = ""  # who published it: the site, without www./m./amp.
     version_hash: str = ""  # of its normalised title and text: a change is a revision
     entry_fingerprint: str | None = None  # of the feed entry that announced it
+    page_etag: str | None = None  # the page's validators, to ask for it again conditionally
+    page_last_modified: str | None = None
 
 
 @dataclass(frozen=True)

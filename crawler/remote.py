@@ -35,7 +35,7 @@ from datetime import datetime
 from presswatch.config.errors import FetchError
 from presswatch.crawler.canonical import canonical_url
 from presswatch.crawler.ingest import Candidate, page_not_wanted
-from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, SourceFailed, SourceFetched
+from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
 from presswatch.crawler.pipeline import SourceIngest, extract_candidate
 from presswatch.crawler.runner import SPIDERS, Crawls, scrapy_settings, source_policy
 
@@ -117,6 +117,18 @@ class KnownEntries:
         return page_not_wanted(row["extracted_from"], row["page_error"], fingerprint, self.want_page,
                                lambda: row["fingerprint"])
 
+    def page_validators(self, guid: str | None, url: str) -> tuple[str | None, str | None] | None:
+        try:
+            key = canonical_url(url)
+        except ValueError:
+            return None
+        row = self.by_key.get(key) or (self.by_guid.get(guid) if guid else None)
+        if row is None or row["extracted_from"] != "page":
+            return None
+        if not (row.get("page_etag") or row.get("page_last_modified")):
+            return None
+        return row.get("page_etag"), row.get("page_last_modified")
+
 
 class ResultSink:
     """Appends a run's records to the results stream, extracting pages on the way."""
@@ -154,6 +166,8 @@ class ResultSink:
             self.send("failed", item={**asdict(item), "entry": _entry_record(item.entry)})
         elif isinstance(item, EntryItem):
             self.send("entry", entry=_entry_record(item.entry))
+        elif isinstance(item, PageUnchanged):
+            self.send("unchanged", url=item.url, entry=_entry_record(item.entry))
         elif isinstance(item, PageItem):
             try:
                 candidate = extract_candidate(item, getattr(self.source, "language", None))
@@ -214,6 +228,7 @@ def crawl_job(payload: dict) -> dict:
         known = KnownEntries(payload["known"], want_page=source.kind == "feed" and source.fetch_articles)
         process = CrawlerProcess(scrapy_settings(config, pipeline), install_root_handler=False)
         process.crawl(SPIDERS[source.kind], source=source, is_known=known.is_known,
+                      page_validators=known.page_validators,
                       etag=payload["etag"], last_modified=payload["last_modified"],
                       body_digest=payload["body_digest"], max_articles=config.crawl.max_articles,
                       **source_policy(config, source))
@@ -426,6 +441,8 @@ class RemoteCrawls(Crawls):
                 target.unreadable(record["url"], record["reason"], _entry(record.get("entry")))
             elif kind == "entry":
                 target.process(EntryItem(record["source"], _entry(record["entry"])))
+            elif kind == "unchanged":
+                target.process(PageUnchanged(record["source"], record["url"], _entry(record.get("entry"))))
             elif kind == "fetched":
                 target.process(SourceFetched(**record["item"]))
             elif kind == "failed":

@@ -212,6 +212,7 @@ class Crawls:
                              want_page=source.kind == "feed" and source.fetch_articles),
             etag=etag, last_modified=last_modified, body_digest=body_digest,
             max_articles=self.config.crawl.max_articles,
+            page_validators=partial(self.ingest.page_validators, source.id),
             **source_policy(self.config, source),
         )
 

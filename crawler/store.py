@@ -298,13 +298,15 @@ class Store(ArchiveQueries, OutboxQueries):
 
     def source_known(self, source_id: str, limit: int = 20_000) -> list[dict]:
         """The articles a source stored or listed (the newest `limit`), with what decides
-        whether their pages are wanted again: their keys,
-        GUID, where their text came from, a final page error, and this source's entry
-        fingerprint. What a remote worker is told is known (crawler.remote)."""
+        whether their pages are wanted again (and how to ask for them): their keys,
+        GUID, where their text came from, a final page error, this source's entry
+        fingerprint, the page's validators. What a remote worker is told is known
+        (crawler.remote)."""
         return list(self.db.query(
             """SELECT a.url_key, a.canonical_url, a.guid, a.extracted_from, a.page_error,
-                      f.fingerprint
+                      f.fingerprint, v.etag AS page_etag, v.last_modified AS page_last_modified
                FROM articles a LEFT JOIN entry_fingerprints f ON f.article_id = a.id AND f.source_id = :s
+               LEFT JOIN page_validators v ON v.article_id = a.id
                WHERE a.id IN (SELECT id FROM articles WHERE source_id = :s
                               UNION SELECT article_id FROM entry_fingerprints WHERE source_id = :s)
                ORDER BY a.id DESC LIMIT :limit""",
@@ -323,6 +325,25 @@ class Store(ArchiveQueries, OutboxQueries):
              article.extracted_from, article.version_hash, now_iso(at), article_id),
         )
         self.note_entry(article_id, article.source_id, article.entry_fingerprint)
+        self.note_page_validators(article_id, article)
+
+    def note_page_validators(self, article_id: int, article: NewArticle) -> None:
+        """Keep the ETag and Last-Modified the article's page was last served with."""
+        if article.extracted_from != "page":
+            return
+        if article.page_etag or article.page_last_modified:
+            self.db.execute(
+                """INSERT INTO page_validators (article_id, etag, last_modified) VALUES (?,?,?)
+                   ON CONFLICT (article_id) DO UPDATE SET etag = excluded.etag,
+                   last_modified = excluded.last_modified""",
+                (article_id, article.page_etag, article.page_last_modified))
+        else:
+            self.db.execute("DELETE FROM page_validators WHERE article_id = ?", (article_id,))
+
+    def page_validators(self, article_id: int) -> tuple[str | None, str | None] | None:
+        """(ETag, Last-Modified) of the article's page as last served, if it sent any."""
+        row = self._one("SELECT etag, last_modified FROM page_validators WHERE article_id = ?", (article_id,))
+        return (row["etag"], row["last_modified"]) if row else None
 
     def revise_article(self, article_id: int, article: NewArticle, at: datetime | None = None) -> None:
         """The article changed: keep the version it had as a revision, store the new one."""
@@ -485,6 +506,7 @@ class Store(ArchiveQueries, OutboxQueries):
         )
         article_id = cursor.lastrowid
         self.note_entry(article_id, article.source_id, article.entry_fingerprint)
+        self.note_page_validators(article_id, article)
         outlets = self.db.execute(
             "INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
             (story_id, article.outlet, article_id, now),

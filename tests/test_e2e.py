@@ -279,3 +279,30 @@ def test_an_unchanged_feed_without_validators_is_not_parsed_again(web, write_con
     changed = db_rows(tmp_path / "presswatch.db", "SELECT body_digest FROM sources")[0]
     assert changed["body_digest"] != seen["body_digest"]
     assert len(db_rows(tmp_path / "presswatch.db", "SELECT id FROM articles")) == 3
+
+
+def test_a_page_asked_for_again_is_asked_conditionally_and_304_means_unchanged(
+        web, write_config, run_presswatch, tmp_path):
+    """A feed entry that changes makes its page be fetched again (a revision?); the page's
+    ETag goes with that request, and a 304 leaves the article as it is, its entry noted."""
+    page = web.add("/news/report", article_page(RELEASE["title"], [RELEASE["description"]] * 3), etag='"page-v1"')
+    item = {**RELEASE, "link": page}
+    web.add("/feed.xml", rss_feed([item]), content_type="application/rss+xml")
+    config = write_config({"sources": [{"id": "outlet", "kind": "feed", "url": web.url("/feed.xml"),
+                                        "fetch_articles": True}]})
+
+    def page_requests():
+        return [headers for path, headers in web.requests if path == "/news/report"]
+
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    assert len(page_requests()) == 1 and "If-None-Match" not in page_requests()[0]
+    # The outlet edits the entry's summary: the page is asked for again, conditionally.
+    web.add("/feed.xml", rss_feed([{**item, "description": RELEASE["description"] + " Updated."}]),
+            content_type="application/rss+xml")
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    assert len(page_requests()) == 2 and page_requests()[1].get("If-None-Match") == '"page-v1"'
+    (article,) = db_rows(tmp_path / "presswatch.db", "SELECT extracted_from, revision_count FROM articles")
+    assert article == {"extracted_from": "page", "revision_count": 0}
+    # The changed entry was noted with the 304: the next run does not ask again.
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    assert len(page_requests()) == 2

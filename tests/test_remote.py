@@ -171,11 +171,18 @@ def test_known_pages_are_told_to_the_worker(web, sink, redis_url, workers, write
     """A feed without validators is read again; its stored pages are not fetched again."""
     config = remote_config(write_config, redis_url, web, sink)
     web.routes["/outlet.xml"].etag = None  # no ETag: the feed is fetched and parsed every run
+    web.routes["/news/floods"].etag = '"floods-v1"'
     assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
     before = page_requests(web)
-    # The outlet edits one entry's summary: only that page is fetched again (a revision?).
+    # The outlet edits one entry's summary: only that page is fetched again (a revision?),
+    # conditionally (its ETag went with the job), and its 304 leaves the article as it was.
     body = web.routes["/outlet.xml"].body.replace(b"Heavy rain flooded", b"Heavy rains flooded")
     web.routes["/outlet.xml"].body = body
+    assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
+    assert page_requests(web)[len(before):] == ["/news/floods"]
+    last = [headers for path, headers in web.requests if path == "/news/floods"][-1]
+    assert last.get("If-None-Match") == '"floods-v1"'
+    # Noted with the 304: the third run asks for no page.
     assert run_presswatch("run", "--once", "--config", str(config)).returncode == 0
     assert page_requests(web)[len(before):] == ["/news/floods"]
 

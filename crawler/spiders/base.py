@@ -16,7 +16,7 @@ from scrapy.exceptions import (
 from twisted.python.failure import Failure
 
 from presswatch.crawler.downloadermiddlewares import RetryGivenUp
-from presswatch.crawler.items import FeedEntry, PageItem, SourceFailed, SourceFetched
+from presswatch.crawler.items import FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
 
 
 def header(response, name: str) -> str | None:
@@ -75,12 +75,15 @@ class SourceSpider(scrapy.Spider):
                  etag: str | None = None, last_modified: str | None = None,
                  body_digest: str | None = None,
                  max_articles: int = 50, robots: bool = True, redirect_other_hosts: bool = False,
+                 page_validators: Callable[..., tuple | None] | None = None,
                  **kwargs):
         super().__init__(name=self.name, **kwargs)
         self.source = source
         self.robots = robots
         self.redirect_other_hosts = redirect_other_hosts
         self.is_known = is_known or (lambda guid, url, fingerprint=None: False)
+        # (ETag, Last-Modified) of a stored article's page, to ask for it conditionally.
+        self.page_validators = page_validators or (lambda guid, url: None)
         self.etag = etag
         self.last_modified = last_modified
         self.body_digest = body_digest
@@ -106,10 +109,14 @@ class SourceSpider(scrapy.Spider):
                              last_modified=header(response, "Last-Modified"), items=items,
                              warning=warning, **kw)
 
-    def parse_article(self, response, entry: FeedEntry | None = None) -> Iterator[PageItem]:
+    def parse_article(self, response, entry: FeedEntry | None = None) -> Iterator[PageItem | PageUnchanged]:
         requested = (response.request.meta.get("redirect_urls") or [response.url])[0] if response.request else None
+        if response.status == 304:  # asked for conditionally: the stored article is its text
+            yield PageUnchanged(self.source.id, requested or response.url, entry)
+            return
         yield PageItem(self.source.id, response.url, response.body, response.encoding, entry,
-                       requested_url=requested if requested != response.url else None)
+                       requested_url=requested if requested != response.url else None,
+                       etag=header(response, "ETag"), last_modified=header(response, "Last-Modified"))
 
     def conditional_headers(self) -> dict[str, str]:
         headers = {}
@@ -132,8 +139,13 @@ class SourceSpider(scrapy.Spider):
             meta={**self.policy_meta(), "handle_httpstatus_list": [304]},
         )
 
-    def page_request(self, url: str, entry: FeedEntry | None = None) -> scrapy.Request | None:
-        """A request for an article page, or None when the per-run cap is reached."""
+    def page_request(self, url: str, entry: FeedEntry | None = None,
+                     validators: tuple[str | None, str | None] | None = None) -> scrapy.Request | None:
+        """A request for an article page, or None when the per-run cap is reached.
+
+        With `validators` (the ETag and Last-Modified it was last served with) the request
+        is conditional, and a 304 means the stored article is still the page.
+        """
         if self.pages_requested >= self.max_articles:
             return None
         self.pages_requested += 1
@@ -142,8 +154,17 @@ class SourceSpider(scrapy.Spider):
         meta = self.policy_meta()
         if entry is not None:
             meta["allow_other_host_redirect"] = True
+        headers = {}
+        if validators is not None:
+            etag, last_modified = validators
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+            if headers:
+                meta["handle_httpstatus_list"] = [304]
         return scrapy.Request(url, callback=self.parse_article, errback=self.page_failed,
-                              cb_kwargs={"entry": entry}, meta=meta)
+                              cb_kwargs={"entry": entry}, meta=meta, headers=headers)
 
     def source_failed(self, failure: Failure) -> Iterator[SourceFailed]:
         yield SourceFailed(self.source.id, self.source.url, failure_reason(failure), fatal=True)

@@ -46,7 +46,7 @@ class FeedSpider(SourceSpider):
             # counted as seen (and noted, when this feed never listed the article before).
             yield EntryItem(self.source.id, entry)
             return
-        request = self.page_request(link, entry)
+        request = self.page_request(link, entry, self.page_validators(entry.guid, link))
         # Over the page cap the entry is kept from the feed's own text now, and its page
         # is fetched in a later run (the store says it still wants it).
         yield request if request is not None else EntryItem(self.source.id, entry)
