@@ -155,11 +155,7 @@ class Ingest:
         tried again, and its full text then replaces the feed's. Nor is one whose feed
         entry changed (`fingerprint`): its page is fetched again for a possible revision.
         """
-        try:
-            key = canonical_url(url)
-        except ValueError:
-            return False
-        known = self.store.known_article(source_id, guid, (key,))
+        known = self._known(source_id, guid, url)
         if known is None:
             return False
         return page_not_wanted(known.extracted_from, known.page_error, fingerprint, want_page,
@@ -224,13 +220,17 @@ class Ingest:
                 self.store.note_page_validators(known.id, article)
         return IngestResult(Outcome.SEEN, known.story_id)
 
-    def page_validators(self, source_id: str, guid: str | None, url: str) -> tuple[str | None, str | None] | None:
-        """The validators of a stored article's page, to fetch it again conditionally."""
+    def _known(self, source_id: str, guid: str | None, url: str) -> KnownArticle | None:
+        """The stored article a link (or this source's GUID) names; None for an unusable link."""
         try:
             key = canonical_url(url)
         except ValueError:
             return None
-        known = self.store.known_article(source_id, guid, (key,))
+        return self.store.known_article(source_id, guid, (key,))
+
+    def page_validators(self, source_id: str, guid: str | None, url: str) -> tuple[str | None, str | None] | None:
+        """The validators of a stored article's page, to fetch it again conditionally."""
+        known = self._known(source_id, guid, url)
         if known is None or known.extracted_from != "page":
             return None
         return self.store.page_validators(known.id)
@@ -239,11 +239,7 @@ class Ingest:
                        fingerprint: str | None) -> IngestResult | None:
         """A page asked for again answered 304: the article is as stored; its changed feed
         entry is noted so the page is not asked for again until the entry changes again."""
-        try:
-            key = canonical_url(url)
-        except ValueError:
-            return None
-        known = self.store.known_article(source_id, guid, (key,))
+        known = self._known(source_id, guid, url)
         if known is None:
             return None
         if fingerprint:

@@ -93,7 +93,7 @@ class KnownEntries:
     """`is_known` for a spider on a worker: the writer's answer, from the job's list.
 
     The same decision as `Ingest.is_known`, made on what the source itself stored or
-    listed; a page another source stored first is fetched and then found "seen".
+    listed; a page another source stored first is fetched once, found "seen" and noted.
     """
 
     def __init__(self, rows: list[dict], want_page: bool):
@@ -106,23 +106,22 @@ class KnownEntries:
             if row.get("guid"):
                 self.by_guid[row["guid"]] = row
 
-    def is_known(self, guid: str | None, url: str, fingerprint: str | None = None) -> bool:
+    def _row(self, guid: str | None, url: str) -> dict | None:
         try:
             key = canonical_url(url)
         except ValueError:
-            return False
-        row = self.by_key.get(key) or (self.by_guid.get(guid) if guid else None)
+            return None
+        return self.by_key.get(key) or (self.by_guid.get(guid) if guid else None)
+
+    def is_known(self, guid: str | None, url: str, fingerprint: str | None = None) -> bool:
+        row = self._row(guid, url)
         if row is None:
             return False
         return page_not_wanted(row["extracted_from"], row["page_error"], fingerprint, self.want_page,
                                lambda: row["fingerprint"])
 
     def page_validators(self, guid: str | None, url: str) -> tuple[str | None, str | None] | None:
-        try:
-            key = canonical_url(url)
-        except ValueError:
-            return None
-        row = self.by_key.get(key) or (self.by_guid.get(guid) if guid else None)
+        row = self._row(guid, url)
         if row is None or row["extracted_from"] != "page":
             return None
         if not (row.get("page_etag") or row.get("page_last_modified")):

@@ -274,3 +274,27 @@ def article_page(title: str, paragraphs: list[str], canonical: str | None = None
         f'<main><article><h1>{title}</h1>{body}</article></main>'
         '<footer><p>Copyright Test Outlet. All rights reserved.</p></footer></body></html>'
     )
+
+
+def one_site_two_feeds(web) -> list[str]:
+    """An outlet's English and Korean feeds on one site, two pages each: two sources, one pace."""
+    feeds = []
+    for edition in ("en", "ko"):
+        links = [web.add(f"/{edition}/{n}", article_page(f"Story {edition} {n}", [
+            f"Paragraph {n} of the {edition} edition, long enough to be kept as the article text "
+            "of this page by the extraction, with a few more words to be sure."] * 3)) for n in (1, 2)]
+        feeds.append(web.add(f"/{edition}/feed.xml", rss_feed([
+            {"title": f"Story {edition} {n}", "link": link} for n, link in zip((1, 2), links)]),
+            content_type="application/rss+xml"))
+    return feeds
+
+
+def edition_sources(feeds: list[str]) -> list[dict]:
+    return [{"id": f"outlet-{e}", "kind": "feed", "url": url, "fetch_articles": True}
+            for e, url in zip(("en", "ko"), feeds)]
+
+
+def request_gaps(web) -> list[float]:
+    """Seconds between the server's requests, in the order they came."""
+    times = sorted(t for t, _ in web.request_times)
+    return [later - earlier for earlier, later in zip(times, times[1:])]

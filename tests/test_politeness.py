@@ -216,26 +216,13 @@ def test_retry_after_reads_seconds_and_http_dates():
 def test_two_sources_on_one_site_share_its_pace(web, write_config, run_presswatch):
     """Each source is its own crawl; crawl.delay still holds between any two requests to
     the site, whichever source makes them."""
-    from conftest import article_page, rss_feed
+    from conftest import edition_sources, one_site_two_feeds, request_gaps
 
-    feeds = []
-    for edition in ("en", "ko"):
-        links = [web.add(f"/{edition}/{n}", article_page(f"Story {edition} {n}", [
-            f"Paragraph {n} of the {edition} edition, long enough to be kept as the article text "
-            "of this page by the extraction, with a few more words to be sure."] * 3)) for n in (1, 2)]
-        feeds.append(web.add(f"/{edition}/feed.xml", rss_feed([
-            {"title": f"Story {edition} {n}", "link": link} for n, link in zip((1, 2), links)]),
-            content_type="application/rss+xml"))
-    config = write_config({
-        "crawl": {"delay": "0.4s"},
-        "sources": [{"id": f"outlet-{e}", "kind": "feed", "url": url, "fetch_articles": True}
-                    for e, url in zip(("en", "ko"), feeds)],
-    })
+    config = write_config({"crawl": {"delay": "0.4s"}, "sources": edition_sources(one_site_two_feeds(web))})
     result = run_presswatch("run", "--once", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    times = sorted(t for t, path in web.request_times)
-    assert len(times) == 6  # two feeds, four pages
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = request_gaps(web)
+    assert len(gaps) == 5  # two feeds, four pages
     assert min(gaps) >= 0.35, gaps  # 0.4 s, less the server's own timing slack
 
 

@@ -379,22 +379,12 @@ def test_a_page_another_source_stored_is_not_fetched_again_by_a_site_worker(
 def test_two_workers_keep_one_pace_per_site(web, redis_url, workers, write_config, run_presswatch):
     """Two sources on one site, crawled at once by two workers: crawl.delay still holds
     between any two of the site's requests (the booking is kept in Redis)."""
-    feeds = []
-    for edition in ("en", "ko"):
-        links = [web.add(f"/news/{edition}-{n}", article_page(f"Story {edition} {n}", PARAGRAPHS[n:] + OTHER))
-                 for n in (0, 1)]
-        feeds.append(web.add(f"/{edition}.xml", rss_feed([
-            {"title": f"Story {edition} {n}", "link": link} for n, link in zip((0, 1), links)]),
-            content_type="application/rss+xml"))
-    config = write_config({
-        "workers": {"redis": redis_url},
-        "crawl": {"delay": "0.4s"},
-        "sources": [{"id": f"outlet-{e}", "kind": "feed", "url": url, "fetch_articles": True}
-                    for e, url in zip(("en", "ko"), feeds)],
-    })
+    from conftest import edition_sources, one_site_two_feeds, request_gaps
+
+    config = write_config({"workers": {"redis": redis_url}, "crawl": {"delay": "0.4s"},
+                           "sources": edition_sources(one_site_two_feeds(web))})
     result = run_presswatch("run", "--once", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    times = sorted(t for t, _ in web.request_times)
-    assert len(times) == 6  # two feeds, four pages
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = request_gaps(web)
+    assert len(gaps) == 5  # two feeds, four pages
     assert min(gaps) >= 0.35, gaps
