@@ -235,6 +235,13 @@ def split_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+REDIS_URL_FORMS = "redis://host:6379/0, rediss://host:6380/0 or unix:///run/redis.sock"
+
+
+def is_redis_url(value: str) -> bool:
+    return value.startswith(("redis://", "rediss://", "unix://"))
+
+
 class Workers(_Section):
     """Remote fetching: sources crawled by `presswatch worker` processes on any machine,
     through a Redis server (RQ), while this daemon stays the one writer that stores,
@@ -256,9 +263,8 @@ class Workers(_Section):
     @classmethod
     def _redis_url(cls, value: str) -> str:
         value = value.strip()
-        if value and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise Invalid("{value} is not a Redis URL: redis://host:6379/0, rediss://host:6380/0 "
-                          "or unix:///run/redis.sock")
+        if value and not is_redis_url(value):
+            raise Invalid("{value} is not a Redis URL: " + REDIS_URL_FORMS)
         return value
 
 

@@ -32,8 +32,18 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
+from rq import Queue, Worker, get_current_job
+from rq.command import send_stop_job_command
+from rq.job import Job
+from scrapy.crawler import CrawlerProcess
+
+from presswatch.config.duration import format_duration
 from presswatch.config.errors import FetchError
+from presswatch.config.schema import Config
 from presswatch.crawler.canonical import canonical_url
+from presswatch.crawler.downloadermiddlewares.pacing import HostPacingMiddleware
 from presswatch.crawler.ingest import Candidate, page_not_wanted
 from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
 from presswatch.crawler.pipeline import SourceIngest, extract_candidate
@@ -149,8 +159,6 @@ class ResultSink:
         self.sent += 1
 
     def item(self, item) -> None:
-        from redis.exceptions import RedisError
-
         try:
             self._item(item)
         except RedisError as exc:
@@ -209,13 +217,6 @@ class ForwardPipeline:
 
 def crawl_job(payload: dict) -> dict:
     """One source's crawl, run by RQ in a work horse (a forked process of its own)."""
-    from rq import get_current_job
-    from scrapy.crawler import CrawlerProcess
-
-    from presswatch.config.schema import Config
-
-    from presswatch.crawler.downloadermiddlewares.pacing import HostPacingMiddleware
-
     job = get_current_job()
     config = Config.model_validate(payload["config"])
     source = config.sources[0]
@@ -241,17 +242,8 @@ def crawl_job(payload: dict) -> dict:
 
 def work(redis_url: str, queue: str, burst: bool = False, name: str | None = None) -> bool:
     """Run an RQ worker on the queue until stopped (or, with `burst`, until it is empty)."""
-    from redis import Redis
-    from rq import Queue, Worker
-
-    # Loaded once here, so each job's forked process starts with them (about 0.8 s of imports
-    # a job otherwise). None of them installs a Twisted reactor: each job installs its own.
-    import scrapy.crawler  # noqa: F401
-    import trafilatura  # noqa: F401
-
-    import presswatch.config.schema  # noqa: F401
-    import presswatch.crawler.extract  # noqa: F401
-
+    # Scrapy, trafilatura and the extraction are loaded by this module already, so each job's
+    # forked process starts with them; none installs a Twisted reactor: each job installs its own.
     connection = Redis.from_url(redis_url)
     worker = Worker([Queue(queue, connection=connection)], connection=connection,
                     name=name or f"presswatch-{socket.gethostname()}-{os.getpid()}")
@@ -276,9 +268,6 @@ class RemoteCrawls(Crawls):
     """`Crawls` whose runs are jobs for remote workers; their results are ingested here."""
 
     def __init__(self, config, ingest):
-        from redis import Redis
-        from rq import Queue
-
         workers = config.workers
         self.redis = Redis.from_url(workers.redis)
         self.queue = Queue(workers.queue, connection=self.redis)
@@ -354,8 +343,6 @@ class RemoteCrawls(Crawls):
     async def _read(self) -> None:
         """Ingest the results stream until no run waits: first this writer's records left
         unacknowledged by its last life, then new ones."""
-        from redis.exceptions import RedisError, ResponseError
-
         last = "0"
         while self.runs or last == "0":
             try:
@@ -402,8 +389,6 @@ class RemoteCrawls(Crawls):
                 await self._check_deadlines_only()
 
     def _create_group(self) -> None:
-        from redis.exceptions import ResponseError
-
         try:
             self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
         except ResponseError as exc:
@@ -491,13 +476,9 @@ class RemoteCrawls(Crawls):
                 await self._warn_if_no_worker()
 
     def _timeout(self) -> str:
-        from presswatch.config.duration import format_duration
-
         return format_duration(self.config.workers.timeout)
 
     async def _warn_if_no_worker(self) -> None:
-        from rq import Worker
-
         if await asyncio.to_thread(Worker.count, queue=self.queue):
             return
         self.warned = True
@@ -517,8 +498,6 @@ class RemoteCrawls(Crawls):
                     run.future.set_result(None)
 
     def _statuses(self, job_ids: list[str]) -> list[tuple[str | None, str]]:
-        from rq.job import Job
-
         found = []
         for job in Job.fetch_many(job_ids, connection=self.redis):
             if job is None:
@@ -535,9 +514,6 @@ class RemoteCrawls(Crawls):
         return found
 
     def _cancel(self, job_id: str) -> None:
-        from rq.command import send_stop_job_command
-        from rq.job import Job
-
         try:
             job = Job.fetch(job_id, connection=self.redis)
             status = getattr(job.get_status(), "value", job.get_status())

@@ -327,8 +327,9 @@ class Store(ArchiveQueries, OutboxQueries):
         self.note_entry(article_id, article.source_id, article.entry_fingerprint)
         self.note_page_validators(article_id, article)
 
-    def note_page_validators(self, article_id: int, article: NewArticle) -> None:
-        """Keep the ETag and Last-Modified the article's page was last served with."""
+    def note_page_validators(self, article_id: int, article: NewArticle, new: bool = False) -> None:
+        """Keep the ETag and Last-Modified the article's page was last served with (`new`:
+        the article was just added, so it has none to replace)."""
         if article.extracted_from != "page":
             return
         if article.page_etag or article.page_last_modified:
@@ -337,7 +338,7 @@ class Store(ArchiveQueries, OutboxQueries):
                    ON CONFLICT (article_id) DO UPDATE SET etag = excluded.etag,
                    last_modified = excluded.last_modified""",
                 (article_id, article.page_etag, article.page_last_modified))
-        else:
+        elif not new:
             self.db.execute("DELETE FROM page_validators WHERE article_id = ?", (article_id,))
 
     def page_validators(self, article_id: int) -> tuple[str | None, str | None] | None:
@@ -506,7 +507,7 @@ class Store(ArchiveQueries, OutboxQueries):
         )
         article_id = cursor.lastrowid
         self.note_entry(article_id, article.source_id, article.entry_fingerprint)
-        self.note_page_validators(article_id, article)
+        self.note_page_validators(article_id, article, new=True)
         outlets = self.db.execute(
             "INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
             (story_id, article.outlet, article_id, now),

@@ -41,6 +41,7 @@ def worker(redis_url, queue, burst, config_path):
       presswatch worker --redis redis://127.0.0.1:6379/0 --burst
     """
     from presswatch.config.errors import PresswatchError
+    from presswatch.config.schema import REDIS_URL_FORMS, is_redis_url
     from presswatch.crawler.remote import work
     from presswatch.scheduler.cli import load
 
@@ -51,9 +52,8 @@ def worker(redis_url, queue, burst, config_path):
     if not redis_url:
         raise click.UsageError("no Redis to take jobs from: give --redis URL, $PRESSWATCH_REDIS, "
                                "or a config with workers.redis")
-    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise click.BadParameter(f"{_masked(redis_url)} is not a Redis URL: redis://host:6379/0, "
-                                 "rediss://host:6380/0 or unix:///run/redis.sock", param_hint="--redis")
+    if not is_redis_url(redis_url):
+        raise click.BadParameter(f"{_masked(redis_url)} is not a Redis URL: {REDIS_URL_FORMS}", param_hint="--redis")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         work(redis_url, queue, burst=burst)

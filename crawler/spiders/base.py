@@ -25,6 +25,16 @@ def header(response, name: str) -> str | None:
     return value.decode("latin-1") if value else None
 
 
+def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """The headers of a conditional GET: a 304 answers when nothing changed."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
 # Scrapy's download failures, as a sentence an operator understands at a glance.
 _REASONS = (
     (DownloadTimeoutError, "timed out"),
@@ -119,12 +129,7 @@ class SourceSpider(scrapy.Spider):
                        etag=header(response, "ETag"), last_modified=header(response, "Last-Modified"))
 
     def conditional_headers(self) -> dict[str, str]:
-        headers = {}
-        if self.etag:
-            headers["If-None-Match"] = self.etag
-        if self.last_modified:
-            headers["If-Modified-Since"] = self.last_modified
-        return headers
+        return conditional_headers(self.etag, self.last_modified)
 
     def policy_meta(self) -> dict:
         """The source's robots.txt and redirect policy, as request meta."""
@@ -154,15 +159,9 @@ class SourceSpider(scrapy.Spider):
         meta = self.policy_meta()
         if entry is not None:
             meta["allow_other_host_redirect"] = True
-        headers = {}
-        if validators is not None:
-            etag, last_modified = validators
-            if etag:
-                headers["If-None-Match"] = etag
-            if last_modified:
-                headers["If-Modified-Since"] = last_modified
-            if headers:
-                meta["handle_httpstatus_list"] = [304]
+        headers = conditional_headers(*validators) if validators is not None else {}
+        if headers:
+            meta["handle_httpstatus_list"] = [304]
         return scrapy.Request(url, callback=self.parse_article, errback=self.page_failed,
                               cb_kwargs={"entry": entry}, meta=meta, headers=headers)
 
