@@ -1,7 +1,8 @@
 """The rule query language: text in, a small boolean syntax tree out.
 
 A query is made of terms (bare words such as ``DPRK``, ``Kim-Jong-un``, ``U.N.`` or
-``성폭력``, prefixes such as ``provoc*``, and ``"quoted phrases"``), the uppercase
+``성폭력``, prefixes such as ``provoc*``, ``"quoted phrases"``, and exact forms such as
+``=scum`` or ``="human scum"``, which leave out the plural), the uppercase
 operators ``AND``, ``OR``, ``NOT`` and ``NEAR/n``, parentheses, and field scopes:
 ``title:`` and ``text:`` restrict a term (or a parenthesised group) to the headline or the
 body; ``source:ID`` and ``lang:CODE`` test the article's source id and language. Terms
@@ -60,6 +61,9 @@ _META_VALUE = {
     "lang": (re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*"), "a language code (en, ko)"),
 }
 _MIN_PREFIX = 2
+EXACT = "="
+"""Written before a word or a phrase (``=scum``, ``="human scum"``): that form only, no plural."""
+_EXACT_HINT = " (=scum finds scum and scum's, not scums)"
 
 
 class QuerySyntaxError(PresswatchError, ValueError):
@@ -83,7 +87,8 @@ def _error(column: int, expected: str, detail: str = "") -> QuerySyntaxError:
 class Term:
     """A word, a prefix (``provoc*``) or a phrase that must occur, as written in the query.
 
-    ``field`` is None (title or text), "title" or "text".
+    An exact term (``=scum``) keeps its "=" in ``text``, as a prefix keeps its "*", so the
+    text alone says what the term finds. ``field`` is None (title or text), "title" or "text".
     """
 
     text: str
@@ -94,6 +99,11 @@ class Term:
     def prefix(self) -> bool:
         """Whether the term's last word may go on (``provoc*`` finds provocation)."""
         return self.text.endswith("*")
+
+    @property
+    def exact(self) -> bool:
+        """Whether the term finds only the form written (``=scum``: not scums)."""
+        return self.text.startswith("=")
 
 
 @dataclass(frozen=True)
@@ -157,9 +167,11 @@ def parse_query(text: str) -> Node:
 def parse_term(text: str) -> Term:
     """A synonym or other term given on its own: a phrase when it has several words.
 
-    It takes no operators or quotes; a final ``*`` makes it a prefix.
+    It takes no operators; a final ``*`` makes it a prefix, a leading ``=`` exact.
     """
     text = text.strip()
+    exact = text.startswith(EXACT)
+    text = text.removeprefix(EXACT).strip() if exact else text
     if len(text) > 1 and text[0] in _OPEN_QUOTES and _CLOSE_QUOTES.fullmatch(text[-1]):
         text = text[1:-1].strip()
     words = text.split()
@@ -168,7 +180,9 @@ def parse_term(text: str) -> Term:
     star = text.find("*")
     if star != -1 and (star != len(text) - 1 or star == 0 or not _is_word_char(text[star - 1])):
         raise _error(star + 1, 'a "*" only at the end of a term (provoc*)')
-    return Term(" ".join(words), phrase=len(words) > 1)
+    if exact and star != -1:
+        raise _error(1, f'a whole word after "{EXACT}", or a prefix without it', ' ("*" already finds every ending)')
+    return Term((EXACT if exact else "") + " ".join(words), phrase=len(words) > 1)
 
 
 def terms(node: Node) -> list[Term]:
@@ -273,6 +287,9 @@ def _tokens(text: str) -> Iterator[_Token]:
         elif ch.isalnum():
             token, i = _read_word(text, i)
             yield token
+        elif ch == EXACT:
+            token, i = _read_exact(text, i)
+            yield token
         else:
             raise _bad_character(ch, i + 1)
     yield _Token("END", "", len(text.rstrip()) + 1)
@@ -317,6 +334,24 @@ def _read_word(text: str, i: int) -> tuple[_Token, int]:
             raise _error(i + 1, f'at least {_MIN_PREFIX} letters before "*"')
         return _Token("WORD", word + "*", i + 1), end
     return _Token(word if word in _KEYWORDS else "WORD", word, i + 1), end
+
+
+def _read_exact(text: str, i: int) -> tuple[_Token, int]:
+    if i and _is_word_char(text[i - 1]):
+        raise _error(i + 1, f'a space before "{EXACT}"', f' ("{EXACT}" starts an exact term: =scum)')
+    following = text[i + 1] if i + 1 < len(text) else ""
+    if following in _OPEN_QUOTES:
+        token, end = _read_phrase(text, i + 1)
+    elif following.isalnum():
+        token, end = _read_word(text, i + 1)
+    else:
+        raise _error(i + 2, f'a word or a "phrase" right after "{EXACT}"', _EXACT_HINT)
+    if token.kind not in ("WORD", "PHRASE"):
+        raise _error(i + 2, f'a word or a "phrase" after "{EXACT}"', f", got {_describe(token)}")
+    if token.text.endswith("*"):
+        raise _error(i + 1, f'a whole word after "{EXACT}", or a prefix without it',
+                     ' ("*" already finds every ending: provoc*)')
+    return _Token(token.kind, EXACT + token.text, i + 1), end
 
 
 def _read_near(text: str, i: int, end: int) -> tuple[_Token, int]:

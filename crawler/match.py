@@ -5,8 +5,10 @@ Text is compared normalised (NFKC, casefold, typographic quotes and dashes folde
 every run of spaces and hyphens read as one space, so "Kim Jong-un" finds "Kim Jong Un".
 Latin terms match on word boundaries ("rape" never matches "grape"); Hangul has no
 boundary, because Korean attaches particles to the word (성폭력 matches 성폭력을, and HRW
-matches HRW는); a prefix (``provoc*``) may go on to the end of its word. A rule's synonym
-sets make any member used in its query find every other member.
+matches HRW는); a prefix (``provoc*``) may go on to the end of its word; a term's last
+English word also finds its regular plural ("human scum" finds "human scums"), unless the
+term is exact (``=scum``). A rule's synonym sets make any member used in its query find
+every other member.
 
 Matching an article costs about the same for ten rules as for ten thousand: its words are
 looked up in one set of every rule's plain words, and one Aho-Corasick automaton finds every
@@ -23,7 +25,6 @@ the store and the scheduler.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -248,8 +249,10 @@ class RuleMatcher:
         self._words_of.append(words)
         literals, check_before, check_after = _literals(words)
         self._costs.append(_cost(words))
-        if literals is not None and len(literals) == 1 and check_after and _BOUNDED_WORD.fullmatch(literals[0]):
-            self._words.setdefault(literals[0], []).append(atom)
+        # A single word (in any of its forms) is looked up among the article's whole words.
+        if literals is not None and check_after and all(_BOUNDED_WORD.fullmatch(lit) for lit in literals):
+            for literal in literals:
+                self._words.setdefault(literal, []).append(atom)
             return atom
         confirm = None
         if literals is None:  # too many spellings: find its first word, then look for the term
@@ -363,9 +366,6 @@ def _automaton(literals: dict[str, list[tuple]]):
         automaton.add_word(literal, tuple(entries))
     automaton.make_automaton()
     return automaton
-
-
-@functools.lru_cache(maxsize=4096)
 
 
 # --- synonyms ---------------------------------------------------------------

@@ -3,7 +3,10 @@
 Text is compared normalised (NFKC, casefold, typographic quotes and dashes folded), with
 every run of spaces and hyphens read as one space. Latin terms match on word boundaries;
 Hangul has none (Korean attaches particles to the word); a prefix (``provoc*``) may go on to
-the end of its word. Pure functions, shared by the matcher and the snippets.
+the end of its word. A term's last English word also finds its regular plural (``scum``
+finds scums, ``atrocity`` atrocities, ``church`` churches), unless the term is marked exact
+(``=scum``); a possessive ("Korea's", "victims'") needs nothing, as the apostrophe ends a
+word. Pure functions, shared by the matcher and the snippets.
 """
 
 from __future__ import annotations
@@ -46,7 +49,11 @@ _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 # A phrase's Hangul words may be written apart or together; past this many such gaps the
 # spellings are too many to list, and the phrase is confirmed by its regular expression.
 _MAX_JOINED_GAPS = 6
-# The sets of atoms a compiled rule reads: found anywhere, in the title, in the text.
+# Regular English plurals are made of the last word's ASCII letters only; shorter words
+# ("us", "un", "eu") are mostly abbreviations, whose -es form would be another word ("uses").
+_MIN_PLURAL_LETTERS = 3
+_SIBILANT_ENDS = ("s", "x", "z", "sh", "ch")
+_VOWELS = frozenset("aeiou")
 
 
 def normalize(text: str) -> str:
@@ -88,9 +95,32 @@ def term_pattern(term: str) -> re.Pattern:
     return _compile_words(term_words(term))
 
 
-def _parts(words: tuple[str, ...]) -> tuple[list[str], bool, str]:
-    """The words to find, whether the last is a prefix, and the optional final dot."""
+def plural_forms(word: str) -> tuple[str, ...]:
+    """A normalised English word's regular plurals, longest first; none for other words.
+
+    report -> reports; church -> churches, churchs (monarchs); box -> boxes; atrocity ->
+    atrocities, atrocitys (the Kennedys); hero -> heroes, heros. Irregular plurals (women,
+    wives, children) are not guessed: a rule names them.
+    """
+    if len(word) < _MIN_PLURAL_LETTERS or not (word.isascii() and word.isalpha()):
+        return ()
+    if word.endswith("ch"):
+        return word + "es", word + "s"
+    if word.endswith(_SIBILANT_ENDS):
+        return (word + "es",)
+    if word.endswith("y") and word[-2] not in _VOWELS:
+        return word[:-1] + "ies", word + "s"
+    if word.endswith("o"):
+        return word + "es", word + "s"
+    return (word + "s",)
+
+
+def _parts(words: tuple[str, ...]) -> tuple[list[str], tuple[str, ...], bool, str]:
+    """The words to find, the forms of the last one, whether it is a prefix, the optional final dot."""
     words = list(words)
+    exact = len(words[0]) > 1 and words[0].startswith("=")
+    if exact:
+        words[0] = words[0][1:]
     prefix = len(words[-1]) > 1 and words[-1].endswith("*")
     dot = ""
     if prefix:
@@ -99,15 +129,28 @@ def _parts(words: tuple[str, ...]) -> tuple[list[str], bool, str]:
         # An abbreviation's final dot is optional: "U.N." also finds "the U.N" (and the
         # boundary is checked before it, so "U.N.'s" matches too).
         words[-1], dot = words[-1][:-1], r"\.?"
-    return words, prefix, dot
+    # Only the last word takes a plural: the head of an English noun phrase comes last
+    # ("human scums", "prison guards", "press statements").
+    plurals = () if exact or prefix or dot else plural_forms(words[-1])
+    return words, tuple(sorted((*plurals, words[-1]), key=len, reverse=True)), prefix, dot
+
+
+def _body(words: list[str], last: tuple[str, ...]) -> str:
+    """The words in order with the gaps allowed between them, the last in any of its forms."""
+    body = ""
+    for before, word in itertools.pairwise(words):
+        body += re.escape(before) + _gap(before[-1], word[0])
+    if len(last) == 1:
+        return body + re.escape(last[0])
+    # Longest first: where a longer form fails its end boundary, a shorter one (a prefix
+    # of it, ended by a letter) fails it too, so one try per position is enough.
+    return body + "(?:" + "|".join(map(re.escape, last)) + ")"
 
 
 @functools.lru_cache(maxsize=65536)
 def _compile_words(words: tuple[str, ...]) -> re.Pattern:
-    words, prefix, dot = _parts(words)
-    body = re.escape(words[0])
-    for before, word in itertools.pairwise(words):
-        body += _gap(before[-1], word[0]) + re.escape(word)
+    words, forms, prefix, dot = _parts(words)
+    body = _body(words, forms)
     last = words[-1][-1]
     after = (_REST_OF_WORD if _BOUNDED_CHAR.match(last) else "") if prefix else _boundary_after(last)
     return re.compile(_boundary_before(words[0][0]) + body + after + dot)
@@ -117,10 +160,8 @@ def _compile_words(words: tuple[str, ...]) -> re.Pattern:
 def _finder(words: tuple[str, ...]) -> tuple[re.Pattern, bool, bool, bool, bool]:
     """The term's letters and gaps as a pattern quick to compile (a word-boundary class of
     all Unicode takes milliseconds), with the boundaries and endings ``_spans`` checks itself."""
-    words, prefix, dot = _parts(words)
-    body = re.escape(words[0])
-    for before, word in itertools.pairwise(words):
-        body += _gap(before[-1], word[0]) + re.escape(word)
+    words, forms, prefix, dot = _parts(words)
+    body = _body(words, forms)
     bounded_start, bounded_end = bool(_BOUNDED_CHAR.match(words[0][0])), bool(_BOUNDED_CHAR.match(words[-1][-1]))
     return re.compile(body), bounded_start, bounded_end, prefix, bool(dot)
 
@@ -147,14 +188,15 @@ def _spans(text: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
 
 def _literals(words: tuple[str, ...]) -> tuple[list[str] | None, bool, bool]:
     """Every spelling of the term in searchable text (None: too many), and which ends need a boundary."""
-    words, prefix, _ = _parts(words)
-    spellings, joined = [words[0]], 0
+    words, forms, prefix, _ = _parts(words)
+    spellings, joined = [""], 0
     for before, word in itertools.pairwise(words):
         if _UNSPACED_CHAR.match(before[-1]) and _UNSPACED_CHAR.match(word[0]):
             joined += 1
-            spellings = [s + gap + word for s in spellings for gap in ("", " ")]
+            spellings = [s + before + gap for s in spellings for gap in ("", " ")]
         else:
-            spellings = [s + " " + word for s in spellings]
+            spellings = [s + before + " " for s in spellings]
+    spellings = [s + form for s in spellings for form in forms]
     check_before = bool(_BOUNDED_CHAR.match(words[0][0]))
     check_after = not prefix and bool(_BOUNDED_CHAR.match(words[-1][-1]))
     return (spellings if joined <= _MAX_JOINED_GAPS else None), check_before, check_after

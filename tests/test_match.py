@@ -103,6 +103,84 @@ def test_term_matching(query, text, expected):
     assert matches(query, text) is expected
 
 
+WORD_FORMS = [
+    # (query, text, matches?): a Latin term's last word also finds its regular plural;
+    # a possessive needs nothing, as the apostrophe ends the word
+    ("scum", "a handful of human scums", True),
+    ('"human scum"', "a handful of human scums, to sustain their dirty lives", True),
+    ('"human scum"', "the human\u00a0scums\u2019 testimonies", True),
+    ("statement", "the ministry's press statements", True),
+    ("church", "underground churches in the north", True),
+    ("box", "ballot boxes", True),
+    ("atrocity", "the atrocities committed in prison camps", True),
+    ("atrocity", "an atrocity's victims", True),
+    ("envoy", "the envoys of both Koreas", True),
+    ("hero", "heroes of labour", True),
+    ("NGO", "NGOs based in Seoul", True),
+    ("Korea", "the two Koreas", True),
+    ("Korea", "Korea's women", True),
+    ("Korea", "Korea\u2019s women", True),
+    ("victim", "the victims' testimony", True),
+    ("victim", "the victims\u2019 testimony", True),
+    ('"Human Rights Watch"', "Human Rights Watch's report", True),
+    ("report", "a totally preposterous \u201cReport\u201d", True),
+    ("report", "several reports", True),
+    ("rape", "rapes by border guards", True),
+    # what must not match: other words that start alike, and plurals the rule did not write
+    ("report", "a KCNA reporter said", False),
+    ("report", "the reported cases", False),
+    ("scum", "a scumbag", False),
+    ("Korea", "Korean women", False),
+    ("Korea", "Koreans abroad", False),
+    ("US", "he uses the phone", False),  # words under three letters take no plural
+    ("US", "the USA", False),
+    ("USA", "the US envoy", False),
+    ("women", "a woman", False),  # irregular plurals are the rule's to write
+    ("woman", "women", False),
+    ("scums", "human scum", False),  # a plural does not find its singular
+    ('"human scum"', "humans scum", False),  # only the last word of a phrase
+    ("church", "churchgoers", False),
+    ("atrocity", "atrocitiesx", False),
+    # exact forms: =word and ="a phrase" find the form written, and its possessive
+    ("=scum", "human scums", False),
+    ("=scum", "human scum", True),
+    ("=scum", "the scum's lies", True),
+    ('="human scum"', "a handful of human scums", False),
+    ('="human scum"', "were \u201chuman scum\u201d who", True),
+    ("=Korea", "the two Koreas", False),
+    ("title:=report", "", False),
+    # prefixes and abbreviations keep their own rules; Hangul takes no plural
+    ("provoc*", "provocations", True),
+    ("U.N.", "the U.N.'s envoy", True),
+    ("성폭력", "성폭력들", True),
+    ("HRW", "HRW는 보고서에서 밝혔다", True),
+    ("HRW", "HRWs 보고서", True),
+]
+
+
+@pytest.mark.parametrize(("query", "text", "expected"), WORD_FORMS, ids=[f"{q}|{t[:30]}" for q, t, _ in WORD_FORMS])
+def test_english_word_forms(query, text, expected):
+    assert matches(query, text) is expected
+
+
+def test_a_plural_is_marked_whole_and_the_exact_term_reported_as_written():
+    [found] = RuleMatcher([Rule("r", '"human scum" OR =report')]).match("", "a handful of human scums, a report")
+    assert found.terms == ("human scum", "=report")
+    assert found.snippet == "a handful of «human scums», a «report»"
+    assert make_snippet("reports and a report", ["=report"]) == "reports and a «report»"
+
+
+def test_plural_and_exact_forms_are_different_patterns():
+    assert term_pattern("scum").fullmatch("scums") and not term_pattern("=scum").fullmatch("scums")
+    assert term_pattern("=scum") is not term_pattern("scum")
+
+
+def test_word_forms_in_near_count_the_plural_as_one_word():
+    text = "a patchwork of pointless words made by a handful of human scums"
+    assert matches('"human scum" NEAR/3 handful', text)
+    assert not matches('="human scum" NEAR/3 handful', text)
+
+
 @pytest.mark.parametrize(
     ("text", "normal"),
     [
@@ -322,6 +400,18 @@ def test_synonyms_report_and_mark_the_spelling_found():
     [found] = RuleMatcher([rule]).match("", KOREAN_TEXT.replace("보고서에서", "보고서에서 김정은 정권 아래"))
     assert found.terms == ("김정은", "성폭력")
     assert "«김정은» 정권" in found.snippet
+
+
+def test_synonyms_may_be_lists():
+    rule = SimpleNamespace(id="r", query="DPRK", synonyms=[["DPRK", "North Korea"], ["North Korea", "조선"]])
+    assert RuleMatcher([rule]).rule_ids("", "조선의 녀성들") == ["r"]
+
+
+def test_synonyms_take_word_forms_and_exact_members():
+    rule = FullRule("r", "scum", synonyms=(("scum", "=trash"),))
+    assert RuleMatcher([rule]).match("", "human scums")
+    assert RuleMatcher([rule]).match("", "human trash")
+    assert not RuleMatcher([rule]).match("", "piles of trashes")
 
 
 def test_synonym_sets_sharing_a_member_are_one_set():

@@ -55,6 +55,13 @@ PARSES = [
     ("\u201cdangerous provocation\u201d", P("dangerous provocation")),
     ('"You Cry at Night but Don\'t Know Why"', P("You Cry at Night but Don't Know Why")),
     ('"AND"', P("AND")),
+    # exact forms keep their "=" in the text, as prefixes keep their "*"
+    ("=scum", W("=scum")),
+    ('="human scum"', P("=human scum")),
+    ("KCNA =report", AND(W("KCNA"), W("=report"))),
+    ("(=scum OR 인간쓰레기)", OR(W("=scum"), W("인간쓰레기"))),
+    ("title:=report", T("=report", "title")),
+    ("=scum NEAR/3 handful", Near(W("=scum"), W("handful"), 3)),
     # Korean
     ("성폭력", W("성폭력")),
     ("로동신문 OR 조선중앙통신", OR(W("로동신문"), W("조선중앙통신"))),
@@ -178,6 +185,17 @@ ERRORS = [
     ("KCNA *report", 6, "a term", 'column 6: expected a term, got "*" (a wildcard goes at the end of a word'),
     ('"sex* violence"', 5, "a \"*\" only at the end of a phrase's last word", 'column 5: expected a "*" only at the end'),
     ('KCNA "human *"', 13, "a \"*\" only at the end of a phrase's last word", "column 13: expected"),
+    # exact forms
+    ("KCNA = report", 7, 'a word or a "phrase" right after "="',
+     'column 7: expected a word or a "phrase" right after "=" (=scum finds scum and scum\'s, not scums)'),
+    ("KCNA =", 7, 'a word or a "phrase" right after "="', "column 7: expected a word"),
+    ("KCNA =(a OR b)", 7, 'a word or a "phrase" right after "="', "column 7: expected a word"),
+    ("KCNA=report", 5, 'a space before "="', 'column 5: expected a space before "=" ("=" starts an exact term'),
+    ("=provoc*", 1, 'a whole word after "=", or a prefix without it',
+     'column 1: expected a whole word after "=", or a prefix without it ("*" already finds every ending'),
+    ('="sexual viol*"', 1, 'a whole word after "=", or a prefix without it', "column 1: expected a whole word"),
+    ("a =OR b", 4, 'a word or a "phrase" after "="', 'column 4: expected a word or a "phrase" after "=", got OR'),
+    ("KCNA source:=kcna", 13, "a source id after source:", 'column 13: expected a source id after source:, got "=kcna"'),
     # fields
     ("author:Kim KCNA", 1, "a field (title:, text:, source: or lang:)",
      'column 1: expected a field (title:, text:, source: or lang:), got "author:"'),
@@ -234,6 +252,7 @@ def test_terms_take_near_sides_and_leave_out_metadata():
     assert positive_terms(node) == [W("rape"), W("성폭력"), W("guards")]
     assert metas(node) == [Meta("lang", "en")]
     assert W("provoc*").prefix and P("sexual viol*").prefix and not W("KCNA").prefix
+    assert W("=scum").exact and P("=human scum").exact and not W("scum").exact
 
 
 @pytest.mark.parametrize(("text", "term"), [
@@ -243,6 +262,9 @@ def test_terms_take_near_sides_and_leave_out_metadata():
     ('"North Korea"', P("North Korea")),
     ("provoc*", W("provoc*")),
     ("U.N.", W("U.N.")),
+    ("=scum", W("=scum")),
+    ('="human scum"', P("=human scum")),
+    ("= human  scum", P("=human scum")),
 ])
 def test_parse_term_reads_a_synonym(text, term):
     assert parse_term(text) == term
@@ -253,6 +275,8 @@ def test_parse_term_reads_a_synonym(text, term):
     (" -- ", "has no letters or digits"),
     ("pro*voc", 'column 4: expected a "*" only at the end of a term'),
     ("*", "has no letters or digits"),
+    ("=", "has no letters or digits"),
+    ("=provoc*", 'column 1: expected a whole word after "=", or a prefix without it'),
 ])
 def test_parse_term_refuses(text, message):
     with pytest.raises(QuerySyntaxError, match=re.escape(message)):
