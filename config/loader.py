@@ -72,11 +72,12 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     """
     environ = os.environ if environ is None else environ
     text, name, base_dir = _read(path)
-    filled = fill_environment(_parse_yaml(text, name), environ)
+    raw = _parse_yaml(text, name)
+    filled = fill_environment(raw, environ)
     config, invalid = _validate(filled.data, base_dir)
     problems = _drop_shadowed(filled.problems, invalid + cross_check(filled.data))
     if problems:
-        raise ConfigError(_lines(problems, filled))
+        raise ConfigError(_lines(problems, filled, raw))
     return config.with_secrets(filled.secrets)
 
 
@@ -278,12 +279,16 @@ def _drop_shadowed(first: list[Problem], later: list[Problem]) -> list[Problem]:
     return first + [problem for problem in later if problem.loc not in explained]
 
 
-def _lines(problems: list[Problem], filled: Filled) -> list[str]:
-    """One line per problem, in the file's order, without duplicates or secrets."""
+def _lines(problems: list[Problem], filled: Filled, raw: Mapping) -> list[str]:
+    """One line per problem, in the file's order, without duplicates or secrets.
+
+    Paths name list entries by the ids written in the file (`raw`), never by a value
+    filled in from the environment.
+    """
     order = _file_order(filled.data)
     lines = []
     for problem in sorted(problems, key=lambda p: order(p.loc)):
-        line = _redact(problem.text(_is_tainted(problem.loc, filled.tainted)), filled.secrets)
+        line = _redact(problem.text(_is_tainted(problem.loc, filled.tainted), raw), filled.secrets)
         if line not in lines:
             lines.append(line)
     return lines

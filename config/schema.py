@@ -450,7 +450,8 @@ class Rule(_Section):
     query: Query = Field(
         description='AND, OR, NOT, parentheses and "quoted phrases"; adjacent terms are ANDed; '
         "a NEAR/5 b (within 5 words); provoc* (a prefix); title:, text:, source:, lang: scopes; "
-        "case-insensitive; Hangul also matches inside words."
+        "case-insensitive; Hangul also matches inside words; a term's last English word also "
+        'finds its plural ("human scum": human scums), =scum that form only.'
     )
     synonyms: tuple[tuple[str, ...], ...] = Field(
         (), description="Sets of terms or phrases that stand for each other, e.g. "

@@ -33,12 +33,12 @@ def test_config_with_mistakes_exits_2_listing_each_and_writes_nothing(tmp_path, 
         result = run_presswatch(command, "--config", str(config))
         assert result.returncode == 2, result.stderr
         lines = result.stderr.splitlines()
-        assert any(line.strip().startswith('sources[0].every: "5 minuts" is not a duration') for line in lines)
-        assert any('sources[1].evrey: unknown key; did you mean "every"?' in line for line in lines)
-        assert any(line.strip().startswith("sources[1].follow") for line in lines)
-        assert any(line.strip().startswith("rules[0].query:") and "column 27" in line for line in lines)
-        assert any(line.strip().startswith("rules[0].channels[0]") for line in lines)
-        assert any(line.strip().startswith("channels[0].url: Apprise cannot parse") for line in lines)
+        assert any(line.strip().startswith('sources[0] (hrw).every: "5 minuts" is not a duration') for line in lines)
+        assert any('sources[1] (kcna).evrey: unknown key; did you mean "every"?' in line for line in lines)
+        assert any(line.strip().startswith("sources[1] (kcna).follow") for line in lines)
+        assert any(line.strip().startswith("rules[0] (r).query:") and "column 27" in line for line in lines)
+        assert any(line.strip().startswith("rules[0] (r).channels[0]") for line in lines)
+        assert any(line.strip().startswith("channels[0] (analysts).url: Apprise cannot parse") for line in lines)
     assert not (tmp_path / "never.db").exists()
 
 
@@ -67,7 +67,7 @@ def test_secrets_from_the_environment_never_show(tmp_path, web, run_presswatch):
     assert secret not in dump and "feed-k3y-secret" not in dump
     missing = run_presswatch("check-config", "--config", str(config))
     assert missing.returncode == 2
-    assert "channels[0].url: environment variable DESK_URL is not set" in missing.stderr
+    assert "channels[0] (desk).url: environment variable DESK_URL is not set" in missing.stderr
 
 
 def test_init_writes_the_default_config_which_checks(tmp_path, run_presswatch):

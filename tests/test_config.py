@@ -31,6 +31,7 @@ from presswatch.config import (
     parse_duration,
     parse_size,
 )
+from presswatch.config.problems import format_path
 from presswatch.crawler.match import RuleMatcher
 
 FEED = """
@@ -341,13 +342,13 @@ def test_environment_value_wins_over_default(tmp_path):
 
 def test_unset_variable_is_one_problem_at_its_path(tmp_path):
     assert problems_of(write(tmp_path, ENV_CONFIG), {"OUTLET": "x"}) == [
-        "channels[0].url: environment variable ANALYSTS_APPRISE_URL is not set"
+        "channels[0] (analysts).url: environment variable ANALYSTS_APPRISE_URL is not set"
     ]
 
 
 def test_unfinished_reference(tmp_path):
     assert problems_of(write(tmp_path, FEED + "    name: 'a ${broken'\n")) == [
-        'sources[0].name: "a ${broken" has an unfinished ${...} reference (write $${ for a literal ${)'
+        'sources[0] (hrw).name: "a ${broken" has an unfinished ${...} reference (write $${ for a literal ${)'
     ]
 
 
@@ -375,7 +376,7 @@ def test_secrets_never_appear_in_problems(tmp_path):
     }
     problems = problems_of(write(tmp_path, text), environ)
     assert len(problems) == 8
-    assert problems[-1] == 'channels[0].urls[2]: Apprise cannot parse this URL (scheme "[secret]://")'
+    assert problems[-1] == 'channels[0] (c).urls[2]: Apprise cannot parse this URL (scheme "[secret]://")'
     assert "crawl.timeout: the value from the environment is not a duration" in problems[0]
     for value in environ.values():
         assert all(value not in line for line in problems), value
@@ -424,7 +425,7 @@ def test_every_mistake_is_reported_with_its_path(tmp_path):
         'crawl.max_response_size: "10 lots" is not a size (use e.g. 512KB, 10MB, 1GiB)',
         "crawl.jitter: 0.9 is too large (the maximum is 0.5)",
         'log.level: "loud" is not allowed; use "debug", "info", "warning" or "error"',
-        'sources[0].evrey: unknown key; did you mean "every"?',
+        'sources[0] (hrw).evrey: unknown key; did you mean "every"?',
         'sources[1].id: "KCNA" is not a valid id (use lowercase letters, digits and -, starting with a letter or digit)',
         'sources[1].kind: "rss" is not allowed; use "feed", "site" or "sitemap"',
         'sources[1].url: "ftp://www.kcna.kp/en" is not an http:// or https:// URL',
@@ -432,10 +433,56 @@ def test_every_mistake_is_reported_with_its_path(tmp_path):
         "sources[2].id: required, but missing",
         'sources[2].every: "5 minuts" is not a duration (use e.g. 30s, 15m, 2h, 1d)',
         'sources[3]: "just a string" is not a group of keys (write key: value lines)',
-        "rules[0].query: '\"Human Rights Watch\" AND' is not a valid query: "
+        "rules[0] (hrw-report).query: '\"Human Rights Watch\" AND' is not a valid query: "
         "column 25: expected a term, got the end of the query",
-        "rules[0].channels: \"analysts\" is not a list (write [a, b], or one '- item' a line)",
+        "rules[0] (hrw-report).channels: \"analysts\" is not a list (write [a, b], or one '- item' a line)",
     ]
+
+
+def test_paths_name_each_list_entry_by_its_id(tmp_path):
+    text = """
+    sources:
+      - {id: yonhap-ko, kind: feed, url: "https://yonhap.example/rss", every: 5 minuts}
+      - {id: kcna, kind: feed, url: "https://kcna.example/rss", fallback: {kind: site, url: "https://kcna.example/"}}
+      - {kind: feed, url: "https://nameless.example/rss", every: 5 minuts}
+    rules:
+      - {id: ko-violence, query: "성폭력 AND (", channels: [desk, analyst]}
+    channels:
+      - {id: desk, urls: ["json://127.0.0.1:8080/", "notaservice://x"]}
+    """
+    assert problems_of(write(tmp_path, text)) == [
+        'sources[0] (yonhap-ko).every: "5 minuts" is not a duration (use e.g. 30s, 15m, 2h, 1d)',
+        "sources[1] (kcna).fallback.follow: a site source needs follow: a regex matching its article links",
+        "sources[2].id: required, but missing",
+        'sources[2].every: "5 minuts" is not a duration (use e.g. 30s, 15m, 2h, 1d)',
+        'rules[0] (ko-violence).query: "성폭력 AND (" is not a valid query: column 10: expected a term, '
+        "got the end of the query",
+        'rules[0] (ko-violence).channels[1]: "analyst" is not a channel (defined: desk, console)',
+        'channels[0] (desk).urls[1]: Apprise cannot parse this URL (scheme "notaservice://")',
+    ]
+
+
+def test_only_an_id_written_in_the_file_names_an_entry(tmp_path):
+    text = """
+    sources:
+      - {id: "${SOURCE_ID}", kind: feed, url: "https://a.example/rss", every: 5 minuts}
+      - {id: Bad Id, kind: feed, url: "https://b.example/rss", every: 5 minuts}
+      - {id: 7, kind: feed, url: "https://c.example/rss", every: 5 minuts}
+    """
+    problems = problems_of(write(tmp_path, text), {"SOURCE_ID": "secret-source"})
+    assert [p for p in problems if ".every:" in p] == [
+        f'sources[{n}].every: "5 minuts" is not a duration (use e.g. 30s, 15m, 2h, 1d)' for n in range(3)]
+
+
+def test_format_path_names_entries_at_any_depth():
+    config = {"rules": [{"id": "a"}, {"id": "ko-violence", "digest": {"at": ["8", "9"]}}],
+              "channels": [{"id": "desk", "urls": [{"url": "x"}, {"id": "pager", "url": "y"}]}]}
+    assert format_path(("rules", 1, "digest", "at", 0), config) == "rules[1] (ko-violence).digest.at[0]"
+    assert format_path(("channels", 0, "urls", 1, "url"), config) == "channels[0] (desk).urls[1] (pager).url"
+    assert format_path(("channels", 0, "urls", 0, "url"), config) == "channels[0] (desk).urls[0].url"
+    assert format_path(("rules", 5, "query"), config) == "rules[5].query"
+    assert format_path(("rules", 1, "query")) == "rules[1].query"
+    assert format_path((), config) == "config"
 
 
 def test_unknown_key_without_a_close_match_lists_the_keys(tmp_path):
@@ -446,8 +493,8 @@ def test_unknown_key_without_a_close_match_lists_the_keys(tmp_path):
 def test_wrong_types_are_plain_sentences(tmp_path):
     text = FEED + "    enabled: maybe\n    language: no\ncrawl:\n  retries: yes\n  max_articles: 2.5\n"
     assert problems_of(write(tmp_path, text)) == [
-        'sources[0].enabled: "maybe" is not true or false',
-        "sources[0].language: false is not text (put it in quotes)",
+        'sources[0] (hrw).enabled: "maybe" is not true or false',
+        "sources[0] (hrw).language: false is not text (put it in quotes)",
         "crawl.retries: true is not a whole number",
         "crawl.max_articles: 2.5 is not a whole number",
     ]
@@ -470,9 +517,9 @@ channels:
   - {id: c, url: "json://127.0.0.1:8081/"}
 """
     assert problems_of(write(tmp_path, text)) == [
-        'sources[1].id: "hrw" is already the id of sources[0]; ids must be unique',
-        'rules[1].id: "r" is already the id of rules[0]; ids must be unique',
-        'channels[1].id: "c" is already the id of channels[0]; ids must be unique',
+        'sources[1] (hrw).id: "hrw" is already the id of sources[0]; ids must be unique',
+        'rules[1] (r).id: "r" is already the id of rules[0]; ids must be unique',
+        'channels[1] (c).id: "c" is already the id of channels[0]; ids must be unique',
     ]
 
 
@@ -484,15 +531,15 @@ channels:
   - {id: analysts, url: "json://127.0.0.1:8080/"}
 """
     assert problems_of(write(tmp_path, text)) == [
-        'rules[0].channels[0]: "analyst" is not a channel; did you mean "analysts"?',
-        'rules[0].channels[2]: "pager" is not a channel (defined: analysts, console)',
+        'rules[0] (r).channels[0]: "analyst" is not a channel; did you mean "analysts"?',
+        'rules[0] (r).channels[2]: "pager" is not a channel (defined: analysts, console)',
     ]
 
 
 def test_channel_may_not_be_called_console(tmp_path):
     text = FEED + 'channels:\n  - {id: console, url: "json://127.0.0.1:8080/"}\n'
     assert problems_of(write(tmp_path, text)) == [
-        'channels[0].id: "console" is reserved for the built-in console channel; choose another id'
+        'channels[0] (console).id: "console" is reserved for the built-in console channel; choose another id'
     ]
 
 
@@ -511,11 +558,11 @@ def test_follow_must_match_the_kind_and_compile(tmp_path):
     follow: '(unclosed'
 """
     assert problems_of(write(tmp_path, text)) == [
-        "sources[0].follow: only a site source takes follow; a feed lists its own articles",
-        "sources[1].follow: a site source needs follow: a regex matching its article links",
-        'sources[2].follow: "/en/[article" is not a valid regular expression: '
+        "sources[0] (hrw).follow: only a site source takes follow; a feed lists its own articles",
+        "sources[1] (kcna).follow: a site source needs follow: a regex matching its article links",
+        'sources[2] (rodong).follow: "/en/[article" is not a valid regular expression: '
         "unterminated character set at position 4",
-        'sources[3].follow: "(unclosed" is not a valid regular expression: '
+        'sources[3] (bad-kind-too).follow: "(unclosed" is not a valid regular expression: '
         "missing ), unterminated subpattern at position 0",
     ]
 
@@ -547,8 +594,8 @@ def test_apprise_url_apprise_cannot_parse(tmp_path):
     text = FEED + "channels:\n  - id: c\n    url: notaservice://x-s3cret\n  - id: d\n    urls: [no-scheme-s3cret]\n"
     problems = problems_of(write(tmp_path, text))
     assert problems == [
-        'channels[0].url: Apprise cannot parse this URL (scheme "notaservice://")',
-        "channels[1].urls[0]: Apprise cannot parse this URL "
+        'channels[0] (c).url: Apprise cannot parse this URL (scheme "notaservice://")',
+        "channels[1] (d).urls[0]: Apprise cannot parse this URL "
         "(it does not start with a scheme such as json:// or mailto://)",
     ]
 
@@ -560,9 +607,9 @@ def test_channel_needs_exactly_one_of_url_and_urls(tmp_path):
   - {id: empty, urls: []}
 """
     assert problems_of(write(tmp_path, text)) == [
-        "channels[0]: give either url or urls, not both",
-        "channels[1]: needs url (an Apprise URL) or urls (a list of them)",
-        "channels[2]: needs url (an Apprise URL) or urls (a list of them)",
+        "channels[0] (both): give either url or urls, not both",
+        "channels[1] (neither): needs url (an Apprise URL) or urls (a list of them)",
+        "channels[2] (empty): needs url (an Apprise URL) or urls (a list of them)",
     ]
 
 

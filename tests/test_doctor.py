@@ -144,8 +144,8 @@ def test_a_config_with_mistakes_exits_2_listing_each(tmp_path, run_presswatch):
     result = run_presswatch("doctor", "--config", str(config))
     assert result.returncode == 2
     assert result.stdout == ""
-    assert 'sources[0].every: "5 minuts" is not a duration' in result.stderr
-    assert "channels[0].url: Apprise cannot parse" in result.stderr
+    assert 'sources[0] (hrw).every: "5 minuts" is not a duration' in result.stderr
+    assert "channels[0] (analysts).url: Apprise cannot parse" in result.stderr
 
 
 def test_a_database_folder_that_cannot_be_written_fails(tmp_path, write_config, run_presswatch):

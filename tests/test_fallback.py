@@ -163,12 +163,12 @@ def test_config_errors_of_a_fallback(write_config, run_presswatch):
     result = run_presswatch("check-config", "--config", str(config))
     assert result.returncode == 2
     for line in (
-        'sources[0].fallback.url: "not a url" is not an http:// or https:// URL',
-        "sources[0].fallback.follow: a site source needs follow",
-        "sources[1].fallback.kind:",
-        "sources[2].fallback: only a feed source takes a fallback",
-        "sources[3].robots:",
-        "sources[3].fallback.every: unknown key",
-        "sources[3].fallback.url: required, but missing",
+        'sources[0] (a).fallback.url: "not a url" is not an http:// or https:// URL',
+        "sources[0] (a).fallback.follow: a site source needs follow",
+        "sources[1] (b).fallback.kind:",
+        "sources[2] (c).fallback: only a feed source takes a fallback",
+        "sources[3] (d).robots:",
+        "sources[3] (d).fallback.every: unknown key",
+        "sources[3] (d).fallback.url: required, but missing",
     ):
         assert line in result.stderr + result.stdout, line

@@ -302,23 +302,23 @@ def test_every_pacing_mistake_is_reported_with_its_path(tmp_path):
         'delivery.on_timeout: "sometimes" is not allowed; use "uncertain" or "retry"',
         ('delivery.timezone: "Mars/Base" is not a time zone (use an IANA name such as UTC, Asia/Seoul or '
         'Europe/London)'),
-        'rules[0].digest.every: "30s" is shorter than the minimum of 1m',
-        'rules[0].quiet_hours: "22:00" is not a time range (use "22:00-07:00": from, to, local time)',
-        ('rules[0].timezone: "Seoul" is not a time zone (use an IANA name such as UTC, Asia/Seoul or '
+        'rules[0] (r).digest.every: "30s" is shorter than the minimum of 1m',
+        'rules[0] (r).quiet_hours: "22:00" is not a time range (use "22:00-07:00": from, to, local time)',
+        ('rules[0] (r).timezone: "Seoul" is not a time zone (use an IANA name such as UTC, Asia/Seoul or '
         'Europe/London)'),
-        'rules[0].tags[0]: "bad tag" is not a tag (use letters, digits, -, _ and ., such as team-a)',
-        'rules[0].tags: no URL of channel "a" carries any of these tags',
-        ('rules[1].digest.at[0]: 1050 is not a time of day: write it in quotes, as "07:30" (unquoted, YAML '
+        'rules[0] (r).tags[0]: "bad tag" is not a tag (use letters, digits, -, _ and ., such as team-a)',
+        'rules[0] (r).tags: no URL of channel "a" carries any of these tags',
+        ('rules[1] (r2).digest.at[0]: 1050 is not a time of day: write it in quotes, as "07:30" (unquoted, YAML '
         'reads 7:30 as a number)'),
-        'rules[2].digest: give either every (such as 1h) or at (such as "08:00"), not both or neither',
-        'rules[2].quiet_hours: "7:00-7:00" starts and ends at the same time; give a range such as 22:00-07:00',
-        'channels[0].urls[0].extra: unknown key (known keys: url, tags)',
-        'channels[0].urls[1].url: Apprise cannot parse this URL (scheme "nope://")',
-        'channels[0].format: "rtf" is not allowed; use "text", "markdown" or "html"',
-        'channels[0].title: "{titel}" uses {titel}, which is not a field; did you mean "title"?',
-        ('channels[0].body: "{title.__class__}" uses {title.__class__}, which is not a field (fields: title, '
+        'rules[2] (r3).digest: give either every (such as 1h) or at (such as "08:00"), not both or neither',
+        'rules[2] (r3).quiet_hours: "7:00-7:00" starts and ends at the same time; give a range such as 22:00-07:00',
+        'channels[0] (a).urls[0].extra: unknown key (known keys: url, tags)',
+        'channels[0] (a).urls[1].url: Apprise cannot parse this URL (scheme "nope://")',
+        'channels[0] (a).format: "rtf" is not allowed; use "text", "markdown" or "html"',
+        'channels[0] (a).title: "{titel}" uses {titel}, which is not a field; did you mean "title"?',
+        ('channels[0] (a).body: "{title.__class__}" uses {title.__class__}, which is not a field (fields: title, '
         'url, outlet, snippet, rule, terms, published, outlets)'),
-        ('channels[0].rate_limit: "20/hour" is not a rate limit (use messages/duration, such as "20/1h" or '
+        ('channels[0] (a).rate_limit: "20/hour" is not a rate limit (use messages/duration, such as "20/1h" or '
         '"100/1d")'),
     ]
 

@@ -138,12 +138,12 @@ def test_rule_key_problems_are_each_reported_with_their_path(write_config):
     with pytest.raises(ConfigError) as caught:
         load_config(write_config({**CONFIG, "rules": rules}), {})
     problems = caught.value.problems
-    assert 'rules[0].sources[1]: "yonhap" is not a source; did you mean "yonhap-ko"?' in problems
-    assert any(p.startswith('rules[0].languages[0]: "korean" is not a language code') for p in problems)
-    assert any(p.startswith("rules[0].min_outlets:") for p in problems)
-    assert 'rules[1].query: source:kcan names no source; did you mean "kcna"?' in problems
-    assert "rules[2].synonyms: set 1 ['KCNA'] needs at least two terms" in problems
-    assert any(p.startswith("rules[3].query:") and "column 11: expected a number after NEAR/" in p for p in problems)
+    assert 'rules[0] (leader).sources[1]: "yonhap" is not a source; did you mean "yonhap-ko"?' in problems
+    assert any(p.startswith('rules[0] (leader).languages[0]: "korean" is not a language code') for p in problems)
+    assert any(p.startswith("rules[0] (leader).min_outlets:") for p in problems)
+    assert 'rules[1] (inline).query: source:kcan names no source; did you mean "kcna"?' in problems
+    assert "rules[2] (syn).synonyms: set 1 ['KCNA'] needs at least two terms" in problems
+    assert any(p.startswith("rules[3] (near).query:") and "column 11: expected a number after NEAR/" in p for p in problems)
 
 
 # --- filters through the real Ingest ------------------------------------------------------------

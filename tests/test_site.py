@@ -183,16 +183,16 @@ def test_site_config_mistakes(tmp_path):
   - {id: feed-urls, kind: feed, urls: ['http://a.example/f'], ignore: /x/}
   - {id: empty-prefix, kind: site, url: 'http://a.example/', follow: 'css: '}
 """))
-    assert "sources[0]: give either url or urls, not both" in found
-    assert "sources[1].url: required, but missing: a site needs url (the listing page) or urls" in found
-    assert 'sources[2].follow: "css:a[[" is not a valid CSS selector' in found
-    assert "sources[2].next_css:" in found and "not a valid CSS selector" in found
-    assert 'sources[3].follow: "xpath://a[" is not a valid XPath expression' in found
-    assert "sources[3].listing_pages:" in found
-    assert "sources[4].url: required, but missing" in found
-    assert "sources[4].urls: only a site source takes urls" in found
-    assert "sources[4].ignore: only site and sitemap sources take ignore" in found
-    assert 'sources[5].follow: "css: " has no css expression after its prefix' in found
+    assert "sources[0] (both): give either url or urls, not both" in found
+    assert "sources[1] (neither).url: required, but missing: a site needs url (the listing page) or urls" in found
+    assert 'sources[2] (bad-css).follow: "css:a[[" is not a valid CSS selector' in found
+    assert "sources[2] (bad-css).next_css:" in found and "not a valid CSS selector" in found
+    assert 'sources[3] (bad-xpath).follow: "xpath://a[" is not a valid XPath expression' in found
+    assert "sources[3] (bad-xpath).listing_pages:" in found
+    assert "sources[4] (feed-urls).url: required, but missing" in found
+    assert "sources[4] (feed-urls).urls: only a site source takes urls" in found
+    assert "sources[4] (feed-urls).ignore: only site and sitemap sources take ignore" in found
+    assert 'sources[5] (empty-prefix).follow: "css: " has no css expression after its prefix' in found
 
 
 def test_source_built_in_code_is_checked_too():

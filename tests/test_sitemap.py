@@ -176,11 +176,11 @@ def test_sitemap_keys_and_mistakes(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(path, {})
     found = "\n".join(caught.value.problems)
-    assert "sources[0].url: required, but missing: a sitemap needs url" in found
-    assert "sources[1].follow: a sitemap's follow is a regex over its URLs, not a selector" in found
-    assert "sources[1].next_css: only a site source takes next_css" in found
-    assert 'sources[2].since: "soon" is not a duration' in found
-    assert "sources[3].urls: only a site source takes urls" in found
+    assert "sources[0] (no-url).url: required, but missing: a sitemap needs url" in found
+    assert "sources[1] (selector).follow: a sitemap's follow is a regex over its URLs, not a selector" in found
+    assert "sources[1] (selector).next_css: only a site source takes next_css" in found
+    assert 'sources[2] (window).since: "soon" is not a duration' in found
+    assert "sources[3] (several).urls: only a site source takes urls" in found
 
 
 # --- a crawl ---------------------------------------------------------------------------------
