@@ -52,6 +52,7 @@ from presswatch.crawler.terms import (
     _cost,
     _literals,
     _spans,
+    first_word,
     normalize,
     searchable,
     term_pattern,
@@ -256,7 +257,7 @@ class RuleMatcher:
             return atom
         confirm = None
         if literals is None:  # too many spellings: find its first word, then look for the term
-            literals, check_after, confirm = [words[0].rstrip("*")], False, words
+            literals, check_after, confirm = [first_word(words)], False, words
         for literal in literals:
             entry = (atom, len(literal), check_before, check_after, confirm)
             self._literals.setdefault(literal, []).append(entry)

@@ -135,6 +135,11 @@ def _parts(words: tuple[str, ...]) -> tuple[list[str], tuple[str, ...], bool, st
     return words, tuple(sorted((*plurals, words[-1]), key=len, reverse=True)), prefix, dot
 
 
+def first_word(words: tuple[str, ...]) -> str:
+    """The term's first word as it occurs in text: without the "=" of an exact term or a "*"."""
+    return _parts(words)[0][0]
+
+
 def _body(words: list[str], last: tuple[str, ...]) -> str:
     """The words in order with the gaps allowed between them, the last in any of its forms."""
     body = ""

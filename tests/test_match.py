@@ -563,3 +563,4 @@ def test_a_phrase_of_many_hangul_words_is_still_exact():
     rule = Rule("r", '"가 나 다 라 마 바 사 아"')
     assert matches(rule.query, "글자 가나 다라마바사아 끝")
     assert not matches(rule.query, "글자 가나 다라마바사 끝")
+    assert matches("=" + rule.query, "글자 가나 다라마바사아 끝")
