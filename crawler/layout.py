@@ -49,7 +49,7 @@ def _headlines(raw: bytes) -> set[str]:
         return set()
     found = set()
     for anchor in tree.iter("a"):
-        text = _words(anchor.text_content())
+        text = _words(" ".join(anchor.itertext()))  # a date in its own element is a word apart
         if len(text.split()) >= MIN_HEADLINE_WORDS:
             found.add(text)
     return found

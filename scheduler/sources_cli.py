@@ -35,7 +35,7 @@ def test_source(ctx, source_id, config_path, url, limit):
     \b
     Example:
       presswatch sources test kcna
-      presswatch sources test yonhap --url https://en.yna.co.kr/nk/index --limit 3
+      presswatch sources test rodong-sinmun --url http://www.rodong.rep.kp/en/ --limit 3
     """
     from pathlib import Path
 
