@@ -184,8 +184,8 @@ class SiteSpider(SourceSpider):
             return "a listing page read in this run"
         ignore = getattr(self.source, "ignore", None)
         if ignore and re.search(ignore, url):
-            return f"matches ignore {ignore!r}"
+            return f"matches ignore '{ignore}'"
         kind, _ = follow_kind(self.source.follow or "")
         if kind in ("css", "xpath"):
-            return f"outside follow {self.source.follow!r}"
-        return f"does not match follow {self.source.follow!r}"
+            return f"outside follow '{self.source.follow}'"
+        return f"does not match follow '{self.source.follow}'"

@@ -167,9 +167,9 @@ class SitemapSpider(SourceSpider):
         if not url.startswith(("http://", "https://")):
             return "not a web address"
         if self.follow and not self.follow.search(url):
-            return f"does not match follow {self.follow.pattern!r}"
+            return f"does not match follow '{self.follow.pattern}'"
         if self.ignore and self.ignore.search(url):
-            return f"matches ignore {self.ignore.pattern!r}"
+            return f"matches ignore '{self.ignore.pattern}'"
         if date is not None and date < self.cutoff:
             return f"dated {date.date().isoformat()}, before the since window"
         if canonicalize_url(url) in self.urls_seen:
