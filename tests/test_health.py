@@ -12,7 +12,7 @@ from layout_site import headline, serve_articles, serve_listings_as_articles, se
 from presswatch.config import Health
 from presswatch.crawler.health import backoff, judge
 from presswatch.crawler.ingest import Ingest
-from presswatch.crawler.store import SourceRun, SourceState, Store
+from presswatch.crawler.store import SourceRun, SourceState, Store, now_iso
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SETTINGS = Health(failing_after=2, quiet_factor=4, min_quiet=timedelta(hours=1))
@@ -241,3 +241,17 @@ def test_articles_that_are_listings_are_refused_and_make_the_source_layout(web, 
     assert reason == "its 4 article page(s) look like listings (many links, little text) and were not stored"
     assert error.startswith("looks like a listing, not an article: the texts of 24 links make")
     assert [m["title"] for m in sink.messages] == ["[presswatch] source kcna: layout changed?"]
+
+
+def test_healthz_fails_for_a_source_in_layout_though_it_answers():
+    from presswatch.config import Source as ConfigSource
+    from presswatch.scheduler.monitor import check_source
+
+    source = ConfigSource(id="kcna", kind="site", url="http://kcna.example/en", follow="/en/article/", every="30m")
+    fresh = now_iso(T0)
+    ok = check_source(source, SourceState(id="kcna", state="ok", last_success_at=fresh), T0, T0, 3, LAYOUT)
+    moved = SourceState(id="kcna", state="layout", last_success_at=fresh,
+                        layout_reason="its listing answers but no link on it matches follow")
+    check = check_source(source, moved, T0, T0, 3, LAYOUT)
+    assert ok.ok and not check.ok
+    assert check.detail.endswith("state layout (layout changed?: its listing answers but no link on it matches follow)")
