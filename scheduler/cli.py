@@ -259,9 +259,9 @@ def demo(keep):
     sys.exit(run_demo(keep))
 
 
-from presswatch.scheduler.sources_cli import test_source  # noqa: E402
+from presswatch.scheduler.sources_cli import sources_test  # noqa: E402
 
-sources.add_command(test_source)
+sources.add_command(sources_test)
 
 from presswatch.scheduler.rules_cli import rules  # noqa: E402
 

@@ -26,7 +26,7 @@ FIRST_WORDS = 30
 @click.option("--limit", default=5, show_default=True, type=click.IntRange(min=1),
               help="Fetch and print at most this many articles.")
 @click.pass_context
-def test_source(ctx, source_id, config_path, url, limit):
+def sources_test(ctx, source_id, config_path, url, limit):
     """Fetch one source live as the daemon would, and show what it reads; store and send nothing.
 
     Shows the links follow/ignore kept and dropped, the first articles extracted and why

@@ -67,7 +67,7 @@ def test_url_tries_another_listing_and_shows_follow_missing_it(web, write_config
     result = run_presswatch("sources", "test", "kcna", "--config", str(config), "--url", web.url("/en/new-home"))
     assert result.returncode == 0
     out = result.stdout
-    assert f"fetched: HTTP 200; no links on the listing page match '/en/article/'" in out
+    assert "fetched: HTTP 200; no links on the listing page match '/en/article/'" in out
     assert f"listing {web.url('/en/new-home')}: 0 link(s) kept by follow, 7 dropped" in out
     assert f"  dropped  {web.url('/en/news/0.html')}  (does not match follow '/en/article/')" in out
     assert "articles: none read" in out
