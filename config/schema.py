@@ -181,10 +181,14 @@ class Health(_Section):
     """How each source's health is judged, and where a change of it is reported."""
 
     channels: tuple[Id, ...] = Field(
-        (), description="Channels told when a source turns failing, quiet or recovered; "
+        (), description="Channels told when a source turns failing, quiet, layout or recovered; "
                         "empty means the console.")
     failing_after: Count = Field(
         3, ge=1, description="Consecutive failed runs after which a source is failing.")
+    layout_after: Count = Field(
+        2, ge=1, description="Consecutive runs that look like a changed layout (a listing with no "
+                             "link follow keeps, article pages without text or like listings) "
+                             "after which a source is in state layout.")
     quiet_factor: float = Field(
         4.0, ge=1, description="A source is quiet when nothing new came for this many times its usual gap.")
     min_quiet: PositiveDuration = Field(

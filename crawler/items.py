@@ -74,6 +74,7 @@ class SourceFetched:
     warning: str | None = None
     body_digest: str | None = None  # feeds: a digest of the body read
     unchanged: bool = False  # feeds: the same body as last time, not parsed again
+    links: int | None = None  # sites: links `follow` kept on the source's own listing page
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,13 @@ class SourceFailed:
     fatal: bool = True
     final: bool = False
     entry: FeedEntry | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ListingLinks:
+    """What a spider made of one listing page's links, when asked to explain itself
+    (`presswatch sources test`): the links kept, and each one dropped with why."""
+
+    url: str
+    kept: tuple[str, ...]
+    dropped: tuple[tuple[str, str], ...]  # (link, reason)

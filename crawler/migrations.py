@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 import unicodedata
 from urllib.parse import urlsplit
 
@@ -366,3 +367,70 @@ def m008_page_validators(db: sqlite_utils.Database) -> None:
             last_modified TEXT
         )"""
     )
+
+
+_SOURCE_COLUMNS = (
+    "id, kind, url, name, etag, last_modified, last_run_at, last_success_at, last_error, "
+    "last_error_at, failures, runs, items_seen, articles_new, state, state_since, last_new_at, "
+    "usual_gap, fallback_since, fallback_reason, body_digest"
+)
+
+
+@migrations(transactional=False)
+def m009_layout_state(db: sqlite_utils.Database) -> None:
+    """A source whose site moved has a state of its own, `layout`, with the runs in a row
+    that looked so and what the last one showed.
+
+    The state's CHECK is widened by rebuilding the table, which other tables reference:
+    foreign keys are off for it (they can only be switched outside a transaction), and
+    checked before the commit.
+    """
+    db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            _rebuild_sources(db)
+            problems = db.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise sqlite3.IntegrityError(f"foreign keys broken by the sources rebuild: {problems[:3]}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    finally:
+        db.execute("PRAGMA foreign_keys=ON")
+
+
+def _rebuild_sources(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE sources_new (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            url TEXT NOT NULL,
+            name TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            last_run_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            runs INTEGER NOT NULL DEFAULT 0,
+            items_seen INTEGER NOT NULL DEFAULT 0,
+            articles_new INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'new'
+                CHECK (state IN ('new', 'ok', 'quiet', 'failing', 'layout', 'recovered')),
+            state_since TEXT,
+            last_new_at TEXT,
+            usual_gap REAL,
+            fallback_since TEXT,
+            fallback_reason TEXT,
+            body_digest TEXT,
+            layout_runs INTEGER NOT NULL DEFAULT 0,
+            layout_reason TEXT
+        )"""
+    )
+    db.execute(f"INSERT INTO sources_new ({_SOURCE_COLUMNS}) SELECT {_SOURCE_COLUMNS} FROM sources")
+    db.execute("DROP TABLE sources")
+    db.execute("ALTER TABLE sources_new RENAME TO sources")

@@ -20,6 +20,7 @@ from presswatch.crawler.dateline import resolve
 from presswatch.crawler.extract import extract_page
 from presswatch.crawler.ingest import Candidate, Ingest, IngestResult, Outcome
 from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
+from presswatch.crawler.layout import LISTING, listing_reason
 from presswatch.crawler.store import SourceRun
 
 log = logging.getLogger("presswatch.crawl")
@@ -89,6 +90,8 @@ class SourceIngest:
         self.counts = {outcome: 0 for outcome in Outcome}
         self.alerts = 0
         self.items = 0  # everything handed to ingest, stored or not
+        # Article pages read with text, without any, and refused as listings: a changed layout shows here.
+        self.pages = {"read": 0, "without_text": 0, "like_listings": 0}
         self.pending: list[Candidate] = []  # waiting for the batch's one transaction
         self.started = time.monotonic()
 
@@ -146,12 +149,15 @@ class SourceIngest:
 
     def unreadable(self, url: str, reason: str, entry: FeedEntry | None) -> None:
         """A page fetched but with no article in it: noted; its feed entry kept, for good."""
+        self.pages["like_listings" if reason.startswith(LISTING) else "without_text"] += 1
         self.note(f"{reason} ({url})")
         if entry is not None:
             self.store(entry_candidate(self.source_id, entry, page_error=reason))
 
     def store(self, candidate: Candidate) -> None:
         """Ingest a candidate; up to BATCH of them commit together (see `flush`)."""
+        if candidate.extracted_from == "page":
+            self.pages["read"] += 1
         self.pending.append(candidate)
         if len(self.pending) >= BATCH:
             self.flush()
@@ -226,6 +232,9 @@ class SourceIngest:
             body_digest=fetched.body_digest if fetched else None,
             items_seen=seen,
             articles_new=self.counts[Outcome.NEW] + self.counts[Outcome.COPY],
+            links=fetched.links if fetched else None,
+            pages_read=self.pages["read"], pages_without_text=self.pages["without_text"],
+            pages_like_listings=self.pages["like_listings"],
         )
         if run.error:
             run = replace(run, error=self.ingest.redact(run.error))
@@ -245,8 +254,12 @@ class SourceIngest:
 
 
 def extract_candidate(item: PageItem, language_hint: str | None = None) -> Candidate:
-    """The article of a fetched page; raises FetchError when the page holds none."""
+    """The article of a fetched page; raises FetchError when the page holds none, or
+    when it looks like a listing (many links, little text): never stored as an article."""
     page = extract_page(_page_text(item), item.url, language_hint=language_hint)
+    listing = listing_reason(item.body, page.text)
+    if listing is not None:
+        raise FetchError(listing)
     return page_candidate(item, page)
 
 

@@ -44,6 +44,8 @@ class SourceState:
     fallback_since: str | None = None  # set while runs crawl the source's fallback
     fallback_reason: str | None = None  # why its feed was left
     body_digest: str | None = None  # of the feed's last body: unchanged is skipped like a 304
+    layout_runs: int = 0  # runs in a row that looked like a changed layout
+    layout_reason: str | None = None  # what the last of them showed
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class HealthChange:
     event: str | None = None  # the sentence saying what changed
     from_state: str | None = None
     channels: tuple[str, ...] = ()
+    layout_runs: int = 0
+    layout_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,12 @@ class SourceRun:
     items_seen: int = 0
     articles_new: int = 0
     body_digest: str | None = None
+    # What tells a changed layout: links `follow` kept on the listing (None: not a site,
+    # or not read), and the article pages read with text, without text, or like listings.
+    links: int | None = None
+    pages_read: int = 0
+    pages_without_text: int = 0
+    pages_like_listings: int = 0
 
 
 @dataclass(frozen=True)

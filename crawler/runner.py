@@ -329,4 +329,8 @@ def _together(feed: SourceRun, fallback: SourceRun) -> SourceRun:
         not_modified=feed.not_modified,
         items_seen=feed.items_seen + fallback.items_seen,
         articles_new=feed.articles_new + fallback.articles_new,
+        # A fallback site that moves is told like any site: by its listing and its pages.
+        links=fallback.links, pages_read=feed.pages_read + fallback.pages_read,
+        pages_without_text=feed.pages_without_text + fallback.pages_without_text,
+        pages_like_listings=feed.pages_like_listings + fallback.pages_like_listings,
     )

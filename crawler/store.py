@@ -237,9 +237,10 @@ class Store(ArchiveQueries, OutboxQueries):
 
     def _record_health(self, source_id: str, health: HealthChange, now: str) -> None:
         self.db.execute(
-            """UPDATE sources SET state=?, last_new_at=?, usual_gap=?,
+            """UPDATE sources SET state=?, last_new_at=?, usual_gap=?, layout_runs=?, layout_reason=?,
                state_since=CASE WHEN state=? THEN COALESCE(state_since, ?) ELSE ? END WHERE id=?""",
-            (health.state, health.last_new_at, health.usual_gap, health.state, now, now, source_id),
+            (health.state, health.last_new_at, health.usual_gap, health.layout_runs, health.layout_reason,
+             health.state, now, now, source_id),
         )
         if health.event is None:
             return

@@ -91,17 +91,24 @@ def check_config(config_path):
     )
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @config_option
-def sources(config_path):
+@click.pass_context
+def sources(ctx, config_path):
     """List every source, one line each: state, last success, last error, item counts.
 
     \b
     States: new (never run), ok, quiet (nothing new for much longer than usual),
-    failing (several runs in a row failed), recovered (works again).
+    failing (several runs in a row failed), layout (layout changed?: its listing
+    answers but no link matches follow, or its article pages have no text or look
+    like listings), recovered (works again).
     Example:
       presswatch sources --config presswatch.yaml
+      presswatch sources test kcna --limit 3
     """
+    ctx.obj = {"config_path": config_path}
+    if ctx.invoked_subcommand is not None:
+        return
     config = load(config_path)
     with open_store(config) as store:
         states = {state.id: state for state in store.source_states()}
@@ -127,6 +134,8 @@ def source_line(source, state) -> str:
     if state is None or state.runs == 0:
         return f"{source.id:<24} new        never run"
     error = f"  last error: {state.last_error}" if state.last_error else ""
+    if state.state == "layout":
+        error = f"  layout changed?: {state.layout_reason}" + error
     if state.fallback_since:
         error = f"  on its fallback since {state.fallback_since}" + error
     return (f"{source.id:<24} {state.state:<10} last success: {state.last_success_at or 'never'}"
@@ -249,6 +258,10 @@ def demo(keep):
 
     sys.exit(run_demo(keep))
 
+
+from presswatch.scheduler.sources_cli import sources_test  # noqa: E402
+
+sources.add_command(sources_test)
 
 from presswatch.scheduler.rules_cli import rules  # noqa: E402
 

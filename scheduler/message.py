@@ -151,6 +151,8 @@ def alert_body(row: OutboxRow, style: Style = Style()) -> str:
 
 
 def notice_title(row: OutboxRow) -> str:
+    if row.kind == "health" and row.event_to == "layout":
+        return f"[presswatch] source {row.event_source}: layout changed?"
     if row.kind == "health":
         return f"[presswatch] source {row.event_source} is {row.event_to}"
     return f"[presswatch] now {row.milestone} outlets: {one_line(row.title)}"

@@ -13,7 +13,8 @@ small JSON body either way (and 503 "stopping" while the daemon shuts down):
 - `database`: writable now (`Store.write_problem`);
 - `source:ID` for each enabled source: its last success, or the daemon's start when that
   is later, no older than `monitor.stale_factor` times its interval (while it is failing,
-  the backoff delay it waits between runs counts as its interval).
+  the backoff delay it waits between runs counts as its interval), and not in state
+  `layout` (a site that moved still answers: its successes say nothing of its health).
 
 /metrics serves `presswatch.crawler.metrics.REGISTRY` (what crawls and deliveries counted),
 this process's CPU, memory and file descriptors, and gauges read from the database at each
@@ -53,7 +54,7 @@ OVERDUE = timedelta(minutes=1)
 # One send may take delivery.timeout for its connection and about as long again to read.
 SEND_SLACK = timedelta(minutes=1)
 LOCK_WAIT = 0.25  # seconds /healthz waits for another writer before calling the database unwritable
-SOURCE_STATES = ("new", "ok", "quiet", "failing", "recovered")
+SOURCE_STATES = ("new", "ok", "quiet", "failing", "layout", "recovered")
 ALERT_STATES = ("pending", "sending", "sent", "dead", "uncertain")
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -105,7 +106,8 @@ def stale_after(source, state: SourceState, factor: float, health) -> timedelta:
 
 def check_source(source, state: SourceState, started_at: datetime, now: datetime, factor: float,
                  health) -> Check:
-    """A source is stale when neither its last success nor the daemon's start (if later) is recent."""
+    """A source is stale when neither its last success nor the daemon's start (if later) is
+    recent; it fails too while its layout looks changed."""
     limit = stale_after(source, state, factor, health)
     last = datetime.fromisoformat(state.last_success_at) if state.last_success_at else None
     started_at = started_at.replace(microsecond=0)  # the store keeps times to the second
@@ -115,8 +117,10 @@ def check_source(source, state: SourceState, started_at: datetime, now: datetime
         since = started_at
         found = (f"no success since the daemon started {_ago(now - started_at)} ago "
                  f"(last success: {state.last_success_at or 'never'})")
-    ok = now - since <= limit
+    ok = now - since <= limit and state.state != "layout"
     detail = f"{found}; stale after {format_duration(limit)}; state {state.state}"
+    if state.state == "layout":
+        detail += f" (layout changed?: {state.layout_reason})"
     if not ok and state.last_error:
         detail += f"; last error: {state.last_error}"
     return Check(f"source:{source.id}", ok, detail)
@@ -212,7 +216,7 @@ class MonitorServer:
         fresh = {check.name: check.ok for check in checks}
         state_family = GaugeMetricFamily(
             "presswatch_source_state", "1 for each source's current state (new, ok, quiet, failing, "
-            "recovered), 0 for the others.", labels=["source", "state"])
+            "layout, recovered), 0 for the others.", labels=["source", "state"])
         success = GaugeMetricFamily(
             "presswatch_source_last_success_timestamp_seconds", "When each source last worked (Unix "
             "time); absent if it never did.", labels=["source"])

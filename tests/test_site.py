@@ -102,6 +102,38 @@ def test_follow_by_css_or_xpath_and_ignore():
     assert by_regex.article_links(html(url, page)) == ["http://news.example/article/1"]
 
 
+def test_explain_names_each_link_kept_and_why_each_other_was_dropped():
+    page = listing(["/article/1", "/video/2", "/article/3"]).replace(
+        "</body>", '<a href="/article/sidebar">Most read</a></body>')
+    url = "http://news.example/list"
+    spider = SiteSpider(source=Source(follow=r"/article/\d+$", ignore="/article/3"), explain=True)
+    fetched, *_ = spider.parse(html(url, page))
+    assert fetched.links == 1  # what health reads: links follow kept on the source's own listing
+    [report] = spider.link_report
+    assert report.url == url and report.kept == ("http://news.example/article/1",)
+    assert dict(report.dropped) == {
+        "http://news.example/": "does not match follow '/article/\\d+$'",
+        "http://news.example/about": "does not match follow '/article/\\d+$'",
+        "http://news.example/video/2": "does not match follow '/article/\\d+$'",
+        "http://news.example/article/3": "matches ignore '/article/3'",
+        "http://news.example/article/sidebar": "does not match follow '/article/\\d+$'",
+    }
+    by_css = SiteSpider(source=Source(follow="css:ul.stories h3 a"), explain=True)
+    by_css.article_links(html(url, page))
+    assert dict(by_css.link_report[0].dropped)["http://news.example/article/sidebar"] == (
+        "outside follow 'css:ul.stories h3 a'")
+    quiet = SiteSpider(source=Source())  # the daemon's spiders keep no report
+    list(quiet.parse(html(url, page)))
+    assert quiet.link_report == []
+
+
+def test_a_listing_whose_links_follow_misses_counts_none():
+    spider = SiteSpider(source=Source(follow="/en/article/"))
+    fetched, *rest = spider.parse(html("http://news.example/list", listing(["/en/news/1.html"])))
+    assert (fetched.links, rest) == (0, [])
+    assert fetched.warning == "no links on the listing page match '/en/article/'"
+
+
 def test_listing_pages_follows_next_up_to_n():
     spider = SiteSpider(source=Source(listing_pages=2), max_articles=10)
     first = list(spider.parse(html("http://news.example/list", listing(["/article/1"], "/list?page=2"))))

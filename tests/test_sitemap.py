@@ -116,6 +116,23 @@ def test_follow_ignore_known_urls_and_the_cap():
     assert spider.items_seen == 1
 
 
+def test_explain_says_why_each_url_was_left():
+    old = w3c(NOW - timedelta(days=30))
+    body = urlset([{"loc": "http://news.example/news/1"}, {"loc": "http://news.example/news/1"},
+                   {"loc": "http://news.example/news/2", "lastmod": old}, {"loc": "http://news.example/video/3"},
+                   {"loc": "http://news.example/news/4"}])
+    spider = SitemapSpider(source=Source(follow="/news/", ignore="/news/4"), now=NOW, explain=True)
+    list(spider.parse(xml(body)))
+    [report] = spider.link_report
+    assert report.kept == ("http://news.example/news/1",)
+    assert report.dropped == (
+        ("http://news.example/news/1", "listed twice"),
+        ("http://news.example/news/2", f"dated {old[:10]}, before the since window"),
+        ("http://news.example/video/3", "does not match follow '/news/'"),
+        ("http://news.example/news/4", "matches ignore '/news/4'"),
+    )
+
+
 def test_index_fetches_recent_children_newest_first_and_capped():
     children = [(f"http://news.example/sitemap-{n}.xml", w3c(NOW - timedelta(hours=n))) for n in range(30)]
     children += [("http://news.example/sitemap-2017.xml", "2017-12-31"), ("/sitemap-undated.xml", None)]

@@ -76,7 +76,8 @@ class SourceSpider(scrapy.Spider):
     `source` is the config's Source; `is_known(guid, url[, fingerprint])` says whether the
     store already has an article (and, given a feed entry's fingerprint, has seen that entry
     unchanged), so its page is not fetched again; `etag` and `last_modified` make the
-    source's own request conditional. `robots` (obey robots.txt) and `redirect_other_hosts`
+    source's own request conditional; `explain` keeps what the spider made of each listing's
+links in `link_report`. `robots` (obey robots.txt) and `redirect_other_hosts`
     are the source's policy, carried by each of its requests as meta; which URL a run
     crawls (a feed or its fallback) is the runner's choice, given here as `source`.
     """
@@ -86,7 +87,7 @@ class SourceSpider(scrapy.Spider):
                  body_digest: str | None = None,
                  max_articles: int = 50, robots: bool = True, redirect_other_hosts: bool = False,
                  page_validators: Callable[..., tuple | None] | None = None,
-                 **kwargs):
+                 explain: bool = False, **kwargs):
         super().__init__(name=self.name, **kwargs)
         self.source = source
         self.robots = robots
@@ -100,6 +101,9 @@ class SourceSpider(scrapy.Spider):
         self.max_articles = max_articles
         self.pages_requested = 0
         self.items_seen = 0
+        # With `explain`, each listing's links kept and dropped (ListingLinks), for people to read.
+        self.explain = explain
+        self.link_report: list = []
 
     async def start(self):
         yield self.source_request(self.parse)

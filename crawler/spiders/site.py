@@ -17,7 +17,7 @@ from scrapy.linkextractors import LinkExtractor
 from w3lib.url import canonicalize_url
 
 from presswatch.config.schema import follow_kind
-from presswatch.crawler.items import SourceFailed
+from presswatch.crawler.items import ListingLinks, SourceFailed
 from presswatch.crawler.spiders.base import SourceSpider
 
 # Link texts that mean "the next page of this listing", once arrows and spaces are stripped.
@@ -79,6 +79,7 @@ class SiteSpider(SourceSpider):
         super().__init__(*args, **kwargs)
         self.listings_read: set[str] = set()
         self.link_extractor = self._link_extractor()
+        self.every_link = LinkExtractor(unique=True, process_value=script_link)
 
     def _link_extractor(self) -> LinkExtractor:
         follow = self.source.follow or ""
@@ -120,7 +121,7 @@ class SiteSpider(SourceSpider):
         self.mark_read(response)
         links = self.article_links(response)
         none = f"no links on the listing page match {self.source.follow!r}"
-        yield self.fetched(response, len(links), None if links else none)
+        yield self.fetched(response, len(links), None if links else none, links=len(links))
         yield from self.follow_listing(response, links)
 
     def parse_listing(self, response) -> Iterator:
@@ -163,5 +164,28 @@ class SiteSpider(SourceSpider):
 
     def article_links(self, response) -> list[str]:
         listings = self.listings_read
-        return [link.url for link in self.link_extractor.extract_links(response)
-                if canonicalize_url(link.url) not in listings]
+        links = [link.url for link in self.link_extractor.extract_links(response)
+                 if canonicalize_url(link.url) not in listings]
+        if self.explain:
+            self.link_report.append(self.explain_links(response, links))
+        return links
+
+    def explain_links(self, response, kept: list[str]) -> ListingLinks:
+        """The links of a listing page `follow` kept, and why each other one was dropped."""
+        chosen = set(kept)
+        dropped = []
+        for link in self.every_link.extract_links(response):
+            if link.url not in chosen:
+                dropped.append((link.url, self.why_dropped(link.url)))
+        return ListingLinks(response.url, tuple(kept), tuple(dropped))
+
+    def why_dropped(self, url: str) -> str:
+        if canonicalize_url(url) in self.listings_read:
+            return "a listing page read in this run"
+        ignore = getattr(self.source, "ignore", None)
+        if ignore and re.search(ignore, url):
+            return f"matches ignore '{ignore}'"
+        kind, _ = follow_kind(self.source.follow or "")
+        if kind in ("css", "xpath"):
+            return f"outside follow '{self.source.follow}'"
+        return f"does not match follow '{self.source.follow}'"

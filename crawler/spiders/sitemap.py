@@ -20,7 +20,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from w3lib.url import canonicalize_url
 
-from presswatch.crawler.items import FeedEntry, SourceFailed
+from presswatch.crawler.items import FeedEntry, ListingLinks, SourceFailed
 from presswatch.crawler.spiders.base import SourceSpider
 
 MAX_CHILD_SITEMAPS = 20
@@ -138,22 +138,18 @@ class SitemapSpider(SourceSpider):
             yield scrapy.Request(url, callback=self.parse_child, errback=self.page_failed, dont_filter=True)
 
     def follow_urls(self, entries: list[dict], response) -> Iterator:
-        chosen = []
+        chosen, dropped = [], []
         for entry in entries:
             url = response.urljoin(entry["loc"].strip())
-            if not url.startswith(("http://", "https://")):
-                continue
-            if (self.follow and not self.follow.search(url)) or (self.ignore and self.ignore.search(url)):
-                continue
             published = parse_date(entry.get("news_publication_date"))
-            date = published or parse_date(entry.get("lastmod"))
-            if date is not None and date < self.cutoff:
+            why = self.why_dropped(url, published or parse_date(entry.get("lastmod")))
+            if why is not None:
+                dropped.append((url, why))
                 continue
-            key = canonicalize_url(url)
-            if key in self.urls_seen:
-                continue
-            self.urls_seen.add(key)
-            chosen.append((url, date, published, entry.get("news_title")))
+            self.urls_seen.add(canonicalize_url(url))
+            chosen.append((url, published or parse_date(entry.get("lastmod")), published, entry.get("news_title")))
+        if self.explain:
+            self.link_report.append(ListingLinks(response.url, tuple(c[0] for c in chosen), tuple(dropped)))
         for url, _, published, title in _newest_first(chosen):
             if self.is_known(None, url):
                 self.items_seen += 1
@@ -165,6 +161,20 @@ class SitemapSpider(SourceSpider):
             if request is None:
                 return  # over the cap: the rest wait for the next run
             yield request
+
+    def why_dropped(self, url: str, date: datetime | None) -> str | None:
+        """Why a sitemap's URL is not followed, or None when it is."""
+        if not url.startswith(("http://", "https://")):
+            return "not a web address"
+        if self.follow and not self.follow.search(url):
+            return f"does not match follow '{self.follow.pattern}'"
+        if self.ignore and self.ignore.search(url):
+            return f"matches ignore '{self.ignore.pattern}'"
+        if date is not None and date < self.cutoff:
+            return f"dated {date.date().isoformat()}, before the since window"
+        if canonicalize_url(url) in self.urls_seen:
+            return "listed twice"
+        return None
 
     def page_failed(self, failure) -> Iterator[SourceFailed]:
         # A sitemap entry without a title is no article to keep when its page cannot be had.
