@@ -209,7 +209,7 @@ def _kcna(tree: HtmlElement, url: str) -> _SiteReading:
     the "-0-" KCNA ends a story with is dropped. The title is the headline element, not the
     site-wide ``<title>``.
     """
-    if tree.xpath(f"//*[{_has_class('article-main-title')}]"):
+    if tree.xpath(f"//*[{_has_class('article-main-title')} or {_has_class('content-wrapper')}]"):
         return _kcna_before_2026(tree)
     return _kcna_2026(tree)
 
@@ -232,13 +232,14 @@ def _kcna_before_2026(tree: HtmlElement) -> _SiteReading:
     """``div.article-main-title``, the paragraphs of ``div.content-wrapper`` and the page's own
     ``publish-time`` ("[2024.01.12.]", "www.kcna.kp (2025.12.14.)" or "[Juche 113.1.12.]")."""
     text = _paragraphs(tree.xpath(f"//div[{_has_class('content-wrapper')}]//p"))
-    titles = tree.xpath(f"//*[{_has_class('article-main-title')}]")
+    titles = tree.xpath(f"//*[{_has_class('article-main-title')}]") or tree.xpath("//h1")
     published = None
     for stamp in tree.xpath(f"//*[{_has_class('publish-time')}]"):
         published = _to_utc(dotted_date(_node_text(stamp)))
         if published is not None:
             break
-    return _SiteReading(title=_node_text(titles[0]) or None, text=text or None, published=published)
+    title = _node_text(titles[0]) if titles else None
+    return _SiteReading(title=title or None, text=text or None, published=published)
 
 
 _END_MARK = re.compile(r"\s*-0-\s*$")  # how KCNA ends a story
@@ -256,7 +257,7 @@ def _paragraphs(nodes: list[HtmlElement]) -> str:
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
-def ascii_digits(value: str) -> str:
+def _ascii_digits(value: str) -> str:
     return value.translate(_FULL_WIDTH_DIGITS)
 
 
@@ -286,19 +287,19 @@ def _rodong_2025(tree: HtmlElement) -> _SiteReading:
     "Feb. 19, 2026 Thursday"."""
     content = tree.xpath("//*[@id='ContDIV']")[0]
     titles = content.xpath(f".//p[{_has_class('TitleP')}]")
-    text = ascii_digits(_paragraphs(content.xpath(f".//p[{_has_class('TextP')}]")))
+    text = _ascii_digits(_paragraphs(content.xpath(f".//p[{_has_class('TextP')}]")))
     stamps = tree.xpath("//*[@id='article-date']")
-    published = _to_utc(written_date(ascii_digits(_node_text(stamps[0])))) if stamps else None
-    title = ascii_digits(_node_text(titles[0])) if titles else None
+    published = _to_utc(written_date(_ascii_digits(_node_text(stamps[0])))) if stamps else None
+    title = _ascii_digits(_node_text(titles[0])) if titles else None
     return _SiteReading(title=title or None, text=text or None, published=published)
 
 
 def _rodong_2022(tree: HtmlElement) -> _SiteReading:
     """``div.news_Title``, ``span.NewsDate`` ("2023.3.13.") and the ``p.ArticleContent`` paragraphs."""
-    title = ascii_digits(_node_text(tree.xpath(f"//*[{_has_class('news_Title')}]")[0]))
-    text = ascii_digits(_paragraphs(tree.xpath(f"//p[{_has_class('ArticleContent')}]")))
+    title = _ascii_digits(_node_text(tree.xpath(f"//*[{_has_class('news_Title')}]")[0]))
+    text = _ascii_digits(_paragraphs(tree.xpath(f"//p[{_has_class('ArticleContent')}]")))
     stamps = tree.xpath(f"//*[{_has_class('NewsDate')}]")
-    published = _to_utc(dotted_date(ascii_digits(_node_text(stamps[0])))) if stamps else None
+    published = _to_utc(dotted_date(_ascii_digits(_node_text(stamps[0])))) if stamps else None
     return _SiteReading(title=title or None, text=text or None, published=published)
 
 
