@@ -368,3 +368,21 @@ def test_a_source_delay_paces_its_requests_beyond_the_crawl_delay(web, write_con
     gaps = request_gaps(web)
     assert len(gaps) == 3  # the listing, then three pages
     assert min(gaps) >= 0.55, gaps  # 0.6 s, less the server's own timing slack
+
+
+def test_a_source_delay_holds_on_a_site_another_source_also_crawls(web, write_config, run_presswatch):
+    """The host's pace is booked for every crawl at once: after a request of the slow source
+    the site rests for that source's delay, whichever source asks next."""
+    from conftest import edition_sources, one_site_two_feeds
+
+    feeds = one_site_two_feeds(web)  # /en/... and /ko/...: a feed and two pages each
+    slow, other = edition_sources(feeds)
+    config = write_config({"crawl": {"delay": "0.2s"}, "sources": [{**slow, "delay": "0.8s"}, other]})
+
+    result = run_presswatch("run", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+
+    times = sorted(web.request_times)
+    after_slow = [later - earlier for (earlier, path), (later, _) in zip(times, times[1:]) if path.startswith("/en/")]
+    assert len(times) == 6 and len(after_slow) >= 2, times
+    assert min(after_slow) >= 0.75, after_slow  # 0.8 s, less the server's own timing slack
