@@ -228,7 +228,7 @@ def crawl_job(payload: dict) -> dict:
         pipeline = type("BoundForwardPipeline", (ForwardPipeline,), {"sink": sink})
         known = KnownEntries(payload["known"], want_page=source.kind == "feed" and source.fetch_articles)
         settings = scrapy_settings(config, pipeline)
-        settings.setdict(source_settings(config, source), priority="spider")
+        settings.setdict(source_settings(source), priority="spider")
         process = CrawlerProcess(settings, install_root_handler=False)
         process.crawl(SPIDERS[source.kind], source=source, is_known=known.is_known,
                       page_validators=known.page_validators,

@@ -146,7 +146,7 @@ def source_policy(config, source) -> dict:
     }
 
 
-def source_settings(config, source) -> dict:
+def source_settings(source) -> dict:
     """The Scrapy settings a source's own `timeout` and `delay` override in its crawl.
 
     Each source has a crawler of its own, so these hold for its requests only; the pacing
@@ -221,7 +221,7 @@ class Crawls:
     def _start(self, runner, source, etag: str | None, last_modified: str | None,
                body_digest: str | None = None):
         crawler = runner.create_crawler(SPIDERS[source.kind])
-        crawler.settings.setdict(source_settings(self.config, source), priority="spider")
+        crawler.settings.setdict(source_settings(source), priority="spider")
         if self.progress is not None:
             crawler.signals.connect(_article_counter(self.progress, source.id), signals.item_scraped,
                                     weak=False)

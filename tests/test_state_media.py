@@ -24,6 +24,7 @@ from presswatch.crawler.extract import extract_page, rodong_url_date
 from presswatch.crawler.items import FeedEntry, PageItem
 from presswatch.crawler.pipeline import extract_candidate, page_candidate
 from presswatch.crawler.spiders.site import SiteSpider, listed_dates
+from test_remote import redis_url, workers  # noqa: F401 (fixtures: a Redis server and two workers)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "state_media"
 KCNA = "http://www.kcna.kp"
@@ -386,3 +387,33 @@ def test_a_source_delay_holds_on_a_site_another_source_also_crawls(web, write_co
     after_slow = [later - earlier for (earlier, path), (later, _) in zip(times, times[1:]) if path.startswith("/en/")]
     assert len(times) == 6 and len(after_slow) >= 2, times
     assert min(after_slow) >= 0.75, after_slow  # 0.8 s, less the server's own timing slack
+
+
+# -- the same on remote workers -----------------------------------------------------------------------------
+
+
+def test_workers_read_kcna_with_the_listing_dates_and_the_source_pace(
+        web, sink, redis_url, workers, write_config, run_presswatch, tmp_path, monkeypatch):
+    """A worker's crawl is the source's own too: its reader, its listing's dates, its delay."""
+    from conftest import request_gaps
+
+    monkeypatch.chdir(tmp_path)
+    listings = kcna_site(web)
+    config = write_config({
+        "workers": {"redis": redis_url},
+        "sources": [{"id": "kcna", "kind": "site", "urls": listings, "follow": _default_source("kcna").follow,
+                     "reader": "kcna", "delay": "0.5s"}],
+        "rules": [{"id": "kahrs", "query": '"Korean Association for Human Rights Studies"', "channels": ["analysts"]}],
+        "channels": [{"id": "analysts", "url": sink.apprise_url}],
+    })
+
+    result = run_presswatch("run", "--once", "--config", str(config), timeout=120)
+    assert result.returncode == 0, result.stderr
+
+    with sqlite3.connect(tmp_path / "presswatch.db") as db:
+        dates = set(db.execute("SELECT published_at, date_source FROM articles WHERE title = ?", (STATEMENT_TITLE,)))
+        texts = {text for (text,) in db.execute("SELECT text FROM articles WHERE title = ?", (STATEMENT_TITLE,))}
+    assert dates == {("2018-11-04T00:00:00+00:00", "dateline+listing")}
+    assert len(texts) == 1 and "-0-" not in texts.pop()
+    assert [m["title"] for m in sink.messages] == [f"[presswatch] kahrs: {STATEMENT_TITLE}"]
+    assert min(request_gaps(web)) >= 0.45, request_gaps(web)  # 0.5 s, less the server's timing slack
