@@ -63,6 +63,8 @@ def source_problems(source: Mapping, loc: Loc = ()) -> list[Problem]:
         problems.append(Problem((*loc, "ignore"), "only site and sitemap sources take ignore"))
     if kind != "site" and source.get("next_css") is not None:
         problems.append(Problem((*loc, "next_css"), "only a site source takes next_css"))
+    if source.get("http_only") and any(str(u).lower().startswith("https:") for u in (url, *(urls or ()))):
+        problems.append(Problem((*loc, "http_only"), "an http_only source's url and urls must start with http://"))
     fallback = source.get("fallback")
     if fallback is not None and kind in ("site", "sitemap"):
         problems.append(Problem((*loc, "fallback"), "only a feed source takes a fallback"))

@@ -366,6 +366,22 @@ class Source(_Section):
         None, description="Follow redirects of this source's own requests to another host; "
                           "unset means crawl.redirect_other_hosts."
     )
+    timeout: PositiveDuration | None = Field(
+        None, description="Give up on one of this source's requests after this long; unset means "
+                          "crawl.timeout (slow state sites take minutes a page)."
+    )
+    delay: Duration | None = Field(
+        None, description="Pause between two requests of this source to its site; unset means "
+                          "crawl.delay. Other sources on the same site keep their own delay."
+    )
+    http_only: bool = Field(
+        False, description="The site answers on plain http only (its https fails): its url(s) must "
+                           "be http, and a canonical URL its pages give as https is kept as http."
+    )
+    reader: Literal["kcna", "rodong"] | None = Field(
+        None, description="Read article pages with the reader of a state-media site (a mirror of "
+                          "KCNA or Rodong Sinmun); unset: chosen by the page's host."
+    )
     fallback: Fallback | None = Field(
         None, description="Feeds only: a site or sitemap crawled instead, under the same id, while "
                           "the feed is gone (404/410, not a feed, failing, or empty for far longer "

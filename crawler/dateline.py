@@ -8,7 +8,11 @@ Forms read, at the start of one of the first lines only (a date further down is 
 - Korean: ``평양 11월 14일발 조선중앙통신`` (also in brackets, and with ``2018년`` before the month).
 
 Rodong Sinmun's English articles carry no dateline: their date is in the article URL
-(``newsID=2021-06-17-0001``), which the extraction reads as the page's own date.
+(``newsID=2021-06-17-0001``, or since 2022 a base64 token), which the extraction reads.
+
+The dates state media print next to a headline are read here too: :func:`dotted_date` reads
+"[2026.7.19.]" (KCNA's listings, Rodong Sinmun's pages of 2022-2024) and "[Juche 113.1.12.]";
+:func:`written_date` reads "Feb. 19, 2026 Thursday" (Rodong Sinmun since 2025).
 
 KCNA datelines give no year. :func:`resolve` takes it from a reference time (the feed entry's
 date, else the fetch time) and picks the year that does not put the date in the future:
@@ -21,7 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Dateline", "find_dateline", "resolve"]
+__all__ = ["Dateline", "dotted_date", "find_dateline", "resolve", "written_date"]
 
 # Korea is UTC+9: a dateline may be up to a day ahead of the reference time in UTC.
 _AHEAD = timedelta(days=1)
@@ -52,6 +56,34 @@ _KOREAN_FORM = re.compile(  # 평양 11월 14일발 조선중앙통신
     r"^\W{0,3}[(\[【〔]?\s*[\uac00-\ud7a3]{2,8}\s+(?:(?P<year>\d{4})\s*년\s*)?"
     r"(?P<month>\d{1,2})\s*월\s*(?P<day>\d{1,2})\s*일\s*발\s+[\uac00-\ud7a3]{2,12}"
 )
+
+
+_DOTTED = re.compile(
+    r"(?<![\d.])(?:(?P<juche>Juche)\s*)?(?P<year>\d{1,4})\s*\.\s*(?P<month>\d{1,2})\s*\.\s*(?P<day>\d{1,2})\b\.?(?!\d)")
+_JUCHE_OFFSET = 1911  # Juche 1 = 1912
+_WRITTEN = re.compile(rf"\b{_MONTH}\s+(?P<day>\d{{1,2}}),?\s+(?P<year>\d{{4}})\b", re.IGNORECASE)
+
+
+def dotted_date(text: str) -> datetime | None:
+    """The first date written "2026.7.19." or "Juche 113.1.12." in ``text``, as midnight UTC."""
+    for match in _DOTTED.finditer(text):
+        year = int(match["year"])
+        if match["juche"]:
+            year += _JUCHE_OFFSET
+        elif year < 1900:
+            continue  # a version or section number, not a year
+        found = _date(Dateline(int(match["month"]), int(match["day"])), year)
+        if found is not None:
+            return found
+    return None
+
+
+def written_date(text: str) -> datetime | None:
+    """The first date written "Feb. 19, 2026" (a weekday may follow) in ``text``, midnight UTC."""
+    match = _WRITTEN.search(text)
+    if match is None:
+        return None
+    return _date(Dateline(_MONTHS[match["month"][:3].lower()], int(match["day"])), int(match["year"]))
 
 
 @dataclass(frozen=True)

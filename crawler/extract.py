@@ -6,10 +6,12 @@ for the main text, title, date, authors and description.
 
 The publication date is the page's own (metadata, or a state-media page's date line), else the
 dateline the text opens with ("Pyongyang, November 14 (KCNA) --", see ``dateline``), its year
-taken from the fetch time when it gives none; ``date_source`` says which ("page", "dateline").
+taken from the fetch time when it gives none; ``date_source`` says which ("page", "url" when
+the article's address carries it, "dateline").
 
-Two state-media sites get a small reader of their own (``_STATE_MEDIA``), chosen by host; see
-``_kcna`` and ``_rodong`` for why trafilatura alone does not serve them.
+Two state-media sites get a small reader of their own (``READERS``), chosen by host or named by
+the source (a mirror); see ``_kcna`` and ``_rodong`` for why trafilatura alone does not serve
+them, and which of each site's layouts they read.
 
 It leaves to others: fetching (Scrapy), choosing the deduplication key (``canonical.canonical_url``
 judges the canonical found here), dates from feeds (the caller re-reads a year-less dateline
@@ -18,8 +20,10 @@ against the feed's date, and uses the feed's date when the page has none), stora
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urljoin, urlsplit
 
@@ -32,9 +36,9 @@ from trafilatura.utils import load_html
 from w3lib.encoding import html_to_unicode
 
 from presswatch.config.errors import FetchError
-from presswatch.crawler.dateline import Dateline, find_dateline, resolve
+from presswatch.crawler.dateline import Dateline, dotted_date, find_dateline, resolve, written_date
 
-__all__ = ["ExtractedPage", "extract_page"]
+__all__ = ["READERS", "ExtractedPage", "extract_page", "rodong_url_date"]
 
 # A page may be a day ahead of UTC (Korea is UTC+9) but not more: later dates are template
 # junk such as an event calendar or a copyright year.
@@ -82,15 +86,18 @@ class _SiteReading:
     text: str | None = None
     published: datetime | None = None
     authors: tuple[str, ...] = ()
+    date_source: str = "page"  # or "url": the date in the article's address
 
 
 def extract_page(
-    html: str | bytes, url: str, *, language_hint: str | None = None, fetched_at: datetime | None = None
+    html: str | bytes, url: str, *, language_hint: str | None = None, fetched_at: datetime | None = None,
+    reader: str | None = None,
 ) -> ExtractedPage:
     """Extract the article in ``html`` fetched from ``url``.
 
     ``language_hint`` (the source's configured language) is used only when the page gives no
     better clue. ``fetched_at`` (default: now) gives the year of a dateline without one.
+    ``reader`` names a site reader (``READERS``) for a page whose host does not tell it.
     Raises FetchError("no extractable text") for pages without article text, such as
     JavaScript-only shells ("Please enable JavaScript" and nothing else) and empty bodies.
     """
@@ -101,14 +108,14 @@ def extract_page(
     canonical = _page_canonical(tree, url)
     declared_language = _html_language(tree)
     timestamps = _page_timestamps(tree)
-    site = _site_reading(tree, url)
+    site = _site_reading(tree, url, reader)
     document = _extract(tree, url)
     found = document if document is not None else Document()
     text = site.text or (found.text or "").strip()
     if not text or _is_javascript_notice(text, tree):
         raise FetchError("no extractable text")
     published = site.published or _published(found.date, timestamps)
-    date_source = "page" if published else None
+    date_source = (site.date_source if site.published else "page") if published else None
     dateline = find_dateline(text)
     if published is None and dateline is not None:
         published = _to_utc(resolve(dateline, fetched_at))
@@ -174,12 +181,12 @@ def _extract(tree: HtmlElement, url: str) -> Document | None:
 # -- site-specific readers ---------------------------------------------------------------
 
 
-def _site_reading(tree: HtmlElement, url: str) -> _SiteReading:
-    host = (urlsplit(url).hostname or "").lower()
-    for pattern, reader in _STATE_MEDIA:
-        if pattern.search(host):
-            return reader(tree, url)
-    return _SiteReading()
+def _site_reading(tree: HtmlElement, url: str, reader: str | None) -> _SiteReading:
+    """The reading of the site reader named, else of the one for the page's host, if any."""
+    if reader is None:
+        host = (urlsplit(url).hostname or "").lower()
+        reader = next((name for pattern, name in _STATE_MEDIA if pattern.search(host)), None)
+    return READERS[reader](tree, url) if reader is not None else _SiteReading()
 
 
 def _has_class(name: str) -> str:
@@ -191,52 +198,121 @@ def _node_text(node: HtmlElement) -> str:
     return re.sub(r"\s+", " ", node.text_content()).strip()
 
 
-_KCNA_DATE = re.compile(r"(?:(?P<juche>Juche)\s*)?(?P<year>\d{1,4})\s*\.\s*(?P<month>\d{1,2})\s*\.\s*(?P<day>\d{1,2})")
-_JUCHE_OFFSET = 1911  # Juche 1 = 1912
-
-
 def _kcna(tree: HtmlElement, url: str) -> _SiteReading:
-    """kcna.kp article pages (``/en/article/q/<hash>.kcmsf``).
+    """kcna.kp article pages, in the layout of mid-2026 (``/en/article/detail/<hash>``) or the
+    one before it (``/en/article/q/<hash>.kcmsf``), which archives and mirrors still serve.
 
     KCNA files one story under several menus (Top News, Latest News, External ...), each page
     framing the same body with its own menu, topic heading and lists of other headlines. Read
     generically, the framing leaks into the text (favor_recall keeps layout menus), so the twins'
-    texts differ and are no longer one story; the body is the paragraphs of
-    ``div.content-wrapper``, identical under every menu. The date is the page's own
-    ``publish-time`` ("[2024.01.12.]", or "[Juche 113.1.12.]"), the title its headline element,
-    not the site-wide ``<title>``.
+    texts differ and are no longer one story: the body is read from its own element only, and
+    the "-0-" KCNA ends a story with is dropped. The title is the headline element, not the
+    site-wide ``<title>``.
     """
-    paragraphs = tree.xpath(f"//div[{_has_class('content-wrapper')}]//p")
-    text = "\n".join(t for t in (_node_text(p) for p in paragraphs) if t)
+    if tree.xpath(f"//*[{_has_class('article-main-title')} or {_has_class('content-wrapper')}]"):
+        return _kcna_before_2026(tree)
+    return _kcna_2026(tree)
+
+
+def _kcna_2026(tree: HtmlElement) -> _SiteReading:
+    """``<main><article><div class="container"><h1>Title</h1><p>...``: the paragraphs right
+    inside the container are the body (a caption sits in a ``<div>`` of its own there); the
+    page states no date: the dateline gives the day, the listing the rest (see pipeline)."""
+    articles = tree.xpath("//main//article") or tree.xpath("//article")
+    if not articles:
+        return _SiteReading()
+    article = articles[0]
+    containers = article.xpath(f".//div[{_has_class('container')}]") or [article]
+    text = _paragraphs(containers[0].xpath("./p"))
+    titles = article.xpath(".//h1")
+    return _SiteReading(title=(_node_text(titles[0]) if titles else None) or None, text=text or None)
+
+
+def _kcna_before_2026(tree: HtmlElement) -> _SiteReading:
+    """``div.article-main-title``, the paragraphs of ``div.content-wrapper`` and the page's own
+    ``publish-time`` ("[2024.01.12.]", "www.kcna.kp (2025.12.14.)" or "[Juche 113.1.12.]")."""
+    text = _paragraphs(tree.xpath(f"//div[{_has_class('content-wrapper')}]//p"))
     titles = tree.xpath(f"//*[{_has_class('article-main-title')}]") or tree.xpath("//h1")
-    title = _node_text(titles[0]) if titles else None
     published = None
     for stamp in tree.xpath(f"//*[{_has_class('publish-time')}]"):
-        match = _KCNA_DATE.search(_node_text(stamp))
-        if match:
-            year = int(match["year"]) + (_JUCHE_OFFSET if match["juche"] else 0)
-            published = _safe_date(year, int(match["month"]), int(match["day"]))
+        published = _to_utc(dotted_date(_node_text(stamp)))
+        if published is not None:
             break
+    title = _node_text(titles[0]) if titles else None
     return _SiteReading(title=title or None, text=text or None, published=published)
 
 
-_RODONG_NEWS_ID = re.compile(r"[?&]newsID=(\d{4})-(\d{2})-(\d{2})")
-_BYLINE_WORDS = 6
+_END_MARK = re.compile(r"\s*-0-\s*$")  # how KCNA ends a story
+
+
+def _paragraphs(nodes: list[HtmlElement]) -> str:
+    """The nodes' texts, one a line, empty ones and KCNA's "-0-" end mark left out."""
+    lines = [t for t in (_node_text(node) for node in nodes) if t]
+    if lines:
+        lines[-1] = _END_MARK.sub("", lines[-1])
+    return "\n".join(line for line in lines if line)
+
+
+# Full-width digits ("２０２６") that Rodong Sinmun's pages of 2025 on write dates and numbers in.
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def _ascii_digits(value: str) -> str:
+    return value.translate(_FULL_WIDTH_DIGITS)
 
 
 def _rodong(tree: HtmlElement, url: str) -> _SiteReading:
-    """rodong.rep.kp English article pages (``index.php?strPageID=SF01_02_01&newsID=<date>-<n>``).
+    """rodong.rep.kp article pages in each of its three layouts (archives and mirrors serve the
+    older ones). Menus, the day's other headlines and photo captions sit around the article on
+    every one of them, which a generic reading keeps.
 
-    The page is a layout table of ``.ArticleContent`` cells: the first holds the headline (in a
-    ``<font>``), then one cell a paragraph, and last a byline ("Political News Team"). The
-    site's menus and the day's other headlines sit in the same table, which a generic reading
-    keeps; the page states no date but its URL does (``newsID=2021-06-17-0001``).
+    The date is the one in the URL: the ``newsID=2021-06-17-0001`` of the old site, or since
+    2022 the base64 token after ``index.php?`` ("MTJA..." is "12@2024-08-01-H003@15@1@@0@1");
+    else the page's own. Full-width digits become ASCII digits in the title, text and date.
     """
+    if tree.xpath("//*[@id='ContDIV']"):
+        reading = _rodong_2025(tree)
+    elif tree.xpath(f"//*[{_has_class('news_Title')}]"):
+        reading = _rodong_2022(tree)
+    else:
+        reading = _rodong_table(tree)
+    from_url = rodong_url_date(url)
+    if from_url is not None:
+        reading = replace(reading, published=_to_utc(from_url), date_source="url")
+    return reading
+
+
+def _rodong_2025(tree: HtmlElement) -> _SiteReading:
+    """``#ContDIV`` holds ``p.TitleP`` and the ``p.TextP`` paragraphs; ``#article-date`` reads
+    "Feb. 19, 2026 Thursday"."""
+    content = tree.xpath("//*[@id='ContDIV']")[0]
+    titles = content.xpath(f".//p[{_has_class('TitleP')}]")
+    text = _ascii_digits(_paragraphs(content.xpath(f".//p[{_has_class('TextP')}]")))
+    stamps = tree.xpath("//*[@id='article-date']")
+    published = _to_utc(written_date(_ascii_digits(_node_text(stamps[0])))) if stamps else None
+    title = _ascii_digits(_node_text(titles[0])) if titles else None
+    return _SiteReading(title=title or None, text=text or None, published=published)
+
+
+def _rodong_2022(tree: HtmlElement) -> _SiteReading:
+    """``div.news_Title``, ``span.NewsDate`` ("2023.3.13.") and the ``p.ArticleContent`` paragraphs."""
+    title = _ascii_digits(_node_text(tree.xpath(f"//*[{_has_class('news_Title')}]")[0]))
+    text = _ascii_digits(_paragraphs(tree.xpath(f"//p[{_has_class('ArticleContent')}]")))
+    stamps = tree.xpath(f"//*[{_has_class('NewsDate')}]")
+    published = _to_utc(dotted_date(_ascii_digits(_node_text(stamps[0])))) if stamps else None
+    return _SiteReading(title=title or None, text=text or None, published=published)
+
+
+_BYLINE_WORDS = 6
+
+
+def _rodong_table(tree: HtmlElement) -> _SiteReading:
+    """The site until 2022 (``index.php?strPageID=SF01_02_01&newsID=<date>-<n>``): a layout table
+    of ``.ArticleContent`` cells: the first holds the headline (in a ``<font>``), then one cell
+    a paragraph, and last a byline ("Political News Team")."""
     cells = [cell for cell in tree.xpath(f"//*[{_has_class('ArticleContent')}]") if _node_text(cell)]
-    date = _RODONG_NEWS_ID.search(url)
-    published = _safe_date(int(date[1]), int(date[2]), int(date[3])) if date else None
     if len(cells) < 2:
-        return _SiteReading(published=published)
+        return _SiteReading()
     title_node = cells[0].xpath(".//font") or [cells[0]]
     body = cells[1:]
     authors: tuple[str, ...] = ()
@@ -244,20 +320,39 @@ def _rodong(tree: HtmlElement, url: str) -> _SiteReading:
     if len(body) > 1 and len(last.split()) <= _BYLINE_WORDS:
         authors, body = (last,), body[:-1]
     text = "\n".join(_node_text(cell) for cell in body)
-    return _SiteReading(title=_node_text(title_node[0]) or None, text=text or None,
-                        published=published, authors=authors)
+    return _SiteReading(title=_node_text(title_node[0]) or None, text=text or None, authors=authors)
 
 
-def _safe_date(year: int, month: int, day: int) -> datetime | None:
+_RODONG_NEWS_ID = re.compile(r"[?&]newsID=(\d{4}-\d{2}-\d{2})")
+_RODONG_TOKEN = re.compile(r"index\.php\?([A-Za-z0-9+/]{8,}={0,2})$")
+_RODONG_TOKEN_DATE = re.compile(r"12@(\d{4}-\d{2}-\d{2})-")
+
+
+def rodong_url_date(url: str) -> datetime | None:
+    """The date a Rodong Sinmun article URL carries: ``newsID=2021-06-17-0001``, or the one in
+    its base64 token (``index.php?MTJAMjAyNC0wOC0wMS1IMDAzQDE1QDFAQDBAMQ==``)."""
+    found = _RODONG_NEWS_ID.search(url)
+    if found is None:
+        token = _RODONG_TOKEN.search(url)
+        if token is None:
+            return None
+        try:
+            decoded = base64.b64decode(token[1] + "=" * (-len(token[1]) % 4)).decode("latin-1")
+        except (binascii.Error, ValueError):
+            return None
+        found = _RODONG_TOKEN_DATE.match(decoded)
     try:
-        return _to_utc(datetime(year, month, day, tzinfo=UTC))
+        return datetime.strptime(found[1], "%Y-%m-%d").replace(tzinfo=UTC) if found else None
     except ValueError:
         return None
 
 
-_STATE_MEDIA: tuple[tuple[re.Pattern[str], Callable[[HtmlElement, str], _SiteReading]], ...] = (
-    (re.compile(r"(?:^|\.)kcna\.kp$"), _kcna),
-    (re.compile(r"(?:^|\.)rodong\.rep\.kp$"), _rodong),
+READERS: dict[str, Callable[[HtmlElement, str], _SiteReading]] = {"kcna": _kcna, "rodong": _rodong}
+"""The site readers by name, for a source's ``reader`` (a mirror of a state-media site)."""
+
+_STATE_MEDIA: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?:^|\.)kcna\.kp$"), "kcna"),
+    (re.compile(r"(?:^|\.)rodong\.rep\.kp$"), "rodong"),
 )
 
 

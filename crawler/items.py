@@ -51,6 +51,7 @@ class PageItem:
     requested_url: str | None = None  # the link followed, when redirects ended elsewhere
     etag: str | None = None  # the page's validators, kept to ask for it again conditionally
     last_modified: str | None = None
+    listed: datetime | None = None  # the date the listing printed next to the link, if any
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ class SourceIngest:
     def _page(self, item: PageItem) -> None:
         source = self.ingest.sources.get(item.source_id)
         try:
-            candidate = extract_candidate(item, getattr(source, "language", None))
+            candidate = extract_candidate(item, getattr(source, "language", None), **source_reading(source))
         except FetchError as exc:
             self.unreadable(item.url, str(exc), item.entry)
             return
@@ -253,14 +253,26 @@ class SourceIngest:
         return run
 
 
-def extract_candidate(item: PageItem, language_hint: str | None = None) -> Candidate:
-    """The article of a fetched page; raises FetchError when the page holds none, or
-    when it looks like a listing (many links, little text): never stored as an article."""
-    page = extract_page(_page_text(item), item.url, language_hint=language_hint)
+def extract_candidate(item: PageItem, language_hint: str | None = None, *, reader: str | None = None,
+                      http_only: bool = False) -> Candidate:
+    """The article of a fetched page; raises FetchError when the page holds none, or when it
+    looks like a listing (many links, little text): never stored as an article.
+
+    ``reader`` and ``http_only`` are the source's: a site reader for a mirror, and whether the
+    site answers on http only, so that a canonical the page gives as https stays http.
+    """
+    page = extract_page(_page_text(item), item.url, language_hint=language_hint, reader=reader)
     listing = listing_reason(item.body, page.text)
     if listing is not None:
         raise FetchError(listing)
+    if http_only and page.canonical and page.canonical.lower().startswith("https://"):
+        page = replace(page, canonical="http://" + page.canonical[len("https://"):])
     return page_candidate(item, page)
+
+
+def source_reading(source) -> dict:
+    """What of a source's config the extraction of its pages takes (see ``extract_candidate``)."""
+    return {"reader": getattr(source, "reader", None), "http_only": bool(getattr(source, "http_only", False))}
 
 
 def _page_text(item: PageItem) -> str | bytes:
@@ -282,17 +294,22 @@ def entry_candidate(source_id: str, entry: FeedEntry, page_error: str | None = N
 
 
 def page_candidate(item: PageItem, page) -> Candidate:
-    """The article of an extracted page; its date: the page's, the dateline's, the feed's.
+    """The article of an extracted page; its date: the page's, the dateline's, the feed's, the
+    listing's.
 
-    A dateline without a year was resolved against the fetch time; with a feed entry, its date
-    is the better reference (a backlog read in January keeps December's stories in their year).
-    With no date at all, ``date_source`` stays None and the store uses the first-seen time.
+    A dateline without a year was resolved against the fetch time; the feed entry's date, else
+    the date the listing printed next to the link, is the better reference (a backlog read in
+    January keeps December's stories in their year). A KCNA article states no date but its
+    dateline's day; its listing gives the year ("dateline+listing"). With no date at all,
+    ``date_source`` stays None and the store uses the first-seen time.
     """
     entry = item.entry
     feed_date = entry.published if entry is not None else None
-    published, date_source = _page_date(page, feed_date)
+    published, date_source = _page_date(page, feed_date, item.listed)
     if published is None and feed_date is not None:
         published, date_source = feed_date, "feed"
+    if published is None and item.listed is not None:
+        published, date_source = item.listed, "listing"
     return Candidate(
         source_id=item.source_id, url=item.url,
         title=page.title or (entry.title if entry else ""),
@@ -308,11 +325,13 @@ def page_candidate(item: PageItem, page) -> Candidate:
     )
 
 
-def _page_date(page, feed_date):
-    """The page's date and its source, a year-less dateline re-read against the feed's date."""
+def _page_date(page, feed_date, listed=None):
+    """The page's date and its source, a year-less dateline re-read against the feed's date,
+    else against the listing's."""
     dateline = getattr(page, "dateline", None)
-    if page.date_source == "dateline" and feed_date is not None and dateline is not None and dateline.year is None:
-        resolved = resolve(dateline, feed_date)
-        if resolved is not None:
-            return resolved, "dateline"
+    if page.date_source == "dateline" and dateline is not None and dateline.year is None:
+        for reference, source in ((feed_date, "dateline"), (listed, "dateline+listing")):
+            resolved = resolve(dateline, reference) if reference is not None else None
+            if resolved is not None:
+                return resolved, source
     return page.published, page.date_source

@@ -24,8 +24,8 @@ from presswatch.crawler.items import (
     SourceFailed,
     SourceFetched,
 )
-from presswatch.crawler.pipeline import entry_candidate, extract_candidate
-from presswatch.crawler.runner import SPIDERS, scrapy_settings, source_policy
+from presswatch.crawler.pipeline import entry_candidate, extract_candidate, source_reading
+from presswatch.crawler.runner import SPIDERS, scrapy_settings, source_policy, source_settings
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ async def probe_source(config, source, url: str | None = None, limit: int = 5) -
     pipeline = type("CollectingPipeline", (CollectPipeline,), {"collected": items})
     runner = AsyncCrawlerRunner(scrapy_settings(config, pipeline))
     crawler = runner.create_crawler(SPIDERS[source.kind])
+    crawler.settings.setdict(source_settings(source), priority="spider")
     await runner.crawl(crawler, source=source, max_articles=limit, explain=True,
                        **source_policy(config, source))
     probe = Probe(source.id, str(source.url), listings=list(crawler.spider.link_report))
@@ -92,14 +93,15 @@ def _read(probe: Probe, item, source, limit: int) -> None:
         entry = item.entry
         probe.articles.append(ProbedArticle(entry.link or entry.guid or "", entry_candidate(source.id, entry)))
     elif isinstance(item, PageItem):
-        probe.articles.append(read_page(item, getattr(source, "language", None)))
+        probe.articles.append(read_page(item, source))
     elif isinstance(item, PageUnchanged):  # not asked conditionally here; kept for completeness
         probe.articles.append(ProbedArticle(item.url, refused="answered 304 (not modified)"))
 
 
-def read_page(item: PageItem, language_hint: str | None) -> ProbedArticle:
-    """A fetched page as the daemon's reader reads it."""
+def read_page(item: PageItem, source) -> ProbedArticle:
+    """A fetched page as the daemon's reader reads it (the source's language, reader and http_only)."""
     try:
-        return ProbedArticle(item.url, extract_candidate(item, language_hint))
+        return ProbedArticle(item.url, extract_candidate(item, getattr(source, "language", None),
+                                                         **source_reading(source)))
     except FetchError as exc:
         return ProbedArticle(item.url, refused=str(exc))

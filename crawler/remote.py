@@ -46,8 +46,8 @@ from presswatch.crawler.canonical import canonical_url
 from presswatch.crawler.downloadermiddlewares.pacing import HostPacingMiddleware
 from presswatch.crawler.ingest import Candidate, page_not_wanted
 from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
-from presswatch.crawler.pipeline import SourceIngest, extract_candidate
-from presswatch.crawler.runner import SPIDERS, Crawls, scrapy_settings, source_policy
+from presswatch.crawler.pipeline import SourceIngest, extract_candidate, source_reading
+from presswatch.crawler.runner import SPIDERS, Crawls, scrapy_settings, source_policy, source_settings
 
 log = logging.getLogger("presswatch.remote")
 
@@ -177,7 +177,8 @@ class ResultSink:
             self.send("unchanged", url=item.url, entry=_entry_record(item.entry))
         elif isinstance(item, PageItem):
             try:
-                candidate = extract_candidate(item, getattr(self.source, "language", None))
+                candidate = extract_candidate(item, getattr(self.source, "language", None),
+                                              **source_reading(self.source))
             except FetchError as exc:
                 self.send("unreadable", url=item.url, reason=str(exc), entry=_entry_record(item.entry))
             else:
@@ -226,7 +227,9 @@ def crawl_job(payload: dict) -> dict:
     try:
         pipeline = type("BoundForwardPipeline", (ForwardPipeline,), {"sink": sink})
         known = KnownEntries(payload["known"], want_page=source.kind == "feed" and source.fetch_articles)
-        process = CrawlerProcess(scrapy_settings(config, pipeline), install_root_handler=False)
+        settings = scrapy_settings(config, pipeline)
+        settings.setdict(source_settings(source), priority="spider")
+        process = CrawlerProcess(settings, install_root_handler=False)
         process.crawl(SPIDERS[source.kind], source=source, is_known=known.is_known,
                       page_validators=known.page_validators,
                       etag=payload["etag"], last_modified=payload["last_modified"],

@@ -146,6 +146,24 @@ def source_policy(config, source) -> dict:
     }
 
 
+def source_settings(source) -> dict:
+    """The Scrapy settings a source's own `timeout` and `delay` override in its crawl.
+
+    Each source has a crawler of its own, so these hold for its requests only; the pacing
+    middleware reads the delay of its crawler, so the source's pace holds across crawls too.
+    """
+    settings: dict = {}
+    timeout = getattr(source, "timeout", None)
+    if timeout is not None:
+        settings["DOWNLOAD_TIMEOUT"] = timeout.total_seconds()
+    delay = getattr(source, "delay", None)
+    if delay is not None:
+        seconds = delay.total_seconds()
+        settings.update({"DOWNLOAD_DELAY": seconds, "AUTOTHROTTLE_START_DELAY": seconds,
+                         "AUTOTHROTTLE_MAX_DELAY": max(AUTOTHROTTLE_MAX_DELAY, seconds)})
+    return settings
+
+
 class _HeldRuns(Ingest):
     """The Ingest of a feed's first try: stores what the crawl brings as usual, but keeps
     the run's outcome for the runner, which records one run once it knows whether the
@@ -203,6 +221,7 @@ class Crawls:
     def _start(self, runner, source, etag: str | None, last_modified: str | None,
                body_digest: str | None = None):
         crawler = runner.create_crawler(SPIDERS[source.kind])
+        crawler.settings.setdict(source_settings(source), priority="spider")
         if self.progress is not None:
             crawler.signals.connect(_article_counter(self.progress, source.id), signals.item_scraped,
                                     weak=False)

@@ -98,10 +98,10 @@ def test_demo_shows_one_alert_per_story(run_presswatch):
         "North Korea: Officials Sexually Abuse Women With Impunity",
         "Sexual abuse of women by officials is rampant in North Korea, rights group says",
         "휴먼라이츠워치, 북한 여성 대상 성폭력 실태 보고서 발표",
-        'Spokesman for Korea Association for Human Rights Studies Rejects "Report" of Human Rights Watch',
+        "Press Statement of Spokesperson of Korean Association for Human Rights Studies",
         "Rodong Sinmun Denounces Anti-DPRK Smear Campaign",
     ])
-    assert "«휴먼라이츠워치»" in result.stdout and "«Korea Association for Human Rights Studies»" in result.stdout
+    assert "«휴먼라이츠워치»" in result.stdout and "«Korean Association for Human Rights Studies»" in result.stdout
     assert "== done:" in result.stdout
 
 

@@ -63,7 +63,7 @@ def test_default_config_loads_with_console_only_rules(tmp_path, monkeypatch):
     config = load_config(None, {})
     ids = {source.id: source for source in config.sources}
     assert {"hrw", "kcna", "rodong-sinmun", "daily-nk-ko", "google-news-report-ko"} <= set(ids)
-    assert ids["hrw"].fetch_articles and ids["kcna"].follow == "/en/article/"
+    assert ids["hrw"].fetch_articles and ids["kcna"].follow.startswith("/en/article/detail/")
     assert ids["daily-nk-ko"].language == "ko"
     assert [rule.id for rule in config.rules][:2] == ["hrw-report", "state-media-response"]
     assert config.channels == () and all(rule.channels == () for rule in config.rules)

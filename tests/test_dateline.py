@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from presswatch.crawler.dateline import Dateline, find_dateline, resolve
+from presswatch.crawler.dateline import Dateline, dotted_date, find_dateline, resolve, written_date
 from presswatch.crawler.extract import extract_page
 from presswatch.crawler.items import FeedEntry, PageItem
 from presswatch.crawler.pipeline import entry_candidate, page_candidate
@@ -126,3 +126,30 @@ def test_chain_nothing_leaves_first_seen_to_the_store():
 
     assert (candidate.published, candidate.date_source) == (None, None)
     assert entry_candidate("kcna", _entry(None)).date_source is None
+
+
+# -- dates printed beside a headline ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[2026.7.19.]", datetime(2026, 7, 19, tzinfo=UTC)),  # KCNA's listings since mid-2026
+    ("www.kcna.kp (2025.12.14.)", datetime(2025, 12, 14, tzinfo=UTC)),  # KCNA's pages before
+    ("[Juche 113.1.12.]", datetime(2024, 1, 12, tzinfo=UTC)),
+    ("(Juche113.3.9.)", datetime(2024, 3, 9, tzinfo=UTC)),
+    ("2023.3.13.", datetime(2023, 3, 13, tzinfo=UTC)),  # Rodong Sinmun's NewsDate
+    ("version 1.2.3 of 2026.2.30. then 2026.3.1.", datetime(2026, 3, 1, tzinfo=UTC)),  # no such day: the next
+    ("No. 12.5.7", None),
+    ("", None),
+])
+def test_dotted_date(text, expected):
+    assert dotted_date(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Feb. 19, 2026 Thursday", datetime(2026, 2, 19, tzinfo=UTC)),  # Rodong Sinmun since 2025
+    ("September 3 2025", datetime(2025, 9, 3, tzinfo=UTC)),
+    ("Feb. 30, 2026", None),
+    ("Thursday", None),
+])
+def test_written_date(text, expected):
+    assert written_date(text) == expected

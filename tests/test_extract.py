@@ -398,7 +398,7 @@ def test_kcna_menu_twins_have_the_same_text_title_and_date():
     assert top.published == external.published == datetime(2024, 10, 15, tzinfo=UTC)
     assert top.date_source == external.date_source == "page"
     assert top.text.startswith("Pyongyang, October 15 (KCNA) -- A spokesperson")
-    assert top.text.endswith("-0-")
+    assert top.text.endswith("pay dearly for their hideous acts.")  # KCNA's "-0-" end mark dropped
     assert "Comrade Kim Jong Un and the people" in top.text  # inline name keeps its spaces
     for boilerplate in ("Top News", "External", "[2024.10.15.]", "Inspects Farm", "Copyright"):
         assert boilerplate not in top.text
@@ -449,7 +449,7 @@ substantial improvement in their work as required by the developing revolution.<
 </table></body></html>"""
 
 
-def test_rodong_article_title_text_byline_and_date_from_the_url():
+def test_rodong_table_layout_title_text_byline_and_date_from_the_url():
     page = extract_page(_rodong_page("Political News Team"), RODONG_URL)
 
     assert page.title == ("Respected Comrade Kim Jong Un Sends Letter to Participants in "
@@ -460,7 +460,7 @@ def test_rodong_article_title_text_byline_and_date_from_the_url():
     assert "Politics" not in page.text and "Copyright" not in page.text
     assert page.authors == ("Political News Team",)
     assert page.published == datetime(2021, 6, 22, tzinfo=UTC)
-    assert page.date_source == "page"
+    assert page.date_source == "url"
 
 
 def test_rodong_long_last_cell_is_text_not_a_byline():

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
 
 import scrapy
 from scrapy.http import TextResponse
@@ -17,7 +19,8 @@ from scrapy.linkextractors import LinkExtractor
 from w3lib.url import canonicalize_url
 
 from presswatch.config.schema import follow_kind
-from presswatch.crawler.items import ListingLinks, SourceFailed
+from presswatch.crawler.dateline import dotted_date
+from presswatch.crawler.items import ListingLinks, PageItem, SourceFailed
 from presswatch.crawler.spiders.base import SourceSpider
 
 # Link texts that mean "the next page of this listing", once arrows and spaces are stripped.
@@ -70,6 +73,32 @@ def script_link(value: str) -> str | None:
         found = _SCRIPT_LINK.match(value)
         return found.group(1) if found else None
     return value
+
+
+# How far up from a link its listed date may sit: KCNA's <h5><a/><span>[2026.7.19.]</span></h5>
+# is one level, Rodong Sinmun's row of columns two.
+_DATE_LEVELS = 3
+
+
+def listed_dates(response) -> dict[str, datetime]:
+    """The date a listing prints next to each of its links ("[2026.7.19.]"), by canonical URL.
+
+    A link's date is the first one in the smallest block around it that links nowhere else,
+    so a list item's date never goes to its neighbour's link.
+    """
+    found: dict[str, datetime] = {}
+    for anchor in response.xpath("//a[@href]"):
+        href = anchor.attrib["href"].strip()
+        block = anchor
+        for _ in range(_DATE_LEVELS):
+            block = block.xpath("..")
+            if not block or {h.strip() for h in block.xpath(".//a/@href").getall()} != {href}:
+                break
+            date = dotted_date(" ".join(block.xpath(".//text()").getall()))
+            if date is not None:
+                found.setdefault(canonicalize_url(response.urljoin(href)), date)
+                break
+    return found
 
 
 class SiteSpider(SourceSpider):
@@ -140,6 +169,7 @@ class SiteSpider(SourceSpider):
 
     def follow_listing(self, response, links: list[str]) -> Iterator:
         capped = False
+        dates = listed_dates(response) if links else {}
         for url in links:
             if self.is_known(None, url):
                 self.items_seen += 1
@@ -149,6 +179,7 @@ class SiteSpider(SourceSpider):
             if request is None:
                 capped = True
                 break
+            request.meta["listed"] = dates.get(canonicalize_url(url))
             yield request
         page = response.meta.get("listing_page", 1)
         if capped or page >= getattr(self.source, "listing_pages", 1):
@@ -161,6 +192,12 @@ class SiteSpider(SourceSpider):
             return  # a next link back to a page read in this run: a loop, not more news
         self.listings_read.add(key)
         yield self.listing_request(url, page + 1)
+
+    def parse_article(self, response, entry=None) -> Iterator:
+        """An article page, with the date its listing printed next to its link."""
+        listed = response.meta.get("listed")
+        for item in super().parse_article(response, entry):
+            yield replace(item, listed=listed) if listed and isinstance(item, PageItem) else item
 
     def article_links(self, response) -> list[str]:
         listings = self.listings_read

@@ -4,7 +4,7 @@ The files beside this module are the replay (see `replay.yaml` and README.md her
 loopback HTTP server serves them stage by stage; between stages the daemon runs every
 source once and delivers, so the alerts print as the story unfolds: the HRW release,
 its wire copy, a variant URL of that copy (no new alert), Korean coverage, and KCNA's
-rebuttal filed under two menus (one alert).
+press statement of 4 November filed under two menus (one alert).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def content_type(name: str) -> str:
 
 def demo_config(replay: dict, base: str, folder: Path) -> Path:
     """Write the demo's config (the replay's sources and rules, console alerts) to `folder`."""
-    sources = [{**s, "url": s["url"].replace("{base}", base), "every": "1m"} for s in replay["sources"]]
+    sources = [_at(s, base) for s in replay["sources"]]
     config = {
         "database": "demo.db",
         "crawl": {"delay": "0s", "retries": 0, "timeout": "10s", "robots": False},
@@ -101,6 +101,16 @@ def demo_config(replay: dict, base: str, folder: Path) -> Path:
     path = folder / "presswatch-demo.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+def _at(source: dict, base: str) -> dict:
+    """A replay source with "{base}" in its url and urls made the server's address."""
+    placed = {**source, "every": "1m"}
+    if "url" in source:
+        placed["url"] = source["url"].replace("{base}", base)
+    if "urls" in source:
+        placed["urls"] = [url.replace("{base}", base) for url in source["urls"]]
+    return placed
 
 
 def print_alert(text: str) -> None:
