@@ -275,7 +275,7 @@ def test_http_only_source_must_have_http_urls(write_config):
     config = write_config({"sources": [{"id": "kcna", "kind": "site", "url": "https://www.kcna.kp/en",
                                         "follow": "/detail/", "http_only": True}]})
 
-    with pytest.raises(ConfigError, match=r"sources\[0\].http_only: an http_only source's url and urls must start with http://"):
+    with pytest.raises(ConfigError, match=r"sources\[0\] \(kcna\).http_only: an http_only source's url and urls must start with http://"):
         load_config(config, {})
 
 
