@@ -47,7 +47,7 @@ from presswatch.crawler.downloadermiddlewares.pacing import HostPacingMiddleware
 from presswatch.crawler.ingest import Candidate, page_not_wanted
 from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
 from presswatch.crawler.pipeline import SourceIngest, extract_candidate
-from presswatch.crawler.runner import SPIDERS, Crawls, scrapy_settings, source_policy
+from presswatch.crawler.runner import SPIDERS, Crawls, scrapy_settings, source_policy, trusted_hosts
 
 log = logging.getLogger("presswatch.remote")
 
@@ -226,7 +226,10 @@ def crawl_job(payload: dict) -> dict:
     try:
         pipeline = type("BoundForwardPipeline", (ForwardPipeline,), {"sink": sink})
         known = KnownEntries(payload["known"], want_page=source.kind == "feed" and source.fetch_articles)
-        process = CrawlerProcess(scrapy_settings(config, pipeline), install_root_handler=False)
+        settings = scrapy_settings(config, pipeline)
+        # The job's config holds its own source only: the writer's config says which hosts are sources'.
+        settings.set("PRESSWATCH_TRUSTED_HOSTS", payload.get("trusted_hosts", settings.getlist("PRESSWATCH_TRUSTED_HOSTS")))
+        process = CrawlerProcess(settings, install_root_handler=False)
         process.crawl(SPIDERS[source.kind], source=source, is_known=known.is_known,
                       page_validators=known.page_validators,
                       etag=payload["etag"], last_modified=payload["last_modified"],
@@ -309,6 +312,7 @@ class RemoteCrawls(Crawls):
             "last_modified": last_modified,
             "body_digest": body_digest,
             "known": self.ingest.store.source_known(source.id, KNOWN_LIMIT),
+            "trusted_hosts": sorted(trusted_hosts(self.config)),
         }
         run = _Run(source.id, SourceIngest(ingest, source.id), asyncio.get_running_loop().create_future(),
                    job_id=f"presswatch-{run_id}",
