@@ -228,7 +228,8 @@ def crawl_job(payload: dict) -> dict:
         known = KnownEntries(payload["known"], want_page=source.kind == "feed" and source.fetch_articles)
         settings = scrapy_settings(config, pipeline)
         # The job's config holds its own source only: the writer's config says which hosts are sources'.
-        settings.set("PRESSWATCH_TRUSTED_HOSTS", payload.get("trusted_hosts", settings.getlist("PRESSWATCH_TRUSTED_HOSTS")))
+        if "trusted_hosts" in payload:
+            settings.set("PRESSWATCH_TRUSTED_HOSTS", payload["trusted_hosts"])
         process = CrawlerProcess(settings, install_root_handler=False)
         process.crawl(SPIDERS[source.kind], source=source, is_known=known.is_known,
                       page_validators=known.page_validators,

@@ -72,7 +72,8 @@ DOWNLOADER_MIDDLEWARES = {
     f"{_MW}.charset.CharsetMiddleware": 585,
     # Next to the download handler: counts each request sent and each raw response.
     f"{_MW}.metrics.FetchMetricsMiddleware": 950,
-    # Just after it: a response from an internal address is refused before anything reads it.
+    # Responses pass it right after the metrics: one from an internal address is refused
+    # before anything else reads it (and a lookup the guard emptied gets its reason).
     f"{_MW}.address.ConnectedAddressMiddleware": 940,
 }
 
@@ -87,10 +88,9 @@ def trusted_hosts(config) -> frozenset[str]:
     go to internal addresses; links elsewhere may not (see downloadermiddlewares.address)."""
     urls = []
     for source in config.sources:
-        fallback = getattr(source, "on_fallback", None)
-        for each in (source, fallback):
+        for each in (source, source.on_fallback):
             if each is not None:
-                urls += [each.url, *getattr(each, "start_urls", ())]
+                urls += [each.url, *each.start_urls]
     return source_hosts(urls)
 
 

@@ -30,10 +30,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 from scrapy.exceptions import CannotResolveHostError
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
@@ -91,9 +93,13 @@ class AddressPolicy:
 
     @classmethod
     def from_settings(cls, settings) -> AddressPolicy:
-        return cls(frozenset(bare_host(h) for h in settings.getlist("PRESSWATCH_TRUSTED_HOSTS")),
-                   tuple(ipaddress.ip_network(n, strict=False)
-                         for n in settings.getlist("PRESSWATCH_ALLOW_NETWORKS")))
+        trusted = {bare_host(h) for h in settings.getlist("PRESSWATCH_TRUSTED_HOSTS")}
+        if settings.getbool("HTTPPROXY_ENABLED"):
+            # Scrapy sends requests through the proxies of the environment (http_proxy,
+            # https_proxy), often on an internal address: those are connected to, on purpose.
+            trusted |= source_hosts(getproxies().values())
+        return cls(frozenset(trusted), tuple(ipaddress.ip_network(n, strict=False)
+                                             for n in settings.getlist("PRESSWATCH_ALLOW_NETWORKS")))
 
     def trusts(self, host: str) -> bool:
         return bare_host(host) in self.trusted_hosts
@@ -146,7 +152,8 @@ class AddressGuardMiddleware:
         if not host or url.scheme not in ("http", "https") or self.policy.trusts(host):
             return None
         literal = ip_literal(host)
-        addresses = [literal] if literal else await resolver.lookup(host, url.port or 0)
+        timeout = request.meta.get("download_timeout") or self.crawler.settings.getfloat("DOWNLOAD_TIMEOUT")
+        addresses = [literal] if literal else await resolver.lookup(host, url.port or 0, timeout)
         for address in addresses:
             if kind := self.policy.refusal(address):
                 raise refused(request, host, address, kind, _source_id(self.crawler))
@@ -168,7 +175,8 @@ class ConnectedAddressMiddleware:
     def process_response(self, request, response):
         host = urlparse_cached(request).hostname
         address = response.ip_address
-        if address is None or not host or self.policy.trusts(host):
+        # Through a proxy, the address is the proxy's; the host was checked before the request.
+        if address is None or not host or self.policy.trusts(host) or request.meta.get("proxy"):
             return response
         if kind := self.policy.refusal(str(address)):
             raise refused(request, host, str(address), kind, _source_id(self.crawler))
@@ -221,14 +229,18 @@ class GuardedNameResolver:
             receiver = _Filtering(resolutionReceiver, hostName, self)
         return self.inner.resolveHostName(receiver, hostName, portNumber, addressTypes, transportSemantics)
 
-    async def lookup(self, host: str, port: int = 0) -> list[str]:
-        """Every address `host` resolves to now (none when it does not resolve)."""
+    async def lookup(self, host: str, port: int = 0, timeout: float = 30.0) -> list[str]:
+        """Every address `host` resolves to now; none when it does not resolve in `timeout`
+        seconds (the connection's own lookup is guarded all the same)."""
+        from twisted.internet import reactor
+
         found: list[str] = []
         done: Deferred[list[str]] = Deferred()
+        done.addTimeout(timeout, reactor)
         self.inner.resolveHostName(_Collecting(found, done), host, port)
         try:
             return await maybe_deferred_to_future(done)
-        except DNSLookupError:
+        except (DNSLookupError, defer.TimeoutError):
             return []
 
 
@@ -267,4 +279,5 @@ class _Collecting:
         self.found.append(address.host)
 
     def resolutionComplete(self):  # noqa: N802
-        self.done.callback(self.found)
+        if not self.done.called:  # (not timed out already)
+            self.done.callback(self.found)
