@@ -225,6 +225,37 @@ def test_allowed_networks_and_sources_own_hosts_are_fetched(web, internal, write
     assert error_lines(result.stderr) == []
 
 
+def test_listing_and_sitemap_links_to_internal_addresses_are_refused(web, internal, write_config,
+                                                                     run_presswatch, tmp_path):
+    own = web.add("/news/1", story_page("Rights group details abuse of women in North Korea"))
+    secret = internal.url("/latest/meta-data/")
+    web.add("/listing", f'<html><body><a href="/news/1">Report</a> <a href="{secret}">Metadata</a>'
+                        '<a href="http://[::1]:9/news/2">Loopback</a></body></html>')
+    sitemap = ('<?xml version="1.0" encoding="UTF-8"?>'
+               '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+               f"<url><loc>{own}</loc></url><url><loc>{secret}</loc></url></urlset>")
+    index = ('<?xml version="1.0" encoding="UTF-8"?>'
+             '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             "<sitemap><loc>http://10.0.0.5/sitemap.xml</loc></sitemap></sitemapindex>")
+    config = write_config({"sources": [
+        {"id": "listing", "kind": "site", "url": web.url("/listing"), "follow": "news|meta-data"},
+        {"id": "sitemap", "kind": "sitemap", "url": web.add("/sitemap.xml", sitemap, content_type="application/xml")},
+        {"id": "index", "kind": "sitemap", "url": web.add("/index.xml", index, content_type="application/xml")},
+    ]})
+    result = run_presswatch("run", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+
+    assert internal.requests == []
+    db = tmp_path / "presswatch.db"
+    assert set(stored(db)) == {own}
+    assert "127.0.0.2 is an internal address (loopback)" in source_state(db, "sitemap")["last_error"]
+    assert "10.0.0.5 is an internal address (private)" in source_state(db, "index")["last_error"]
+    refused = [line for line in result.stderr.splitlines() if "link refused" in line]
+    assert any("source=listing" in line and "::1 is an internal address (loopback)" in line for line in refused)
+    assert any("source=listing" in line and "127.0.0.2 is an internal address" in line for line in refused)
+    assert error_lines(result.stderr) == []
+
+
 REBINDING = textwrap.dedent("""
     # A name that answers an allowed address to its first lookup and an internal one after
     # (DNS rebinding), as the reactor's resolver: the crawl's own check passes, its

@@ -119,10 +119,9 @@ class AddressPolicy:
 def refused(request, host: str, address: str, kind: str, source_id: str | None) -> AddressRefused:
     """The refusal of `request`, logged once (WARNING, naming the source)."""
     where = host if host == address else f"{host} ({address})"
-    reason = (f"refused: {where} is an internal address ({kind}); only sources' own hosts and "
-              f"crawl.allow_private_networks may be")
-    log.warning("source=%s link refused: %s: %s", source_id or "-", reason, request.url)
-    return AddressRefused(reason)
+    what = f"{where} is an internal address ({kind})"
+    log.warning("source=%s link refused: %s: %s", source_id or "-", what, request.url)
+    return AddressRefused(f"refused: {what}, neither a source's host nor in crawl.allow_private_networks")
 
 
 def _source_id(crawler) -> str | None:
