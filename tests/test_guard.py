@@ -1,8 +1,9 @@
 """No requests to internal addresses, and logs that do not cry wolf.
 
 The "internal" host of these tests is a server bound on 127.0.0.2; the sources are on
-127.0.0.1 (their own host, trusted). Links to 10.x and 169.254.x addresses are refused
-before any connection is tried: nothing leaves 127.0.0.0/8.
+127.0.0.1 (their own host, trusted). Links to 10.x, 169.254.x and [::1] addresses are
+refused before any connection is tried: nothing is sent outside 127.0.0.0/8. The log test's
+unreachable host is a name under .invalid (RFC 6761), which never resolves.
 """
 
 from __future__ import annotations
