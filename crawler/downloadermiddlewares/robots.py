@@ -1,4 +1,4 @@
-"""Scrapy's robots.txt middleware, with a robots.txt that cannot be had told in one line.
+"""Scrapy's robots.txt middleware, with a robots.txt that cannot be fetched told in one line.
 
 Scrapy logs every robots.txt it could not download at ERROR with the whole traceback: on
 a machine without a network that is an error and forty lines for each host, for what is
