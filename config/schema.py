@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     PrivateAttr,
     ValidationInfo,
     create_model,
@@ -103,6 +105,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _check_network(value: Any) -> IPv4Network | IPv6Network:
+    try:
+        return ip_network(str(value).strip(), strict=False)
+    except ValueError:
+        raise Invalid("{value} is not a network: write an address or address/prefix, like "
+                      "10.0.0.0/8, 192.168.1.20 or fd00::/8") from None
+
+
+Network = Annotated[IPv4Network | IPv6Network, BeforeValidator(_check_network),
+                    PlainSerializer(str, return_type=str)]
+
+
 class Crawl(_Section):
     """How sources are fetched: timeouts, politeness and limits."""
 
@@ -137,6 +151,12 @@ class Crawl(_Section):
     jitter: float = Field(
         0.05, ge=0, le=0.5, description="Random shift of each run, as a fraction of the source's interval."
     )
+    allow_private_networks: tuple[Network, ...] = Field(
+        (), description="Networks that links from fetched content (feed entries, listing and "
+                        "sitemap links, redirects) may lead to although they are not public, "
+                        "like 10.0.0.0/8 or 192.168.1.20. Outside them, a link whose host is or "
+                        "resolves to a loopback, private, link-local, multicast or reserved "
+                        "address is refused, unless it is on the host of a configured source URL.")
 
 
 class Delivery(_Section):

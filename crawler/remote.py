@@ -47,7 +47,7 @@ from presswatch.crawler.downloadermiddlewares.pacing import HostPacingMiddleware
 from presswatch.crawler.ingest import Candidate, page_not_wanted
 from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
 from presswatch.crawler.pipeline import SourceIngest, extract_candidate, source_reading
-from presswatch.crawler.runner import SPIDERS, Crawls, scrapy_settings, source_policy, source_settings
+from presswatch.crawler.runner import SPIDERS, Crawls, scrapy_settings, source_policy, source_settings, trusted_hosts
 
 log = logging.getLogger("presswatch.remote")
 
@@ -229,6 +229,9 @@ def crawl_job(payload: dict) -> dict:
         known = KnownEntries(payload["known"], want_page=source.kind == "feed" and source.fetch_articles)
         settings = scrapy_settings(config, pipeline)
         settings.setdict(source_settings(source), priority="spider")
+        # The job's config holds its own source only: the writer's config says which hosts are sources'.
+        if "trusted_hosts" in payload:
+            settings.set("PRESSWATCH_TRUSTED_HOSTS", payload["trusted_hosts"])
         process = CrawlerProcess(settings, install_root_handler=False)
         process.crawl(SPIDERS[source.kind], source=source, is_known=known.is_known,
                       page_validators=known.page_validators,
@@ -312,6 +315,7 @@ class RemoteCrawls(Crawls):
             "last_modified": last_modified,
             "body_digest": body_digest,
             "known": self.ingest.store.source_known(source.id, KNOWN_LIMIT),
+            "trusted_hosts": sorted(trusted_hosts(self.config)),
         }
         run = _Run(source.id, SourceIngest(ingest, source.id), asyncio.get_running_loop().create_future(),
                    job_id=f"presswatch-{run_id}",

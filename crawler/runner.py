@@ -25,6 +25,7 @@ from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.settings import Settings
 
 from presswatch.crawler import metrics
+from presswatch.crawler.downloadermiddlewares.address import source_hosts
 from presswatch.crawler.health import feed_back, feed_gone
 from presswatch.crawler.ingest import CONSOLE_CHANNEL, Ingest
 from presswatch.crawler.items import EntryItem, PageItem
@@ -50,6 +51,10 @@ _SCRAPY_MW = "scrapy.downloadermiddlewares"
 DOWNLOADER_MIDDLEWARES = {
     # Before robots.txt (100): every request of a source carries its policy.
     "presswatch.crawler.runner.SourcePolicyMiddleware": 50,
+    # Before robots.txt too: a link to an internal address is refused before anything is sent.
+    f"{_MW}.address.AddressGuardMiddleware": 60,
+    f"{_SCRAPY_MW}.robotstxt.RobotsTxtMiddleware": None,
+    f"{_MW}.robots.QuietRobotsTxtMiddleware": 100,
     # After robots.txt (100), whose own request for /robots.txt passes here first: a page
     # then waits its turn after it. One pace per host across the crawls of all sources.
     f"{_MW}.pacing.HostPacingMiddleware": 110,
@@ -67,12 +72,26 @@ DOWNLOADER_MIDDLEWARES = {
     f"{_MW}.charset.CharsetMiddleware": 585,
     # Next to the download handler: counts each request sent and each raw response.
     f"{_MW}.metrics.FetchMetricsMiddleware": 950,
+    # Responses pass it right after the metrics: one from an internal address is refused
+    # before anything else reads it (and a lookup the guard emptied gets its reason).
+    f"{_MW}.address.ConnectedAddressMiddleware": 940,
 }
 
 
 def user_agent(config) -> str:
     contact = config.contact.strip()
     return f"{config.user_agent} {contact}".strip() if contact else config.user_agent
+
+
+def trusted_hosts(config) -> frozenset[str]:
+    """The hosts of every configured source URL (fallbacks' included): their requests may
+    go to internal addresses; links elsewhere may not (see downloadermiddlewares.address)."""
+    urls = []
+    for source in config.sources:
+        for each in (source, source.on_fallback):
+            if each is not None:
+                urls += [each.url, *each.start_urls]
+    return source_hosts(urls)
 
 
 def scrapy_settings(config, pipeline: type) -> Settings:
@@ -99,10 +118,15 @@ def scrapy_settings(config, pipeline: type) -> Settings:
         "DOWNLOAD_WARNSIZE": 0,
         "RETRY_TIMES": crawl.retries,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        # Not ERROR: the source's own failure line (a WARNING) says it, with the reason.
+        "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",
         "PRESSWATCH_RETRY_BACKOFF": RETRY_BACKOFF,
         "PRESSWATCH_RETRY_MAX_BACKOFF": RETRY_MAX_BACKOFF,
         "PRESSWATCH_MAX_RETRY_AFTER": crawl.max_retry_after.total_seconds(),
         "REDIRECT_MAX_TIMES": crawl.max_redirects,
+        # Links to internal addresses: refused unless on these hosts or in these networks.
+        "PRESSWATCH_TRUSTED_HOSTS": sorted(trusted_hosts(config)),
+        "PRESSWATCH_ALLOW_NETWORKS": [str(network) for network in crawl.allow_private_networks],
         "PRESSWATCH_REDIRECT_OTHER_HOSTS": crawl.redirect_other_hosts,
         "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
         "COOKIES_ENABLED": False,

@@ -131,7 +131,8 @@ def test_robots_and_redirects_per_source(web, write_config, run_presswatch, tmp_
             content_type="application/rss+xml")
     web.add("/moved", "", status=301, headers={"Location": other_host})
     config = write_config({
-        "crawl": {"robots": True},
+        # localhost is the other host here; being loopback, it is allowed like a network of one's own.
+        "crawl": {"robots": True, "allow_private_networks": ["127.0.0.0/8", "::1"]},
         "sources": [
             {"id": "free", "kind": "feed", "url": web.url("/private/feed.xml"), "robots": False},
             {"id": "polite", "kind": "feed", "url": web.url("/private/feed.xml")},

@@ -388,3 +388,27 @@ def test_two_workers_keep_one_pace_per_site(web, redis_url, workers, write_confi
     gaps = request_gaps(web)
     assert len(gaps) == 5  # two feeds, four pages
     assert min(gaps) >= 0.35, gaps
+
+
+def test_a_worker_refuses_internal_links_but_not_other_sources_hosts(web, redis_url, workers, write_config,
+                                                                     run_presswatch, tmp_path):
+    """A job's config holds its own source only; the hosts of the writer's other sources
+    travel with it, so a link to one of them is fetched and a link elsewhere internal is not."""
+    from test_guard import InternalServer
+
+    newsroom, lan = InternalServer(), f"http://10.0.0.5:{web.port}/admin"
+    try:
+        own = newsroom.add("/news/hrw", article_page("North Korea: Officials Abuse Women", PARAGRAPHS))
+        feed = web.add("/wire.xml", rss_feed([{"title": "Report", "link": own}, {"title": "Admin", "link": lan}]),
+                       content_type="application/rss+xml")
+        config = write_config({"workers": {"redis": redis_url}, "sources": [
+            {"id": "wire", "kind": "feed", "url": feed, "fetch_articles": True},
+            {"id": "newsroom", "kind": "site", "url": newsroom.url("/"), "follow": "/news/", "enabled": False},
+        ]})
+        result = run_presswatch("run", "--once", "--config", str(config), timeout=120)
+        assert result.returncode == 0, result.stderr
+        articles = {r["url"]: r for r in rows(tmp_path / "presswatch.db", "SELECT url, extracted_from, page_error FROM articles")}
+        assert articles[own]["extracted_from"] == "page"  # on 127.0.0.2, a configured source's host
+        assert "10.0.0.5 is an internal address (private)" in articles[lan]["page_error"]
+    finally:
+        newsroom.close()

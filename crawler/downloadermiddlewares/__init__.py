@@ -1,5 +1,5 @@
 """presswatch's downloader middlewares: retries with backoff, a redirect policy, size limits, charsets,
-one pace per host across sources.
+one pace per host across sources, no requests to internal addresses, robots.txt failures in one line.
 
 Each ends a request it will not serve with a `PageRefused`, whose message is the reason
 recorded for the page (an `IgnoreRequest`, so Scrapy calls the request's errback and
@@ -25,3 +25,7 @@ class RedirectRefused(PageRefused):
 
 class ResponseTooLarge(PageRefused):
     """The response (or its decompressed body) is over the size limit."""
+
+
+class AddressRefused(PageRefused):
+    """A link (or redirect) to an internal address, on a host that is no source's own."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -63,11 +64,28 @@ def failure_reason(failure: Failure) -> str:
     if failure.check(IgnoreRequest):  # our refusals (size, redirects), robots.txt
         return str(exc) or "request ignored"
     detail = str(exc).strip()
+    request = getattr(failure, "request", None)
+    if request is not None and (short := _network_reason(failure, request)):
+        return short
     for kind, reason in _REASONS:
         if failure.check(kind):
             return f"{reason}: {detail}" if detail else reason
     name = type(exc).__name__
     return f"{name}: {detail}" if detail else name
+
+
+def _network_reason(failure: Failure, request) -> str | None:
+    """The routine network failures in the words `presswatch doctor` uses: the library's
+    sentence ("DNS lookup failed: no results for hostname lookup: ...") only repeats the URL."""
+    url = urlsplit(request.url)
+    if failure.check(CannotResolveHostError):
+        return f"host not found: {url.hostname}"
+    if failure.check(DownloadConnectionRefusedError):
+        return f"connection refused by {url.netloc}"
+    if failure.check(DownloadTimeoutError):
+        seconds = request.meta.get("download_timeout")
+        return f"timed out after {seconds:g}s" if isinstance(seconds, (int, float)) else None
+    return None
 
 
 class SourceSpider(scrapy.Spider):
