@@ -522,7 +522,7 @@ def test_a_config_of_1000_sources_is_checked_and_run_in_bounded_memory(tmp_path)
 # --- parse_feed on its own: the fixes behind the cases above --------------------------------------
 
 
-def test_parse_feed_expands_no_entity_declared_in_the_feed():
+def test_parse_feed_expands_no_entity_that_would_blow_up():
     feed = parse_feed(quadratic_blowup(10_000, 1_000).encode(), "http://example.org/feed")
     assert len(feed.entries[0].summary) < 10_000
     one_character = entity_feed('<!DOCTYPE rss [\n<!ENTITY myeacute "&#233;">\n]>', "caf&myeacute;")
