@@ -2,7 +2,10 @@
 
 No HTTP here: Scrapy's downloader fetched the bytes (feedparser has no timeout). A
 malformed feed ("bozo") still yields what parsed, with the reason kept as a warning; a
-response that is not a feed at all is a `FetchError`.
+response that is not a feed at all is a `FetchError`. Each text construct becomes text by
+the type feedparser tells (only HTML loses tags); a charset label the bytes contradict is
+overruled as for pages (crawler.charset), with a note; entities that could blow up are not
+expanded. What an entry without a title is shown as is left to `ingest`.
 """
 
 from __future__ import annotations
@@ -106,9 +109,13 @@ def _prepared(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, st
 
 def _charset_checked(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str], list[str]]:
     """`body` as the UTF-8 feedparser will read, the headers that make it read the body in
-    its real charset, and the note saying which label was overruled. Only a feed feedparser would read as Western single bytes is
-    looked at (a Western label, or its fallback when the label cannot read the feed): Latin-1
-    decodes anything, so EUC-KR, Shift_JIS, KOI8-R or cp1251 under it is silent mojibake."""
+    its real charset, and the note saying which label was overruled.
+
+    Only a feed feedparser would read as Western single bytes is looked at (a Western label,
+    or the fallback when its label cannot read it): Latin-1 decodes anything, so EUC-KR,
+    Shift_JIS, KOI8-R or cp1251 under it is silent mojibake. The check is the pages' one,
+    which leaves a real Latin-1 or cp1252 feed as it is.
+    """
     probe: dict = {}
     data = convert_to_utf8(dict(headers), body, probe)
     fell_back = isinstance(probe.get("bozo_exception"), feedparser.CharacterEncodingOverride) \
