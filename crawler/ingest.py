@@ -1,7 +1,8 @@
 """From a collected article to a stored story, its matches and its alerts: the serial writer.
 
 Deciding is kept apart from storing: `ingest` asks the store what it already knows
-(same canonical URL or feed GUID: the same article, maybe revised; same normalised text,
+(same canonical URL or feed GUID: the same article, maybe revised by the source that owns
+its text, while other sources listing it are only noted; same normalised text,
 or a near-duplicate text found through the MinHash index: a copy of a known story), matches
 rules against every new article and revision, and writes the article, its story, the
 matches and their outbox rows in one transaction, so nothing is alerted that is not stored
@@ -47,6 +48,8 @@ SHORT_COPY_SPAN = timedelta(days=2)
 
 # Texts shorter than this are too generic for their hash to identify a story.
 MIN_HASH_WORDS = 40
+# The title shown for an entry with neither title, text nor web link.
+NO_TITLE = "(no title)"
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,8 @@ class Ingest:
                 with self.store.transaction():
                     self.store.note_entry(known.id, article.source_id, article.entry_fingerprint)
             return IngestResult(Outcome.SEEN, known.story_id)
-        if article.version_hash != known.version_hash and article.source_id == (known.owner or known.source_id):
+        owner = known.owner or known.source_id
+        if article.version_hash != known.version_hash and article.source_id == owner:
             return self._update(known, article, Outcome.REVISED)
         fingerprint = article.entry_fingerprint
         if fingerprint is None and known.source_id != article.source_id:
@@ -444,9 +448,6 @@ def _stand_in_title(candidate: Candidate) -> str:
     if candidate.url.startswith(("http://", "https://")):
         return candidate.url
     return NO_TITLE
-
-
-NO_TITLE = "(no title)"
 
 
 def _title_from(text: str, words: int = 12) -> str:
