@@ -46,17 +46,25 @@ ENTITY_BUDGET = 1_000_000  # characters all uses of flat entities may add to a f
 _FIRST_ELEMENT = re.compile(rb"<\w")
 # What feedparser falls back to when the charset a feed is labelled with cannot read it.
 _FALLBACKS = ("windows-1252", "iso-8859-2")
-# Markup whose content is no text, and tags: those of HTML's elements are markup, any other
-# name in brackets is text.
-_HIDDEN = re.compile(r"<(script|style|template|noscript)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"</?([A-Za-z][\w:.-]*)(?:\s[^<>]*)?/?>")
+# Markup whose content is no text (not <noscript>: a gist's code is in it), and tags: those
+# of HTML's elements are markup, any other name in brackets is text unless closed later.
+_HIDDEN = re.compile(r"<(script|style|template|svg)\b.*?</\1\s*>|<!--.*?-->|</>", re.IGNORECASE | re.DOTALL)
+# A tag's attributes, read three ways in turn: quoted values without "<" (alt="a->b");
+# up to the first ">" (a stray quote: href=http://x/">); quoted values holding anything
+# (feedparser hands attributes over unescaped: title="a <ins> b").
+_TAG = re.compile(r"""</?([A-Za-z][\w:.-]*)(?:\s(?:[^<>"']|"[^"<]*"|'[^'<]*')*|\s[^<>]*"""
+                  r"""|\s(?:[^<>"']|"[^"]*"|'[^']*')*)?/?>""")
+_CUT_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)[^<>]*$")
+_CLOSING = re.compile(r"</([A-Za-z][\w:.-]*)\s*>")
+# A character reference, terminated: "&nbsp;", "&#8217;" (not "&param" of a URL in text).
+_REFERENCE = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 INLINE_ELEMENTS = frozenset(
     "a abbr acronym b bdi bdo big blink cite code data del dfn em font i ins kbd mark nobr q rp rt "
     "ruby s samp small span strike strong sub sup time tt u var wbr".split())
 HTML_ELEMENTS = INLINE_ELEMENTS | frozenset(
     "address applet area article aside audio base basefont blockquote body br button canvas caption "
     "center col colgroup datalist dd details dialog dir div dl dt embed fieldset figcaption figure "
-    "footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html iframe img input "
+    "footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html iframe image img input "
     "keygen label legend li link main map marquee math menu meta meter nav noframes noscript object "
     "ol optgroup option output p param picture pre progress script section select source style "
     "summary svg table tbody td template textarea tfoot th thead title tr track ul video xmp".split())
@@ -202,21 +210,32 @@ def text_of(value: str, content_type: str = "text/html") -> str:
     """A feed's text construct as text: markup only where the feed says it is markup.
 
     feedparser tells each construct's type: Atom says it (`type="text"`), RSS's titles are
-    guessed, its descriptions are HTML. Plain text is kept as written, brackets and all
-    ("History of the <blink> tag"); HTML loses its tags and has its entities resolved. In
-    HTML, only tags of HTML's own elements are markup: "US <human rights> racket", as KCNA
-    writes it, is text however often it was escaped.
+    guessed, its descriptions are HTML. Plain text keeps its brackets ("History of the
+    <blink> tag"); HTML loses its tags. In HTML, only tags of HTML's own elements, or of
+    elements closed later on (`<strikethrough>..</strikethrough>`), are markup: "US <human
+    rights> racket", as KCNA writes it, is text however often it was escaped. Character
+    references are resolved in both: plain text carries them too (Blogger's `type="text"`
+    summaries hold `&nbsp;`), and "&nbsp;" is never what a writer meant to show.
     """
+    value = value or ""
     if content_type.endswith(("html", "xml")):
-        value = html.unescape(_TAG.sub(_tag_text, _HIDDEN.sub(" ", value or "")))
-    return " ".join((value or "").split())
+        value = _HIDDEN.sub(" ", value)
+        closed = {name.lower() for name in _CLOSING.findall(value)}
+        value = _TAG.sub(lambda tag: _tag_text(tag, closed), value)
+        cut = _CUT_TAG.search(value)  # a teaser cut inside its last tag: "... <a href="
+        if cut and cut[1].lower() in HTML_ELEMENTS:
+            value = value[:cut.start()]
+        value = html.unescape(value)
+    else:
+        value = _REFERENCE.sub(lambda ref: html.unescape(ref[0]), value)
+    return " ".join(value.split())
 
 
-def _tag_text(tag: re.Match) -> str:
+def _tag_text(tag: re.Match, closed: set[str]) -> str:
     name = tag[1].lower()
     if name in INLINE_ELEMENTS:
         return ""
-    if name in HTML_ELEMENTS or ":" in name:  # <o:p> and the like: namespaced markup
+    if name in HTML_ELEMENTS or name in closed or ":" in name:  # <o:p> and the like: namespaced
         return " "
     return tag[0]
 

@@ -140,6 +140,35 @@ def test_html_loses_its_markup_and_keeps_its_text():
     assert parse_feed(xhtml.encode(), "http://example.org/feed").entries[0].summary == "Example Atom & more"
 
 
+def test_character_references_in_plain_text_are_resolved_and_its_brackets_kept():
+    # Atom summaries as Blogger writes them (type="text" holding "&amp;nbsp;"), after
+    # feedparser's tests/wellformed/atom10/entry_summary_text_plain.xml; and an RSS title
+    # feedparser takes for text, as "&colon;" is no HTML 4 entity (tests/wellformed/rss/item_title.xml).
+    atom = ATOM10.format('<entry><summary type="text">A pattern...&amp;nbsp; So please forgive me&amp;nbsp;! '
+                         "US &lt;human rights&gt; &amp;amp; more</summary></entry>")
+    summary = parse_feed(atom.encode(), "http://example.org/feed").entries[0].summary
+    assert summary == "A pattern... So please forgive me ! US <human rights> & more"
+    rss = '<rss version="2.0"><channel><item><title>Re&amp;colon; Double-entry &amp;param</title></item></channel></rss>'
+    assert parse_feed(rss.encode(), "http://example.org/feed").entries[0].title == "Re: Double-entry &param"
+
+
+def test_unknown_tags_closed_later_are_markup_and_code_in_brackets_is_text():
+    # After feedparser's tests/wellformed/rss/item_description_naked_markup.xml: markup an
+    # author made up (closed later), an inline SVG icon, C# generics in a code sample, an
+    # image described in its alt text, and a gist embedded with its script and its fallback.
+    rss = ('<rss version="2.0"><channel><item><description><![CDATA[<strikethrough>old</strikethrough> new '
+           '<svg><use xlink:href="#icon"></use></svg>UserManager<TUser, TKey> and <code>List&lt;T&gt;</code> '
+           '<img alt="MiniPCIe->M.2 adapter" src="a.jpg"><script src="https://gist.github.com/1.js"></script>'
+           '<noscript><pre>$ ./console</pre></noscript> <a href=http://github.com/">on GitHub</a> '
+           '<a title="Merb &lt;ins&gt; Nanite" href="http://example.org/&lt;br /&gt;">slides</a> <a...]]>'
+           "</description></item></channel></rss>")
+    summary = parse_feed(rss.encode(), "http://example.org/feed").entries[0].summary
+    # An attribute holding ">" or "<" (feedparser unescapes attributes) ends no tag, nor does
+    # a stray quote run past its tag; a gist's <noscript> copy of its code is text; a teaser
+    # cut inside its last tag loses the piece of tag.
+    assert summary == "old new UserManager<TUser, TKey> and List<T> $ ./console on GitHub slides"
+
+
 # Entities a feed declares. Follows feedparser's tests/wellformed/rss/entity_in_doctype.xml.
 ENTITY_IN_DOCTYPE = b"""<!--
 Description: AT&T
