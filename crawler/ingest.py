@@ -1,7 +1,8 @@
 """From a collected article to a stored story, its matches and its alerts: the serial writer.
 
 Deciding is kept apart from storing: `ingest` asks the store what it already knows
-(same canonical URL or feed GUID: the same article, maybe revised; same normalised text,
+(same canonical URL or feed GUID: the same article, maybe revised by the source that owns
+its text, while other sources listing it are only noted; same normalised text,
 or a near-duplicate text found through the MinHash index: a copy of a known story), matches
 rules against every new article and revision, and writes the article, its story, the
 matches and their outbox rows in one transaction, so nothing is alerted that is not stored
@@ -47,6 +48,8 @@ SHORT_COPY_SPAN = timedelta(days=2)
 
 # Texts shorter than this are too generic for their hash to identify a story.
 MIN_HASH_WORDS = 40
+# The title shown for an entry with neither title, text nor web link.
+NO_TITLE = "(no title)"
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ class Ingest:
         article = self._new_article(candidate, key, fetched_key)
         if known is not None:
             return self._again(known, article)
-        signed = signatures(self.scheme, article.title, article.text)
+        signed = signatures(self.scheme, article.headline, article.text)
         with self.store.transaction():
             copy_of, similar = self._story_for(article, signed)
             before = self.store.outlet_count(copy_of) if copy_of is not None else 0
@@ -195,7 +198,12 @@ class Ingest:
         return IngestResult(Outcome.NEW, story_id, queued)
 
     def _again(self, known: KnownArticle, article: NewArticle) -> IngestResult:
-        """An article already stored: its page at last, a revision, or nothing new."""
+        """An article already stored: its page at last, a revision, or nothing new.
+
+        Its page replaces a feed's text whoever fetched it, and that source owns the text
+        from then on; otherwise only the owner (the source that stored it first) revises
+        it: another source listing it, with a summary of its own, only has its listing noted.
+        """
         if known.extracted_from == "feed" and article.extracted_from == "page":
             return self._update(known, article, Outcome.FILLED)
         if known.extracted_from != article.extracted_from:
@@ -206,7 +214,8 @@ class Ingest:
                 with self.store.transaction():
                     self.store.note_entry(known.id, article.source_id, article.entry_fingerprint)
             return IngestResult(Outcome.SEEN, known.story_id)
-        if article.version_hash != known.version_hash:
+        owner = known.owner or known.source_id
+        if article.version_hash != known.version_hash and article.source_id == owner:
             return self._update(known, article, Outcome.REVISED)
         fingerprint = article.entry_fingerprint
         if fingerprint is None and known.source_id != article.source_id:
@@ -250,7 +259,7 @@ class Ingest:
     def _update(self, known: KnownArticle, article: NewArticle, outcome: Outcome) -> IngestResult:
         """A fuller or changed text of a stored article: store it, index it, and match it,
         so a rule that only the new text satisfies alerts (once, like any match)."""
-        signed = signatures(self.scheme, article.title, article.text)
+        signed = signatures(self.scheme, article.headline, article.text)
         with self.store.transaction():
             if outcome is Outcome.REVISED:
                 self.store.revise_article(known.id, article)
@@ -348,12 +357,12 @@ class Ingest:
                      "outlets": self.store.outlet_count(story_id)}
         return [
             NewMatch(m.rule_id, m.terms, m.snippet, self.rule_channels[m.rule_id])
-            for m in self.matcher.match(article.title, article.text, **facts)
+            for m in self.matcher.match(article.headline, article.text, **facts)
         ]
 
     def _new_article(self, candidate: Candidate, key: str, fetched_key: str) -> NewArticle:
         text = candidate.text.strip()
-        title = candidate.title.strip() or _title_from(text) or key
+        headline = candidate.title.strip() or _title_from(text)
         url = _display_url(candidate)
         return NewArticle(
             source_id=candidate.source_id,
@@ -361,7 +370,7 @@ class Ingest:
             url_key=fetched_key,
             canonical_url=key,
             guid=candidate.guid,
-            title=title,
+            title=headline or _stand_in_title(candidate),
             text=text,
             published_at=now_iso(candidate.published) if candidate.published else None,
             date_source=candidate.date_source if candidate.published else None,
@@ -371,10 +380,11 @@ class Ingest:
             extracted_from=candidate.extracted_from,
             page_error=candidate.page_error,
             outlet=self._outlet(candidate, url),
-            version_hash=version_hash(title, text),
+            version_hash=version_hash(headline, text),
             entry_fingerprint=candidate.entry_fingerprint,
             page_etag=candidate.page_etag,
             page_last_modified=candidate.page_last_modified,
+            title_stand_in=not headline,
         )
 
 
@@ -430,6 +440,14 @@ def _display_url(candidate: Candidate) -> str:
     if candidate.page_canonical and is_plausible_canonical(candidate.url, candidate.page_canonical):
         return urljoin(candidate.url, candidate.page_canonical)
     return candidate.url
+
+
+def _stand_in_title(candidate: Candidate) -> str:
+    """What an entry with neither title nor text is shown (and found) by: its link, else
+    "(no title)". Never its GUID or key: rules would match the words inside them."""
+    if candidate.url.startswith(("http://", "https://")):
+        return candidate.url
+    return NO_TITLE
 
 
 def _title_from(text: str, words: int = 12) -> str:

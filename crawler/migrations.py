@@ -434,3 +434,28 @@ def _rebuild_sources(db: sqlite_utils.Database) -> None:
     db.execute(f"INSERT INTO sources_new ({_SOURCE_COLUMNS}) SELECT {_SOURCE_COLUMNS} FROM sources")
     db.execute("DROP TABLE sources")
     db.execute("ALTER TABLE sources_new RENAME TO sources")
+
+
+@migrations()
+def m010_owners_and_stand_ins(db: sqlite_utils.Database) -> None:
+    """Whose text an article holds, and titles that only stand in for a missing one.
+
+    `owner_source_id`: the source whose page filled the article's feed text, when that is
+    not the source that stored it first (NULL: the owner is `source_id`); only the owner's
+    changes are revisions, so two feeds with different summaries of one link no longer
+    rewrite it in turn. `title_stand_in`: the entry had no title, and `title` is its link or
+    "(no title)": shown and searched, never matched or compared. Entries stored before with
+    neither title nor text carried their URL key as title; they get the stand-in now.
+    """
+    db.execute("ALTER TABLE articles ADD COLUMN owner_source_id TEXT REFERENCES sources(id)")
+    db.execute("ALTER TABLE articles ADD COLUMN title_stand_in INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        """UPDATE stories SET title = CASE WHEN title LIKE 'urn:%' THEN '(no title)' ELSE url END
+           WHERE title IN (SELECT canonical_url FROM articles a WHERE a.id = stories.first_article_id
+                           AND a.title = a.canonical_url AND a.text = '')""")
+    # Their version is that of no title and no text, as ingest now computes it: the next
+    # run finds them unchanged, not revised.
+    db.execute(
+        """UPDATE articles SET title_stand_in = 1, version_hash = ?,
+               title = CASE WHEN canonical_url LIKE 'urn:%' THEN '(no title)' ELSE url END
+           WHERE title = canonical_url AND text = ''""", (_frozen_version_hash("", ""),))

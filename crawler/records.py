@@ -106,6 +106,12 @@ class NewArticle:
     entry_fingerprint: str | None = None  # of the feed entry that announced it
     page_etag: str | None = None  # the page's validators, to ask for it again conditionally
     page_last_modified: str | None = None
+    title_stand_in: bool = False  # the entry had no title: `title` is its link or "(no title)"
+
+    @property
+    def headline(self) -> str:
+        """The title as text to match and compare: none when it only stands in."""
+        return "" if self.title_stand_in else self.title
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,9 @@ class KnownArticle:
     extracted_from: str
     page_error: str | None
     version_hash: str | None = None
-    source_id: str = ""
+    source_id: str = ""  # the source that stored it first
     guid: str | None = None
+    owner: str = ""  # the source whose text it holds: only its changes are revisions
 
 
 @dataclass(frozen=True)

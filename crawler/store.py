@@ -286,7 +286,8 @@ class Store(ArchiveQueries, OutboxQueries):
     def known_article(self, source_id: str, guid: str | None, urls: tuple[str, ...]) -> KnownArticle | None:
         """The article stored under one of these URLs, or under this source's GUID."""
         marks = ",".join("?" * len(urls))
-        columns = "id, story_id, extracted_from, page_error, version_hash, source_id, guid"
+        columns = ("id, story_id, extracted_from, page_error, version_hash, source_id, guid, "
+                   "COALESCE(owner_source_id, source_id) AS owner")
         row = self._one(
             f"SELECT {columns} FROM articles WHERE canonical_url IN ({marks}) OR url_key IN ({marks}) LIMIT 1",
             (*urls, *urls),
@@ -314,16 +315,21 @@ class Store(ArchiveQueries, OutboxQueries):
             {"s": source_id, "limit": limit}))
 
     def fill_article(self, article_id: int, article: NewArticle, at: datetime | None = None) -> None:
-        """Replace a feed's stand-in text by the page's, once the page could be fetched."""
+        """Replace a feed's stand-in text by the page's, once the page could be fetched.
+
+        The article's text is then `article.source_id`'s: that source owns it from now on.
+        """
         self.db.execute(
             """UPDATE articles SET title=?, text=?, published_at=COALESCE(?, published_at),
                date_source=CASE WHEN ? IS NULL THEN date_source ELSE ? END,
                language=COALESCE(?, language), authors=?, content_hash=?, extracted_from=?,
-               page_error=NULL, version_hash=?, updated_at=? WHERE id=?""",
+               page_error=NULL, version_hash=?, updated_at=?, title_stand_in=?,
+               owner_source_id=NULLIF(?, source_id) WHERE id=?""",
             (article.title, article.text, article.published_at, article.published_at,
              article.date_source, article.language,
              json.dumps(list(article.authors), ensure_ascii=False), article.content_hash,
-             article.extracted_from, article.version_hash, now_iso(at), article_id),
+             article.extracted_from, article.version_hash, now_iso(at), article.title_stand_in,
+             article.source_id, article_id),
         )
         self.note_entry(article_id, article.source_id, article.entry_fingerprint)
         self.note_page_validators(article_id, article)
@@ -498,13 +504,13 @@ class Store(ArchiveQueries, OutboxQueries):
         cursor = self.db.execute(
             """INSERT INTO articles (source_id, story_id, url, url_key, canonical_url, guid, title,
                text, published_at, date_source, language, authors, content_hash, extracted_from,
-               page_error, first_seen_at, outlet, version_hash)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               page_error, first_seen_at, outlet, version_hash, title_stand_in)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (article.source_id, story_id, article.url, article.url_key, article.canonical_url, article.guid,
              article.title, article.text, article.published_at, article.date_source,
              article.language, json.dumps(list(article.authors), ensure_ascii=False),
              article.content_hash, article.extracted_from, article.page_error, now,
-             article.outlet, article.version_hash),
+             article.outlet, article.version_hash, article.title_stand_in),
         )
         article_id = cursor.lastrowid
         self.note_entry(article_id, article.source_id, article.entry_fingerprint)
@@ -608,12 +614,14 @@ class Store(ArchiveQueries, OutboxQueries):
     def articles_since(self, since: datetime | None = None) -> Iterator[dict]:
         """Stored articles first seen at or after `since`, oldest first, to try rules on.
 
-        Each has its id, story_id, source_id, outlet, language, url, title, text,
-        published_at and first_seen_at; `outlets` is how many outlets its story had once
-        it arrived (as the rules saw it then), `story_outlets` how many it has now.
+        Each has its id, story_id, source_id, outlet, language, url, title (empty when the
+        stored one only stands in for a missing title), text, published_at and first_seen_at;
+        `outlets` is how many outlets its story had once it arrived (as the rules saw it
+        then), `story_outlets` how many it has now.
         """
         yield from self.db.query(
-            """SELECT a.id, a.story_id, a.source_id, a.outlet, a.language, a.url, a.title, a.text,
+            """SELECT a.id, a.story_id, a.source_id, a.outlet, a.language, a.url,
+                      CASE WHEN a.title_stand_in THEN '' ELSE a.title END AS title, a.text,
                       a.published_at, a.first_seen_at, s.outlet_count AS story_outlets,
                       (SELECT count(*) FROM story_outlets o
                        WHERE o.story_id = a.story_id AND o.article_id <= a.id) AS outlets

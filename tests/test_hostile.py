@@ -168,6 +168,13 @@ def billion_laughs() -> str:
     return entity_feed(doctype, "Laughing &lol9; feed", "&lol9;&lol9;")
 
 
+def flat_entity_feed() -> str:
+    """An abbreviation declared as an entity, as feedparser's own
+    tests/wellformed/rss/entity_in_doctype.xml does (kurtmckee/feedparser): no attack."""
+    doctype = '<!DOCTYPE rss [\n  <!ENTITY id "tag:example.com,">\n]>'
+    return entity_feed(doctype, "Entity &id; in a title", "&id;2006-05-04:/blog/")
+
+
 def quadratic_blowup(value_size: int = 50_000, references: int = 20_000) -> str:
     """One plain entity of 50 KB used 20,000 times: 1 GB of text from a 130 KB feed. feedparser
     keeps such a declaration as "safe" (no nested references) and expat's amplification
@@ -273,6 +280,7 @@ def hostile(tmp_path_factory):
           content_type="application/rss+xml; charset=utf-16")
     for source_id, body in xxe_feeds(secret_file, web).items():
         serve(source_id, body)
+    serve("flat-entity", flat_entity_feed())
     web.add("/evil.dtd", f'<!ENTITY ext SYSTEM "{secret_file.as_uri()}">', content_type="application/xml-dtd")
     web.add("/oob", "out of band", content_type="text/plain")
     # Size and time.
@@ -291,6 +299,9 @@ def hostile(tmp_path_factory):
     serve("euc-kr-declared-utf8", korean_feed("utf-8").encode("euc-kr"), content_type="application/rss+xml")
     serve("utf8-as-latin1", korean_feed("utf-8").encode(), content_type="application/rss+xml; charset=iso-8859-1")
     serve("utf16-as-utf8", korean_feed("utf-16").encode("utf-16"), content_type="application/rss+xml; charset=utf-8")
+    serve("euc-kr-as-latin1", korean_feed(None).encode("euc-kr"),
+          content_type="application/rss+xml; charset=iso-8859-1")
+    serve("euc-kr-declared-latin1", korean_feed("iso-8859-1").encode("euc-kr"), content_type="application/rss+xml")
     serve("no-such-charset", korean_feed("x-no-such-thing").encode(),
           content_type="application/rss+xml; charset=x-no-such-thing")
     control = rss_feed([{"title": "Control characters", "link": "http://example.org/nul"}]).encode()
@@ -358,6 +369,13 @@ def test_one_entity_used_many_times_is_not_expanded(hostile, source_id):
     assert "malformed feed, kept 1 entries" in hostile.state[source_id]["last_error"]
 
 
+def test_a_small_flat_entity_is_expanded_and_the_feed_is_well_formed(hostile):
+    [entry] = hostile.articles["flat-entity"]
+    assert entry["title"] == "Entity tag:example.com, in a title"
+    assert entry["text"] == "tag:example.com,2006-05-04:/blog/"
+    assert hostile.state["flat-entity"]["last_error"] is None
+
+
 def test_external_entities_read_no_file_and_fetch_nothing(hostile):
     secret = hostile.secret.encode()
     for path in hostile.dir.glob("presswatch.db*"):
@@ -393,7 +411,8 @@ def test_a_server_sending_one_byte_a_second_times_out(hostile):
 
 
 def test_invalid_utf8_and_mislabelled_charsets_are_read(hostile):
-    for source_id in ("euc-kr-as-utf8", "euc-kr-declared-utf8", "utf8-as-latin1", "utf16-as-utf8", "no-such-charset"):
+    for source_id in ("euc-kr-as-utf8", "euc-kr-declared-utf8", "euc-kr-as-latin1", "euc-kr-declared-latin1",
+                      "utf8-as-latin1", "utf16-as-utf8", "no-such-charset"):
         [entry] = hostile.articles[source_id]
         assert entry["title"] == KOREAN and entry["text"] == KOREAN, (source_id, entry["title"])
         assert hostile.state[source_id]["failures"] == 0
@@ -403,6 +422,13 @@ def test_invalid_utf8_and_mislabelled_charsets_are_read(hostile):
     assert control["title"].replace("\x00", "").startswith("Control")
     for source_id in ("invalid-utf8", "control-bytes"):
         assert hostile.state[source_id]["failures"] == 0 and hostile.state[source_id]["last_success_at"]
+
+
+def test_a_latin1_label_overruled_is_noted_on_the_source(hostile):
+    for source_id in ("euc-kr-as-latin1", "euc-kr-declared-latin1"):
+        note = hostile.state[source_id]["last_error"] or ""
+        assert note in ("label iso-8859-1 overruled: read as cp949",
+                        "label iso-8859-1 overruled: read as euc-kr"), (source_id, note)
 
 
 def test_duplicate_guids_store_each_link_once(hostile):
@@ -522,7 +548,7 @@ def test_a_config_of_1000_sources_is_checked_and_run_in_bounded_memory(tmp_path)
 # --- parse_feed on its own: the fixes behind the cases above --------------------------------------
 
 
-def test_parse_feed_expands_no_entity_declared_in_the_feed():
+def test_parse_feed_expands_no_entity_that_would_blow_up():
     feed = parse_feed(quadratic_blowup(10_000, 1_000).encode(), "http://example.org/feed")
     assert len(feed.entries[0].summary) < 10_000
     one_character = entity_feed('<!DOCTYPE rss [\n<!ENTITY myeacute "&#233;">\n]>', "caf&myeacute;")

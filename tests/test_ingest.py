@@ -14,10 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from presswatch.config import Channel, Config, Rule, Source
+from presswatch.config import Channel, Config, Rule, Source, load_config
 from presswatch.crawler.dedup import MIN_SHORT_WORDS
+from presswatch.crawler.feed import parse_feed
 from presswatch.crawler.ingest import CONSOLE_CHANNEL, MIN_HASH_WORDS, Candidate, Ingest, Outcome
 from presswatch.crawler.match import RuleMatcher
+from presswatch.crawler.pipeline import entry_candidate
 from presswatch.crawler.store import NewArticle, NewMatch, SourceRun, Store, now_iso
 
 T0 = datetime(2018, 11, 1, 9, 0, tzinfo=UTC)
@@ -335,6 +337,70 @@ def test_entries_without_link_or_guid_are_told_apart_by_their_content(ingest, st
     assert ingest.ingest(first).outcome is Outcome.SEEN
     assert ingest.ingest(second).outcome is Outcome.SEEN
     assert store.counts()["articles"] == 2
+
+
+# --- entries without a title --------------------------------------------------------------------
+
+# An RSS item of a podcast feed: a GUID and an enclosure, no title, no text. Follows
+# feedparser's tests/wellformed/rss/item_guid.xml and item_enclosure_url.xml
+# (kurtmckee/feedparser); feedparser takes the GUID (a permalink by default) as its link.
+PODCAST_ITEM = b"""<rss version="2.0">
+<channel>
+<title>NK Podcast</title>
+<item>
+<guid>tag:example.org,2018:north-korea-sexual-violence-report</guid>
+<enclosure url="http://example.org/audio/episode-12.mp3" length="100000" type="audio/mpeg" />
+</item>
+</channel>
+</rss>
+"""
+
+
+def test_an_entry_with_neither_title_nor_text_is_stored_under_a_stand_in_that_matches_nothing(ingest, store):
+    [entry] = parse_feed(PODCAST_ITEM, "https://www.nknews.org/feed/").entries
+
+    first = ingest.ingest(entry_candidate("nknews", entry))
+
+    assert first.outcome is Outcome.NEW and first.alerts_queued == 0
+    [article] = rows(store, "articles")
+    # Not the GUID nor the key made of it: "sexual violence" inside them matched a rule.
+    assert article["title"] == "(no title)" and article["title_stand_in"] == 1
+    assert store.db["stories"].get(first.story_id)["title"] == "(no title)"
+    assert rows(store, "matches") == [] and store.outbox() == []
+    assert store.db["signatures"].count == 0
+    # Rules tried on the archive later see no title either.
+    assert [a["title"] for a in store.articles_since()] == [""]
+    assert ingest.ingest(entry_candidate("nknews", entry)).outcome is Outcome.SEEN
+
+
+def test_an_entry_with_only_a_link_shows_and_is_found_by_its_link(ingest, store):
+    link = "https://www.nknews.org/2018/11/north-korea-sexual-violence-report/"
+    first = ingest.ingest(candidate(link, "", ""))
+    other = ingest.ingest(candidate("https://www.nknews.org/2018/11/another-sexual-violence-report/", "", ""))
+
+    assert first.alerts_queued == 0 and other.alerts_queued == 0
+    assert other.outcome is Outcome.NEW and other.story_id != first.story_id  # no copies of nothing
+    assert [a["title"] for a in rows(store, "articles")][0] == link
+    assert [hit["url"] for hit in store.search("nknews AND report", limit=5)] != []
+    # Its text arrives later: a revision with a title of its own, matched as any other.
+    revised = ingest.ingest(candidate(link, HRW_TITLE, HRW_TEXT))
+    assert revised.outcome is Outcome.REVISED and revised.alerts_queued == len(HRW_ALERTS)
+    assert rows(store, "articles")[0]["title_stand_in"] == 0
+
+
+def test_the_shipped_rule_alerts_on_a_kcna_headline_in_angle_brackets(store):
+    # The headline as KCNA writes it, escaped once in an RSS item, as the issue found it.
+    feed = (b'<rss version="2.0"><channel><title>KCNA Watch</title><item>'
+            b"<title>KCNA slams US &lt;human rights&gt; racket</title><link>https://kcnawatch.org/a/1</link>"
+            b"<description>KCNA slams US &lt;human rights&gt; racket</description></item></channel></rss>")
+    [entry] = parse_feed(feed, "https://kcnawatch.org/feed/").entries
+    ingest = Ingest.from_config(store, load_config(None, {}).rules, SOURCES)
+
+    result = ingest.ingest(entry_candidate("kcna", entry))
+
+    assert {row.rule_id for row in store.outbox()} == {"state-media-response"}
+    assert result.alerts_queued == 1
+    assert rows(store, "articles")[0]["text"] == "KCNA slams US <human rights> racket"
 
 
 # --- atomicity ---------------------------------------------------------------------------------

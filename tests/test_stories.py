@@ -274,6 +274,45 @@ def test_a_changed_feed_entry_makes_its_page_wanted_again(ingest, store):
     assert ingest.is_known("outlet1", None, url, "v2", want_page=True)  # seen unchanged: not again
 
 
+# --- one article, several sources: the owner ---------------------------------------------------
+
+
+def feed_entry(n: int, url: str, summary: str) -> Candidate:
+    return Candidate(source_id=f"outlet{n}", url=url, title=WIRE_TITLE, text=summary, extracted_from="feed",
+                     entry_fingerprint=f"outlet{n}:{summary}")
+
+
+def test_a_second_feed_listing_an_article_changes_only_its_listing(ingest, store):
+    url = "https://outlet1.example/news/100"
+    teaser, other = "Rights group details abuse of women.", "HRW report: women in the North abused by officials."
+    first = ingest.ingest(feed_entry(1, url, teaser))
+    for _ in range(3):  # three runs of both feeds
+        assert ingest.ingest(feed_entry(2, url, other)).outcome is Outcome.SEEN
+        assert ingest.ingest(feed_entry(1, url, teaser)).outcome is Outcome.SEEN
+
+    [article] = store.story(first.story_id)["articles"]
+    assert article["revision_count"] == 0
+    assert store.db["articles"].get(article["id"])["text"] == teaser
+    assert {row["source_id"] for row in store.db["entry_fingerprints"].rows} == {"outlet1", "outlet2"}
+    # The owner's own change is a revision.
+    assert ingest.ingest(feed_entry(1, url, other)).outcome is Outcome.REVISED
+
+
+def test_a_page_another_source_fetched_fills_the_feed_text_and_owns_it_from_then_on(ingest, store):
+    url = "https://outlet1.example/news/100"
+    ingest.ingest(feed_entry(1, url, "Rights group details abuse of women."))
+    assert not ingest.is_known("outlet2", None, url, want_page=True)  # outlet 2 fetches pages
+
+    filled = ingest.ingest(candidate(2, url=url))
+    assert filled.outcome is Outcome.FILLED
+    # Outlet 1's feed never replaces the page; only outlet 2, whose page it is, revises it.
+    assert ingest.ingest(feed_entry(1, url, "A summary edited.")).outcome is Outcome.SEEN
+    assert ingest.ingest(candidate(1, url=url)).outcome is Outcome.SEEN
+    title, text = reprint(2)
+    assert ingest.ingest(candidate(2, url=url, text=text + " Updated.")).outcome is Outcome.REVISED
+    assert store.db["articles"].get(1)["owner_source_id"] == "outlet2"
+
+
 # --- upgrade ---------------------------------------------------------------------------------
 
 
@@ -298,6 +337,35 @@ def test_a_database_of_the_first_schema_is_upgraded_with_its_outlets(db_path):
         assert story["outlet_count"] == 2
         assert [a["outlet"] for a in story["articles"]] == ["o.example", "p.example"]
         assert [(o.kind, o.rule_id, o.milestone) for o in store.outbox()] == [("alert", "hrw", 0)]
+    finally:
+        store.close()
+
+
+def test_an_upgraded_database_knows_its_owners_and_stand_ins(db_path):
+    db = sqlite_utils.Database(sqlite3.connect(db_path))
+    migrations.apply(db, stop_before="m010_owners_and_stand_ins")
+    db.execute("INSERT INTO sources (id, kind, url, name) VALUES ('outlet1', 'feed', 'https://o.example/f', 'O')")
+    urn = "urn:presswatch:outlet1:tag:example.org,2018:north-korea-sexual-violence-report"
+    link = "https://outlet1.example/news/100"
+    for n, (key, title, text) in enumerate(((urn, urn, ""), (link, WIRE_TITLE, "A teaser.")), start=1):
+        db.execute("""INSERT INTO stories (id, first_article_id, title, url, first_seen_at, updated_at)
+                      VALUES (?, ?, ?, 'https://o.example/f', '2018-11-01T00:00:00+00:00', 'x')""", (n, n, title))
+        db.execute("""INSERT INTO articles (id, source_id, story_id, url, url_key, canonical_url, title, text,
+                      extracted_from, first_seen_at, version_hash) VALUES (?, 'outlet1', ?, ?, ?, ?, ?, ?, 'feed',
+                      '2018-11-01T00:00:00+00:00', ?)""",
+                   (n, n, key, key, key, title, text, dedup.version_hash(title, text)))
+    db.conn.commit()
+    db.close()
+
+    store = make_store(db_path)
+    try:
+        stand_in = store.db["articles"].get(1)
+        assert (stand_in["title"], stand_in["title_stand_in"]) == ("(no title)", 1)
+        assert store.db["stories"].get(1)["title"] == "(no title)"
+        ingest = make_ingest(store)
+        # The article stored before has its first source as owner.
+        assert ingest.ingest(feed_entry(2, link, "Another feed's summary.")).outcome is Outcome.SEEN
+        assert ingest.ingest(feed_entry(1, link, "A teaser, edited.")).outcome is Outcome.REVISED
     finally:
         store.close()
 
