@@ -479,10 +479,13 @@ def test_two_workers_keep_one_pace_per_site(web, redis_url, workers, write_confi
     between any two of the site's requests (the booking is kept in Redis)."""
     from conftest import edition_sources, one_site_two_feeds, request_gaps
 
-    config = write_config({"workers": {"redis": redis_url}, "crawl": {"delay": "0.4s"},
+    config = write_config({"workers": {"redis": redis_url}, "crawl": {"delay": "1s"},
                            "sources": edition_sources(one_site_two_feeds(web))})
-    result = run_presswatch("run", "--once", "--config", str(config), timeout=RUN)
-    assert result.returncode == 0, result.stderr
+    run_once(run_presswatch, config)
     gaps = request_gaps(web)
     assert len(gaps) == 5  # two feeds, four pages
-    assert min(gaps) >= 0.35, gaps
+    # Each request is booked a full second after the last; it then still goes through Scrapy in
+    # its own worker, which a busy machine can hold back (a gap of 0.32 s was seen at a 0.4 s
+    # delay). Half the delay tells a kept pace from none: unbooked, the two workers' requests
+    # come together (gaps under 0.1 s).
+    assert min(gaps) >= 0.5, gaps
