@@ -61,6 +61,7 @@ FAILURE_TTL = 7 * 86400  # and a failed job, for `rq info` and a look at its tra
 KNOWN_LIMIT = 20_000     # articles of a source told to its worker at most
 GRACE = 60.0             # past workers.timeout, a run still without its end record ends here
 NO_WORKER_AFTER = 30.0   # a job still queued this long with no worker on the queue: a warning
+LISTEN_POLL = 1.0        # seconds a worker's command listener waits before it looks at its stop flag
 
 
 def results_stream(queue: str) -> str:
@@ -246,13 +247,32 @@ def crawl_job(payload: dict) -> dict:
     return {"records": sink.sent, "lost": sink.lost, "worker": sink.worker}
 
 
+class CrawlWorker(Worker):
+    """RQ's worker, whose command listener cannot hold up its exit.
+
+    RQ listens for commands (stop a job, shut down) in a thread that waits up to a minute
+    for a message and counts on the reply to its UNSUBSCRIBE, at exit, to wake it. When
+    that thread reads the reply before it is told to stop, it goes back to waiting a full
+    minute for a subscription that never comes, and redis-py's `stop()` (8.2 on) waits
+    with it: a `--burst` worker lingered a minute after "done, quitting", and SIGTERM as
+    long. Here the thread looks at its stop flag every `LISTEN_POLL` seconds.
+    """
+
+    def subscribe(self):
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=LISTEN_POLL, daemon=True, exception_handler=self._pubsub_exception_handler)
+
+
 def work(redis_url: str, queue: str, burst: bool = False, name: str | None = None) -> bool:
     """Run an RQ worker on the queue until stopped (or, with `burst`, until it is empty)."""
     # Scrapy, trafilatura and the extraction are loaded by this module already, so each job's
     # forked process starts with them; none installs a Twisted reactor: each job installs its own.
     connection = Redis.from_url(redis_url)
-    worker = Worker([Queue(queue, connection=connection)], connection=connection,
-                    name=name or f"presswatch-{socket.gethostname()}-{os.getpid()}")
+    worker = CrawlWorker([Queue(queue, connection=connection)], connection=connection,
+                         name=name or f"presswatch-{socket.gethostname()}-{os.getpid()}")
     return worker.work(burst=burst, with_scheduler=False)
 
 
