@@ -24,7 +24,7 @@ from presswatch.crawler.extract import extract_page, rodong_url_date
 from presswatch.crawler.items import FeedEntry, PageItem
 from presswatch.crawler.pipeline import extract_candidate, page_candidate
 from presswatch.crawler.spiders.site import SiteSpider, listed_dates
-from test_remote import redis_url, workers  # noqa: F401 (fixtures: a Redis server and two workers)
+from test_remote import redis_url, start_worker, workers  # noqa: F401 (fixtures: a Redis server and two workers)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "state_media"
 KCNA = "http://www.kcna.kp"
