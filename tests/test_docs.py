@@ -1,5 +1,6 @@
 """The docs cannot drift: the configuration page is the schema rendered, every setting, table,
-column and module is documented, every command and option shown exists, every link resolves."""
+column and module is documented, every command and option shown exists, every config example
+is a valid config, every link resolves."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import click
 import pytest
+import yaml
 
-from presswatch.config import Config
+from presswatch.config import Config, ConfigError, default_config_text, load_config
 from presswatch.config.reference import ENTRY_TABLES, render_reference
 from presswatch.crawler.store import Store
 from presswatch.scheduler.cli import main
@@ -135,3 +137,51 @@ def test_architecture_maps_every_module_and_only_modules_that_exist():
     assert mapped
     for path in mapped:
         assert (ROOT / path).exists(), f"docs/architecture.md names {path}, which does not exist"
+
+
+class _AnyEnvironment(dict):
+    """Every ${VAR} an example names is set, to a URL any channel accepts."""
+
+    def __missing__(self, name: str) -> str:
+        return "json://127.0.0.1:9/hook"
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def get(self, name, default=None):
+        return self[name]
+
+
+def _config_examples() -> list[tuple[str, dict]]:
+    found = []
+    for page in PAGES:
+        for block in re.findall(r"^```yaml\n(.*?)^```", _text(page), re.M | re.S):
+            data = yaml.safe_load(block)
+            if isinstance(data, dict) and set(data) <= set(Config.model_fields):
+                found.append((page.name, data))
+    return found
+
+
+def _beside_the_default(example: dict, readme: dict) -> dict:
+    """The example in a whole config: the shipped default's entries and the README's channels
+    complete the lists, so a rule may name the default's sources and the README's channel."""
+    base = {**yaml.safe_load(default_config_text()), "channels": readme["channels"]}
+    merged = {**base, **example}
+    for key in ("sources", "rules", "channels"):
+        own = example.get(key) or []
+        ids = {entry.get("id") for entry in own}
+        merged[key] = [*own, *(entry for entry in base.get(key) or [] if entry.get("id") not in ids)]
+    return merged
+
+
+def test_every_config_example_in_the_docs_is_a_valid_config(tmp_path):
+    examples = _config_examples()
+    readme = next(data for name, data in examples if name == "README.md")
+    assert len(examples) >= 6
+    for number, (name, example) in enumerate(examples):
+        path = tmp_path / f"example-{number}.yaml"
+        path.write_text(yaml.safe_dump(_beside_the_default(example, readme), allow_unicode=True))
+        try:
+            load_config(path, _AnyEnvironment())
+        except ConfigError as error:
+            pytest.fail(f"{name}: a config example is refused: {error}")
