@@ -46,6 +46,14 @@ def test_every_setting_is_in_the_configuration_page():
             assert f"| `{prefix}{key}` |" in CONFIGURATION, f"{prefix}{key}"
 
 
+def test_every_key_has_a_meaning():
+    rows = [row for row in CONFIGURATION.splitlines() if row.startswith("| `")]
+    assert len(rows) > 80
+    for row in rows:
+        meaning = row.rstrip(" |").rsplit(" | ", 1)[1]
+        assert len(meaning) > 10, f"no description in the schema for {row.split('`')[1]}"
+
+
 def test_a_described_key_shows_its_schema_description():
     # The page is built from the descriptions, not beside them: a changed description shows.
     described = Config.model_fields["contact"].description
