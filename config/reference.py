@@ -69,6 +69,9 @@ in from the environment is named by its index alone (`sources[2].every`).
 
 What the keys do together: [sources](sources.md), [rules](rules.md),
 [alerts and channels](alerts.md), [operations](operations.md), [scaling](scaling.md).
+
+The tables below are written from the descriptions in `config/schema.py`: to change a key's
+help, change it there and run `{COMMAND}` (tests/test_docs.py fails until the page matches).
 """
 
 # The page explaining each section's keys together.
