@@ -1,7 +1,7 @@
 # presswatch in a container. Build from the repository root:
 #   docker build -t presswatch .
 # Everything it keeps is in /data (a volume): the config /data/presswatch.yaml and the
-# database beside it. README.md, "Running it in Docker", has the first-run steps.
+# database beside it. docs/operations.md, "Running it in Docker", has the first-run steps.
 ARG PYTHON_VERSION=3.11
 
 # --- build: a virtualenv with presswatch and its dependencies (all from wheels) ---
