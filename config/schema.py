@@ -74,7 +74,7 @@ from presswatch.config.problems import (
     did_you_mean,
     format_path,
 )
-from presswatch.config.pacing import (
+from presswatch.config.alerts import (
     ChannelUrl,
     ChannelUrlEntry,
     Digest,

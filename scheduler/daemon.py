@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from scrapy.utils.reactor import install_reactor
 
-from presswatch.crawler.runner import REACTOR
+from presswatch.crawler.fetch.runner import REACTOR
 from presswatch.crawler.store import Store
 from presswatch.scheduler.progress import progress_for
 
@@ -35,9 +35,9 @@ RETENTION_DELAY = timedelta(minutes=5)
 
 class Daemon:
     def __init__(self, config, redact, print_alert=None):
-        from presswatch.crawler.ingest import Ingest
-        from presswatch.crawler.runner import Crawls
-        from presswatch.scheduler.deliver import Delivery
+        from presswatch.crawler.stories.ingest import Ingest
+        from presswatch.crawler.fetch.runner import Crawls
+        from presswatch.scheduler.delivery.deliver import Delivery
 
         self.config = config
         self.store = Store(str(config.database))
@@ -50,7 +50,7 @@ class Daemon:
         self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health,
                                           config.stories)
         if config.workers.redis:  # remote workers fetch and extract; this process writes
-            from presswatch.crawler.remote import RemoteCrawls
+            from presswatch.crawler.fetch.remote import RemoteCrawls
 
             self.crawls = RemoteCrawls(config, self.ingest)
         else:
@@ -151,7 +151,7 @@ class Daemon:
 
     def _back_off_if_failing(self, source) -> None:
         """A failing source waits longer and longer between runs, up to a cap; never dropped."""
-        from presswatch.crawler.health import backoff
+        from presswatch.crawler.stories.health import backoff
 
         state = self.store.source_state(source.id)
         job = self.scheduler.get_job(f"source:{source.id}") if self.scheduler else None

@@ -41,7 +41,7 @@ from prometheus_client.exposition import choose_encoder
 
 from presswatch.config.duration import format_duration
 from presswatch.config.errors import PresswatchError
-from presswatch.crawler.health import backoff
+from presswatch.crawler.stories.health import backoff
 from presswatch.crawler.metrics import REGISTRY
 from presswatch.crawler.store import SourceState
 

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from click.testing import CliRunner
-from presswatch.crawler import store_archive
+from presswatch.crawler.store import archive as store_archive
 from presswatch.crawler.store import NewArticle, NewMatch, Store
-from presswatch.scheduler.archive_cli import QueryError, fts_query, search_lines
+from presswatch.scheduler.cli.archive import QueryError, fts_query, search_lines
 from presswatch.scheduler.cli import main
 
 SOURCES = ("hrw", "yonhap", "kcna", "dailynk-ko", "sports")

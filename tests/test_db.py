@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from presswatch.config import ConfigError, load_config
 from presswatch.crawler.store import NewArticle, Store
-from presswatch.scheduler.archive_cli import fts_query
+from presswatch.scheduler.cli.archive import fts_query
 from presswatch.scheduler.cli import main
 from test_archive import KCNA, WIRE, add, build_archive, day
 

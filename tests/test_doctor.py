@@ -18,7 +18,7 @@ import yaml
 from conftest import free_port, rss_feed
 
 from presswatch.crawler.store import Store
-from presswatch.scheduler.doctor_cli import Check, apprise_server, run_bounded
+from presswatch.scheduler.cli.doctor import Check, apprise_server, run_bounded
 
 FEED = rss_feed([{"title": "A story", "link": "http://example.org/1"}])
 

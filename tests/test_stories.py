@@ -15,9 +15,9 @@ import sqlite_utils
 
 from presswatch.config import Channel, Config, Rule, Source
 from presswatch.config.schema import Stories
-from presswatch.crawler import dedup
-from presswatch.crawler.ingest import Candidate, Ingest, Outcome
-from presswatch.crawler.migrations import migrations
+from presswatch.crawler.stories import dedup
+from presswatch.crawler.stories.ingest import Candidate, Ingest, Outcome
+from presswatch.crawler.store.migrations import migrations
 from presswatch.crawler.store import Store
 
 WIRE = [
