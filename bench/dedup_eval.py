@@ -60,7 +60,8 @@ from presswatch.crawler.stories.dedup import (
 )
 from presswatch.crawler.stories.ingest import SHORT_COPY_SPAN, Candidate, Ingest, content_hash
 from presswatch.crawler.rules.match import RuleMatcher
-from presswatch.crawler.store import Store, now_iso
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import now_iso
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("text", "short")

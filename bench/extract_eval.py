@@ -29,7 +29,7 @@ from pathlib import Path
 import lxml.html
 from trafilatura import bare_extraction
 
-from presswatch.config.errors import FetchError
+from presswatch.crawler.errors import FetchError
 from presswatch.crawler.parse.extract import extract_page
 
 REPO = Path(__file__).resolve().parent.parent

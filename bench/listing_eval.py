@@ -21,7 +21,7 @@ from collections import defaultdict
 
 from extract_eval import REPO, articles_folder, load_pages
 
-from presswatch.config.errors import FetchError
+from presswatch.crawler.errors import FetchError
 from presswatch.crawler.parse.extract import extract_page
 from presswatch.crawler.parse.layout import listing_reason
 

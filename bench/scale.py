@@ -44,9 +44,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import Daemon, Loopback, machine, random_words, rss, write_config
-from presswatch.crawler.store import Store, now_iso
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import now_iso
 from presswatch.crawler.store.archive import SEARCH_CAP
-from presswatch.scheduler.cli.archive import fts_query
+from presswatch.crawler.store.search import fts_query
 
 VOCABULARY = 30_000
 CHUNK = 50_000

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from scrapy.utils.reactor import install_reactor
 
 from presswatch.crawler.fetch.runner import REACTOR
-from presswatch.crawler.store import Store
+from presswatch.crawler.store.database import Store
 from presswatch.scheduler.progress import progress_for
 
 log = logging.getLogger("presswatch.daemon")

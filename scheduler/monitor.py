@@ -43,7 +43,7 @@ from presswatch.config.duration import format_duration
 from presswatch.config.errors import PresswatchError
 from presswatch.crawler.stories.health import backoff
 from presswatch.crawler.metrics import REGISTRY
-from presswatch.crawler.store import SourceState
+from presswatch.crawler.store.records import SourceState
 
 __all__ = ["Check", "MonitorServer", "check_scheduler", "check_source", "health_report", "stale_after"]
 

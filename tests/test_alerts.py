@@ -33,7 +33,7 @@ from test_deliver import (
 from presswatch.config import Channel, Config, Rule
 from presswatch.config import Delivery as DeliverySettings
 from presswatch.crawler.store.records import HealthChange
-from presswatch.crawler.store import Store
+from presswatch.crawler.store.database import Store
 from presswatch.scheduler.delivery.deliver import Delivery
 
 

@@ -22,7 +22,8 @@ from conftest import Sink
 from presswatch.config import Channel, Config, Rule, Source, load_config
 from presswatch.config import Delivery as DeliverySettings
 from presswatch.crawler.stories.ingest import CONSOLE_CHANNEL, Candidate, Ingest
-from presswatch.crawler.store import OutboxRow, Store, now_iso
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import OutboxRow, now_iso
 from presswatch.scheduler.delivery.deliver import Delivery, backoff_delay, build_channels
 from presswatch.scheduler.logs import Redactor
 from presswatch.scheduler.delivery.message import MAX_BODY, Style, alert_body, alert_title, render

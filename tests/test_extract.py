@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from presswatch.config.errors import FetchError, PresswatchError
+from presswatch.config.errors import PresswatchError
+from presswatch.crawler.errors import FetchError
 from presswatch.crawler.parse.canonical import canonical_url
 from presswatch.crawler.parse.extract import ExtractedPage, extract_page
 

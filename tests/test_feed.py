@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import rss_feed
-from presswatch.config.errors import FetchError
+from presswatch.crawler.errors import FetchError
 from presswatch.crawler.parse.feeds import parse_feed
 
 ITEM = {"title": "Report on <b>North Korea</b> &amp; abuse", "link": "http://example.org/a",

@@ -12,7 +12,8 @@ from layout_site import headline, serve_articles, serve_listings_as_articles, se
 from presswatch.config import Health
 from presswatch.crawler.stories.health import backoff, judge
 from presswatch.crawler.stories.ingest import Ingest
-from presswatch.crawler.store import SourceRun, SourceState, Store, now_iso
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import SourceRun, SourceState, now_iso
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SETTINGS = Health(failing_after=2, quiet_factor=4, min_quiet=timedelta(hours=1))

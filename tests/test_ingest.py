@@ -20,7 +20,8 @@ from presswatch.crawler.parse.feeds import parse_feed
 from presswatch.crawler.stories.ingest import CONSOLE_CHANNEL, MIN_HASH_WORDS, Candidate, Ingest, Outcome
 from presswatch.crawler.rules.match import RuleMatcher
 from presswatch.crawler.fetch.pipeline import entry_candidate
-from presswatch.crawler.store import NewArticle, NewMatch, SourceRun, Store, now_iso
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import NewArticle, NewMatch, SourceRun, now_iso
 
 T0 = datetime(2018, 11, 1, 9, 0, tzinfo=UTC)
 

@@ -374,7 +374,7 @@ def test_the_writer_survives_redis_losing_its_data(web, redis_url, start_worker,
     from presswatch.config import Config
     from presswatch.crawler.stories.ingest import Ingest
     from presswatch.crawler.fetch.remote import RemoteCrawls
-    from presswatch.crawler.store import Store
+    from presswatch.crawler.store.database import Store
 
     outlet, agency, _ = serve_outlets(web)
     config = Config.model_validate({

@@ -14,14 +14,14 @@ import sqlite3
 import time
 from dataclasses import replace
 
-from presswatch.config.errors import FetchError, StoreError
+from presswatch.crawler.errors import FetchError, StoreError
 from presswatch.crawler import metrics
 from presswatch.crawler.parse.dateline import resolve
 from presswatch.crawler.parse.extract import extract_page
 from presswatch.crawler.stories.ingest import Candidate, Ingest, IngestResult, Outcome
 from presswatch.crawler.fetch.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
 from presswatch.crawler.parse.layout import LISTING, listing_reason
-from presswatch.crawler.store import SourceRun
+from presswatch.crawler.store.records import SourceRun
 
 log = logging.getLogger("presswatch.crawl")
 BATCH = 50  # candidates of a run stored in one transaction at most

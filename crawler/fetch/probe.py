@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from scrapy.crawler import AsyncCrawlerRunner
 
-from presswatch.config.errors import FetchError
+from presswatch.crawler.errors import FetchError
 from presswatch.crawler.stories.ingest import Candidate
 from presswatch.crawler.fetch.items import (
     EntryItem,

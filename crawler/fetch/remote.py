@@ -40,7 +40,7 @@ from rq.job import Job
 from scrapy.crawler import CrawlerProcess
 
 from presswatch.config.duration import format_duration
-from presswatch.config.errors import FetchError
+from presswatch.crawler.errors import FetchError
 from presswatch.config.schema import Config
 from presswatch.crawler.parse.canonical import canonical_url
 from presswatch.crawler.fetch.downloadermiddlewares.politeness import HostPacingMiddleware

@@ -30,7 +30,7 @@ from presswatch.crawler.stories.health import feed_back, feed_gone
 from presswatch.crawler.stories.ingest import CONSOLE_CHANNEL, Ingest
 from presswatch.crawler.fetch.items import EntryItem, PageItem
 from presswatch.crawler.fetch.pipeline import pipeline_for
-from presswatch.crawler.store import SourceRun
+from presswatch.crawler.store.records import SourceRun
 from presswatch.crawler.fetch.spiders.feed import FeedSpider
 from presswatch.crawler.fetch.spiders.site import SiteSpider
 from presswatch.crawler.fetch.spiders.sitemap import SitemapSpider

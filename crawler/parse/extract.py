@@ -35,7 +35,7 @@ from trafilatura.settings import Document
 from trafilatura.utils import load_html
 from w3lib.encoding import html_to_unicode
 
-from presswatch.config.errors import FetchError
+from presswatch.crawler.errors import FetchError
 from presswatch.crawler.parse.dateline import Dateline, dotted_date, find_dateline, resolve, written_date
 
 __all__ = ["READERS", "ExtractedPage", "extract_page", "rodong_url_date"]

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import feedparser
 from feedparser.encodings import convert_to_utf8
 
-from presswatch.config.errors import FetchError
+from presswatch.crawler.errors import FetchError
 from presswatch.crawler.parse.charset import WESTERN, codec_name, corrected_encoding
 from presswatch.crawler.fetch.items import FeedEntry
 

@@ -8,23 +8,6 @@ none of them writes SQL. Deciding *what* to store (dedup, matching) is left to
 
 The schema is in `migrations`, the dataclasses passed in and out in `records`; the archive
 queries (`archive`) and the outbox (`outbox`) are mixins of `Store` (`database`).
+Import from those modules: this package's own import stays cheap (the search language
+and the records need no sqlite-utils).
 """
-
-from presswatch.crawler.store.database import DatabaseFacts, Store, inspect_database
-from presswatch.crawler.store.records import (
-    HealthChange,
-    KnownArticle,
-    NearCandidate,
-    NewArticle,
-    NewMatch,
-    OutboxRow,
-    SourceRun,
-    SourceState,
-    StorySummary,
-    now_iso,
-)
-
-__all__ = [
-    "HealthChange", "KnownArticle", "NearCandidate", "NewArticle", "NewMatch", "OutboxRow", "SourceRun",
-    "SourceState", "Store", "StorySummary", "now_iso", "DatabaseFacts", "inspect_database",
-]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from presswatch.config.errors import StoreError
+from presswatch.crawler.errors import StoreError
 from presswatch.crawler.store.records import now_iso
 
 # `search` ranks at most this many matching articles, the most recently stored: bm25 and

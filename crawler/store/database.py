@@ -17,7 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from presswatch.config.errors import StoreError
+from presswatch.crawler.errors import StoreError
 from presswatch.crawler.store.migrations import migrations
 from presswatch.crawler.store.records import (
     BUSY_TIMEOUT_MS,
@@ -26,7 +26,6 @@ from presswatch.crawler.store.records import (
     NearCandidate,
     NewArticle,
     NewMatch,
-    OutboxRow,
     SourceRun,
     SourceState,
     StorySummary,

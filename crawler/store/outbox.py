@@ -13,7 +13,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from presswatch.config.errors import StoreError
+from presswatch.crawler.errors import StoreError
 from presswatch.crawler.store.records import BUSY_TIMEOUT_MS, ChannelSend, OutboxRow, UrlResult, now_iso
 
 

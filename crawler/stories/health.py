@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from presswatch.config.duration import format_duration
-from presswatch.crawler.store import HealthChange, SourceRun, SourceState, now_iso
+from presswatch.crawler.store.records import HealthChange, SourceRun, SourceState, now_iso
 
 # Weight of the newest gap in the learned usual gap.
 GAP_WEIGHT = 0.3

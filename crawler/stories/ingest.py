@@ -28,13 +28,13 @@ from presswatch.crawler.parse.canonical import canonical_url, is_plausible_canon
 from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
 from presswatch.crawler.stories.health import judge
 from presswatch.crawler.rules.match import RuleMatcher
-from presswatch.crawler.store import (
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import (
     HealthChange,
     KnownArticle,
     NewArticle,
     NewMatch,
     SourceRun,
-    Store,
     now_iso,
 )
 

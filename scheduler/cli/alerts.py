@@ -76,7 +76,7 @@ def retry(ctx, alert_ids, config_path):
     Example:
       presswatch alerts retry 42
     """
-    from presswatch.config.errors import StoreError
+    from presswatch.crawler.errors import StoreError
     config = load(config_path or ctx.obj)
     failed = False
     with open_store(config) as store:

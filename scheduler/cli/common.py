@@ -11,7 +11,6 @@ import click
 from presswatch.config import load_config
 from presswatch.config.duration import parse_duration
 from presswatch.config.errors import ConfigError
-from presswatch.crawler.store import Store
 
 CONFIG_HELP = "Config file (YAML). Default: $PRESSWATCH_CONFIG, else the shipped mission config."
 
@@ -38,6 +37,9 @@ def load(config_path: Path | None):
 @contextmanager
 def open_store(config):
     """The config's database, for reading; a clear error when presswatch has not run yet."""
+    # Imported here: sqlite-utils (with numpy) takes about 135 ms, which `presswatch --help` need not pay.
+    from presswatch.crawler.store.database import Store
+
     if not config.database.exists():
         raise click.ClickException(f"no database yet at {config.database}; run presswatch first")
     store = Store(str(config.database))

@@ -57,7 +57,7 @@ def backup(path, config_path, force):
     Example:
       presswatch db backup /var/backups/presswatch-$(date +%F).db
     """
-    from presswatch.config.errors import StoreError
+    from presswatch.crawler.errors import StoreError
     config = load(config_path)
     if path.resolve() == Path(config.database).resolve():
         raise click.ClickException(f"{path} is the database itself; give another path")
@@ -144,7 +144,7 @@ def vacuum(config_path):
     Example:
       systemctl stop presswatch && presswatch db vacuum && systemctl start presswatch
     """
-    from presswatch.config.errors import StoreError
+    from presswatch.crawler.errors import StoreError
     config = load(config_path)
     with open_store(config) as store:
         try:

@@ -179,7 +179,7 @@ def database_check(path: Path) -> Check:
 
 
 def _inspect_database(path: Path) -> tuple[str, str]:
-    from presswatch.crawler.store import inspect_database
+    from presswatch.crawler.store.database import inspect_database
 
     facts = inspect_database(path, integrity=True)
     if not facts.applied:

@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 import click
-from presswatch.config.errors import StoreError
+from presswatch.crawler.errors import StoreError
 from presswatch.scheduler.cli.common import load
 
 __all__ = ["SETTINGS", "archive_metadata", "build_archive", "check_archive", "listen", "read_only_app", "serve"]
@@ -61,7 +61,7 @@ def check_archive(path: Path) -> None:
 
     Only reads: the schema is upgraded by `presswatch run`, never by serving it.
     """
-    from presswatch.crawler.store import inspect_database
+    from presswatch.crawler.store.database import inspect_database
 
     if not path.exists():
         raise StoreError(f"no database yet at {path}; run presswatch first (presswatch run --once)")

@@ -38,7 +38,8 @@ from datetime import UTC, datetime, timedelta
 from presswatch.config.redact import Redactor
 from presswatch.config.schema import CONSOLE
 from presswatch.crawler import metrics
-from presswatch.crawler.store import OutboxRow, Store
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import OutboxRow
 from presswatch.scheduler.delivery.message import MAX_DIGEST, Style, render
 from presswatch.scheduler.delivery.pacing import Hold, plan, rate_free_at
 from presswatch.scheduler.delivery.target import ChannelTargets, Target, UrlOutcome, build_channels, send_to

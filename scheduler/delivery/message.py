@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from presswatch.config.alerts import TEMPLATE_FIELDS
-from presswatch.crawler.store import OutboxRow
+from presswatch.crawler.store.records import OutboxRow
 from presswatch.scheduler.delivery.markup import (
     TEXT,
     Line,

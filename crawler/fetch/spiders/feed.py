@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
 
-from presswatch.config.errors import FetchError
+from presswatch.crawler.errors import FetchError
 from presswatch.crawler.parse.feeds import parse_feed
 from presswatch.crawler.fetch.items import EntryItem, FeedEntry, SourceFailed
 from presswatch.crawler.fetch.spiders.base import SourceSpider
