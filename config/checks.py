@@ -17,6 +17,8 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import apprise
+from cssselect import GenericTranslator, SelectorError
+from lxml import etree
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 from presswatch.config.duration import (
@@ -176,8 +178,6 @@ def follow_kind(value: str) -> tuple[str, str]:
 
 
 def _check_css(value: str) -> str:
-    from cssselect import GenericTranslator, SelectorError
-
     try:
         GenericTranslator().css_to_xpath(value)
     except SelectorError as error:
@@ -186,8 +186,6 @@ def _check_css(value: str) -> str:
 
 
 def _check_xpath(value: str) -> str:
-    from lxml import etree
-
     try:
         etree.XPath(value)
     except etree.XPathSyntaxError as error:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from click.testing import CliRunner
-from presswatch.crawler.store.records import archive
+from presswatch.crawler.store import archive as store_archive
 from presswatch.crawler.store.database import Store
 from presswatch.crawler.store.records import NewArticle, NewMatch
 from presswatch.crawler.store.search import QueryError, fts_query

@@ -10,11 +10,20 @@ arguments and print; the outbox is the store's, sending is `target`'s.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 import click
+
+from presswatch.config.redact import Redactor
+from presswatch.config.schema import CONSOLE
+from presswatch.crawler.errors import StoreError
 from presswatch.scheduler.cli.common import load, open_store
+from presswatch.scheduler.delivery.markup import one_line
+from presswatch.scheduler.delivery.message import Style, render, sample_alert
+from presswatch.scheduler.delivery.target import build_channel, send_to
+from presswatch.scheduler.logs import setup_logging
 
 __all__ = ["alert_lines", "alerts"]
 
@@ -76,7 +85,6 @@ def retry(ctx, alert_ids, config_path):
     Example:
       presswatch alerts retry 42
     """
-    from presswatch.crawler.errors import StoreError
     config = load(config_path or ctx.obj)
     failed = False
     with open_store(config) as store:
@@ -107,10 +115,6 @@ def test(ctx, channel_id, config_path):
     Example:
       presswatch alerts test analysts
     """
-    from presswatch.config.schema import CONSOLE
-    from presswatch.scheduler.logs import setup_logging
-    from presswatch.scheduler.delivery.message import Style, render, sample_alert
-    from presswatch.scheduler.delivery.target import build_channel, send_to
 
     config = load(config_path or ctx.obj)
     redact = setup_logging("error", config.log.format, config.secrets)
@@ -141,7 +145,6 @@ def test(ctx, channel_id, config_path):
 def _keep_apprise_reasons() -> None:
     """Apprise's warnings hold each failure's reason, which its result keeps for us to print:
     let them be recorded, but not logged a second time."""
-    import logging
 
     logger = logging.getLogger("apprise")
     logger.setLevel(logging.WARNING)
@@ -186,8 +189,6 @@ def _time(stamp: str | None) -> str:
 
 
 def _one_line(text: str | None) -> str:
-    from presswatch.scheduler.delivery.markup import one_line
-
     return one_line(text)
 
 
@@ -197,6 +198,4 @@ def _short(text: str | None) -> str:
 
 
 def _redactor(config):
-    from presswatch.config.redact import Redactor
-
     return Redactor(config.secrets)

@@ -20,8 +20,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
+
+from presswatch.config.duration import parse_duration
+from presswatch.config.redact import Redactor
+from presswatch.crawler.errors import StoreError
+from presswatch.crawler.store import archive as stored
 from presswatch.crawler.store.search import QueryError, fts_query
 from presswatch.scheduler.cli.common import config_option, load, open_store
+from presswatch.scheduler.delivery.markup import one_line
 
 __all__ = ["export", "parse_when", "search", "search_lines", "stats",
            "stats_lines", "write_rows"]
@@ -37,7 +43,6 @@ FORMATS = ("csv", "json", "jsonl")
 def parse_when(text: str | None, option: str, now: datetime | None = None) -> datetime | None:
     """A point in time from a duration back from now (30d, 12h) or a UTC date or time
     (2018-11-01, 2018-11-01T09:00); None stays None."""
-    from presswatch.config.duration import parse_duration
 
     if text is None:
         return None
@@ -94,8 +99,6 @@ def search(query, config_path, since, until, sources, limit, as_json, raw, all_m
       presswatch search '"Human Rights Watch" (KCNA OR 로동신문)' --source kcna
       presswatch search 'title:성폭력 북한' --json
     """
-    from presswatch.crawler.errors import StoreError
-    from presswatch.crawler.store.archive import SEARCH_CAP
     try:
         match = query if raw else fts_query(query)
     except QueryError as exc:
@@ -104,7 +107,7 @@ def search(query, config_path, since, until, sources, limit, as_json, raw, all_m
     with open_store(config) as store:
         try:
             hits = store.search(match, parse_when(since, "--since"), parse_when(until, "--until"),
-                                tuple(sources), limit, cap=None if all_matches else SEARCH_CAP)
+                                tuple(sources), limit, cap=None if all_matches else stored.SEARCH_CAP)
         except StoreError as exc:
             raise click.ClickException(f"{query!r} cannot be searched: {exc.__cause__ or exc}") from exc
     if as_json:
@@ -202,7 +205,6 @@ def export(what, config_path, fmt, output, since, until, sources, rules):
 
 def _redacted(rows, config):
     """Errors of alerts may quote a URL: the config's secrets never leave in an export."""
-    from presswatch.config.redact import Redactor
 
     redact = Redactor(config.secrets)
     for row in rows:
@@ -284,7 +286,5 @@ def _time(stamp: str | None) -> str:
 
 
 def _one_line(text: str | None) -> str:
-    from presswatch.scheduler.delivery.markup import one_line
-
     return one_line(text)
 

@@ -37,7 +37,7 @@ def load(config_path: Path | None):
 @contextmanager
 def open_store(config):
     """The config's database, for reading; a clear error when presswatch has not run yet."""
-    # Imported here: sqlite-utils (with numpy) takes about 135 ms, which `presswatch --help` need not pay.
+    # Imported here to keep `presswatch --help` fast: sqlite-utils (with numpy) takes about 135 ms.
     from presswatch.crawler.store.database import Store
 
     if not config.database.exists():

@@ -16,6 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+
+from presswatch.config.duration import parse_duration
+from presswatch.crawler.errors import StoreError
 from presswatch.scheduler.cli.common import load, open_store
 
 __all__ = ["db", "file_size", "prune_texts"]
@@ -57,7 +60,6 @@ def backup(path, config_path, force):
     Example:
       presswatch db backup /var/backups/presswatch-$(date +%F).db
     """
-    from presswatch.crawler.errors import StoreError
     config = load(config_path)
     if path.resolve() == Path(config.database).resolve():
         raise click.ClickException(f"{path} is the database itself; give another path")
@@ -105,8 +107,6 @@ def prune(config_path, older_than, dry_run):
 
 
 def _age(older_than: str | None, configured: timedelta | None) -> timedelta:
-    from presswatch.config.duration import parse_duration
-
     if older_than is None:
         if configured is None:
             raise click.UsageError("retention.article_text is not set in the config; give --older-than "
@@ -144,7 +144,6 @@ def vacuum(config_path):
     Example:
       systemctl stop presswatch && presswatch db vacuum && systemctl start presswatch
     """
-    from presswatch.crawler.errors import StoreError
     config = load(config_path)
     with open_store(config) as store:
         try:

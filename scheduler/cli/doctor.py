@@ -39,7 +39,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
+
+from presswatch.config.redact import Redactor
 from presswatch.scheduler.cli.common import load
+from presswatch.scheduler.delivery.message import render, sample_alert
+from presswatch.scheduler.delivery.target import build_channel, send_to
+from presswatch.scheduler.logs import setup_logging
 
 __all__ = ["Check", "doctor"]
 
@@ -86,7 +91,6 @@ def doctor(config_path, no_network, send_test, timeout):
       presswatch doctor --no-network
       presswatch doctor --send-test
     """
-    from presswatch.scheduler.logs import setup_logging
 
     config = load(config_path)
     redact = setup_logging("error", config.log.format, config.secrets)
@@ -179,6 +183,7 @@ def database_check(path: Path) -> Check:
 
 
 def _inspect_database(path: Path) -> tuple[str, str]:
+    # Imported here to keep `presswatch --help` fast: sqlite-utils (with numpy) takes about 135 ms.
     from presswatch.crawler.store.database import inspect_database
 
     facts = inspect_database(path, integrity=True)
@@ -196,6 +201,7 @@ def _inspect_database(path: Path) -> tuple[str, str]:
 
 def source_check(config, source, timeout: float) -> Check:
     """One GET of the source's URL (redirects followed), and robots.txt where it obeys it."""
+    # Imported here to keep `presswatch --help` fast: Scrapy and Twisted take about a second.
     from presswatch.crawler.fetch.runner import source_policy, user_agent
 
     agent = user_agent(config)
@@ -268,9 +274,6 @@ def network_error(exc: Exception, timeout: float) -> str:
 
 
 def channel_check(config, channel, timeout: float, no_network: bool, send_test: bool) -> Check:
-    from presswatch.config.redact import Redactor
-    from presswatch.scheduler.delivery.target import build_channel
-
     name = f"channel {channel.id}"
     try:
         built = build_channel(channel, config.delivery.timeout.total_seconds(), Redactor(config.secrets))
@@ -305,9 +308,6 @@ def _connect_all(name: str, parsed: str, targets, timeout: float) -> Check:
 
 
 def _send_test(name: str, parsed: str, built, timeout: timedelta) -> Check:
-    from presswatch.scheduler.delivery.message import render, sample_alert
-    from presswatch.scheduler.delivery.target import send_to
-
     message = render([sample_alert(built.id)], built.style)
     failures = []
     for target in built.targets:

@@ -23,6 +23,8 @@ from presswatch.scheduler.cli.serve import serve
 from presswatch.scheduler.cli.sources import sources
 from presswatch.scheduler.cli.stories import stories_command, story_command
 from presswatch.scheduler.cli.worker import worker
+from presswatch.scheduler.demo import run_demo
+from presswatch.scheduler.logs import setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,8 +51,8 @@ def run(config_path, once):
       presswatch run --config /etc/presswatch/presswatch.yaml
       presswatch run --once
     """
+    # Imported here to keep `presswatch --help` fast: Scrapy and Twisted take about a second.
     from presswatch.scheduler.daemon import run as run_daemon
-    from presswatch.scheduler.logs import setup_logging
 
     config = load(config_path)
     redact = setup_logging(config.log.level, config.log.format, config.secrets)
@@ -108,7 +110,6 @@ def demo(keep):
     Example:
       presswatch demo
     """
-    from presswatch.scheduler.demo import run_demo
 
     sys.exit(run_demo(keep))
 

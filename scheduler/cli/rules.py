@@ -10,12 +10,15 @@ archive the store's.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from presswatch.scheduler.delivery.markup import one_line
+from presswatch.config import Rule
+from presswatch.config.query import QuerySyntaxError, parse_query
 from presswatch.scheduler.cli.common import load, open_store, parse_since
+from presswatch.scheduler.delivery.markup import one_line
 
 __all__ = ["report_lines", "rules", "try_rule"]
 
@@ -52,7 +55,6 @@ def rules_test(rule_id, config_path, since, limit, query):
       presswatch rules test hrw-report --since 30d
       presswatch rules test --query '"human scum" NEAR/10 (KCNA OR 로동신문)' --since 7d --limit 20
     """
-    from datetime import UTC, datetime
 
     config = load(config_path)
     rule = _rule_to_test(config, rule_id, query)
@@ -65,8 +67,6 @@ def rules_test(rule_id, config_path, since, limit, query):
 
 def _rule_to_test(config, rule_id: str | None, query: str | None):
     """The config's rule, enabled for the test, or a rule made of --query."""
-    from presswatch.config import Rule
-    from presswatch.config.query import QuerySyntaxError, parse_query
 
     if (rule_id is None) == (query is None):
         raise click.UsageError("give a RULE id or --query, not both" if rule_id else "give a RULE id or --query")
@@ -89,6 +89,7 @@ def try_rule(rule, articles, limit: int = DEFAULT_SHOWN) -> dict:
     Returns the articles read, the articles and stories matched, and the first `limit`
     matches (the first match of each story, as the one alert the story would have sent).
     """
+    # Imported here to keep `presswatch --help` fast: pyahocorasick and the matcher take about 15 ms.
     from presswatch.crawler.rules.match import RuleMatcher
 
     matcher = RuleMatcher([rule])

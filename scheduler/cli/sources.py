@@ -10,6 +10,7 @@ this module runs it on Twisted's asyncio reactor and prints it.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 
@@ -77,7 +78,6 @@ def sources_test(ctx, source_id, config_path, url, limit):
       presswatch sources test kcna
       presswatch sources test rodong-sinmun --url http://www.rodong.rep.kp/en/ --limit 3
     """
-    from pathlib import Path
 
     config_path = config_path or (ctx.obj or {}).get("config_path")
     config = load(Path(config_path) if config_path else None)
@@ -96,12 +96,15 @@ def sources_test(ctx, source_id, config_path, url, limit):
 
 def run_probe(config, source, url: str | None, limit: int):
     """Run crawler.probe's crawl on the asyncio reactor, in this process, once."""
+    # Imported here to keep `presswatch --help` fast: Scrapy and Twisted take about a second.
     from scrapy.utils.reactor import install_reactor
 
+    # Imported here to keep `presswatch --help` fast: Scrapy and Twisted take about a second.
     from presswatch.crawler.fetch.probe import probe_source
     from presswatch.crawler.fetch.runner import REACTOR
 
     install_reactor(REACTOR)
+    # Imported here: importing the reactor installs one, and the asyncio reactor must come first.
     from twisted.internet import reactor
 
     outcome: dict = {}

@@ -12,8 +12,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
+
+from presswatch.config.errors import PresswatchError
+from presswatch.config.schema import REDIS_URL_FORMS, is_redis_url
 from presswatch.scheduler.cli.common import load
 
 __all__ = ["worker"]
@@ -41,8 +45,7 @@ def worker(redis_url, queue, burst, config_path):
       presswatch worker --redis redis://10.0.0.5:6379/0
       presswatch worker --redis redis://127.0.0.1:6379/0 --burst
     """
-    from presswatch.config.errors import PresswatchError
-    from presswatch.config.schema import REDIS_URL_FORMS, is_redis_url
+    # Imported here to keep `presswatch --help` fast: Scrapy and Twisted take about a second.
     from presswatch.crawler.fetch.remote import work
     if not redis_url or not queue:
         config = load(config_path) if (config_path or not redis_url) else None
@@ -60,6 +63,7 @@ def worker(redis_url, queue, burst, config_path):
         click.echo(f"presswatch: {exc}", err=True)
         sys.exit(1)
     except Exception as exc:  # Redis unreachable, for one
+        # Imported here to keep `presswatch --help` fast: redis takes about 60 ms.
         from redis.exceptions import RedisError
 
         if not isinstance(exc, RedisError):
@@ -70,7 +74,6 @@ def worker(redis_url, queue, burst, config_path):
 
 def _masked(url: str) -> str:
     """The URL without its password."""
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.password:

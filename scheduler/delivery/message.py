@@ -17,15 +17,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from presswatch.config.alerts import TEMPLATE_FIELDS
 from presswatch.crawler.store.records import OutboxRow
 from presswatch.scheduler.delivery.markup import (
-    TEXT,
     Line,
     Link,
     Raw,
     Strong,
+    TEXT,
     Text,
     cut,
     escape,
@@ -222,7 +223,6 @@ def digest_entry(number: int, row: OutboxRow) -> list[Line]:
 
 def sample_alert(channel_id: str) -> OutboxRow:
     """A made-up story alert, for `presswatch alerts test`: its title shows escaping at work."""
-    from datetime import UTC, datetime
 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return OutboxRow(

@@ -141,6 +141,7 @@ class AddressGuardMiddleware:
         return cls(crawler, AddressPolicy.from_settings(crawler.settings))
 
     async def process_request(self, request):
+        # Imported here: importing the reactor installs one, and the asyncio reactor must come first.
         from twisted.internet import reactor
 
         # Installed (again) at each request: CrawlerProcess installs its own resolver when it
@@ -184,6 +185,7 @@ class ConnectedAddressMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, (CannotResolveHostError, DNSLookupError)):
             return None
+        # Imported here: importing the reactor installs one, and the asyncio reactor must come first.
         from twisted.internet import reactor
 
         host = urlparse_cached(request).hostname or ""
@@ -231,6 +233,7 @@ class GuardedNameResolver:
     async def lookup(self, host: str, port: int = 0, timeout: float = 30.0) -> list[str]:
         """Every address `host` resolves to now; none when it does not resolve in `timeout`
         seconds (the connection's own lookup is guarded all the same)."""
+        # Imported here: importing the reactor installs one, and the asyncio reactor must come first.
         from twisted.internet import reactor
 
         found: list[str] = []
