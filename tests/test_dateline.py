@@ -6,8 +6,8 @@ import pytest
 
 from presswatch.crawler.parse.dateline import Dateline, dotted_date, find_dateline, resolve, written_date
 from presswatch.crawler.parse.extract import extract_page
-from presswatch.crawler.fetch.items import FeedEntry, PageItem
-from presswatch.crawler.fetch.pipeline import entry_candidate, page_candidate
+from presswatch.crawler.items import FeedEntry, PageItem
+from presswatch.crawler.stories.candidates import entry_candidate, page_candidate
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -340,7 +340,7 @@ def test_results_redis_refuses_make_the_run_fail_so_they_are_fetched_again(redis
     from redis.exceptions import RedisError
 
     from presswatch.config import Source
-    from presswatch.crawler.fetch.items import EntryItem, FeedEntry
+    from presswatch.crawler.items import EntryItem, FeedEntry
     from presswatch.crawler.fetch.remote import ResultSink
 
     client = Redis.from_url(redis_url)

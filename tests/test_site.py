@@ -19,7 +19,7 @@ from conftest import article_page
 from presswatch.config import Source as ConfigSource
 from presswatch.config.loader import load_config
 from presswatch.config.errors import ConfigError
-from presswatch.crawler.fetch.items import SourceFetched
+from presswatch.crawler.items import SourceFetched
 from presswatch.crawler.fetch.spiders.site import SiteSpider, is_next_text, next_link
 
 WORDS = ("report officials women interviews border province market guards police court ministry "

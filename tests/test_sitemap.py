@@ -18,7 +18,7 @@ from scrapy.http import Request, Response, TextResponse, XmlResponse
 from conftest import article_page
 from presswatch.config.errors import ConfigError
 from presswatch.config.loader import load_config
-from presswatch.crawler.fetch.items import SourceFailed, SourceFetched
+from presswatch.crawler.items import SourceFailed, SourceFetched
 from presswatch.crawler.fetch.runner import SPIDERS
 from presswatch.crawler.fetch.spiders.sitemap import MAX_CHILD_SITEMAPS, SitemapSpider, parse_date
 from test_site import story_text

@@ -8,7 +8,7 @@ import scrapy
 from scrapy.http import HtmlResponse, Request, XmlResponse
 
 from conftest import rss_feed
-from presswatch.crawler.fetch.items import EntryItem, PageItem, SourceFailed, SourceFetched
+from presswatch.crawler.items import EntryItem, PageItem, SourceFailed, SourceFetched
 from presswatch.crawler.fetch.spiders.feed import FeedSpider
 from presswatch.crawler.fetch.spiders.site import SiteSpider
 

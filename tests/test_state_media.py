@@ -21,8 +21,8 @@ from presswatch.config.errors import ConfigError
 from presswatch.config.loader import load_config
 from presswatch.config.schema import Source
 from presswatch.crawler.parse.extract import extract_page, rodong_url_date
-from presswatch.crawler.fetch.items import FeedEntry, PageItem
-from presswatch.crawler.fetch.pipeline import extract_candidate, page_candidate
+from presswatch.crawler.items import FeedEntry, PageItem
+from presswatch.crawler.stories.candidates import extract_candidate, page_candidate
 from presswatch.crawler.fetch.spiders.site import SiteSpider, listed_dates
 from test_remote import redis_url, start_worker, workers  # noqa: F401 (fixtures: a Redis server and two workers)
 

@@ -1,9 +1,9 @@
 """Trying one source live, as the daemon would, and keeping nothing: `presswatch sources test`.
 
 The crawl is the daemon's: the same spider, Scrapy settings, robots.txt and redirect
-policy (crawler.runner), and the same reader of article pages (`extract_candidate`, which
-refuses pages without text and pages that look like listings). Only its items go to a
-pipeline that collects them instead of the store: nothing is stored, nothing is known
+policy (`runner`), and the same reader of article pages (`extract_candidate`, which
+refuses pages without text and pages that look like listings). Only its items are collected
+(Scrapy's item_scraped signal) instead of stored: nothing is stored, nothing is known
 (every link is fetched, up to the limit), no alert can be queued. What a person makes of
 the result (printing it) is the CLI's business; running the reactor is the caller's.
 """
@@ -12,20 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scrapy import signals
 from scrapy.crawler import AsyncCrawlerRunner
 
 from presswatch.crawler.errors import FetchError
-from presswatch.crawler.stories.ingest import Candidate
-from presswatch.crawler.fetch.items import (
-    EntryItem,
-    ListingLinks,
-    PageItem,
-    PageUnchanged,
-    SourceFailed,
-    SourceFetched,
-)
-from presswatch.crawler.fetch.pipeline import entry_candidate, extract_candidate, source_reading
 from presswatch.crawler.fetch.runner import SPIDERS, scrapy_settings, source_policy, source_settings
+from presswatch.crawler.items import EntryItem, ListingLinks, PageItem, PageUnchanged, SourceFailed, SourceFetched
+from presswatch.crawler.stories.candidates import Candidate, entry_candidate, extract_candidate, source_reading
 
 
 @dataclass(frozen=True)
@@ -49,16 +42,6 @@ class Probe:
     articles: list[ProbedArticle] = field(default_factory=list)
 
 
-class CollectPipeline:
-    """Keeps every item a spider yields in `collected` (bound on a subclass, see `probe_source`)."""
-
-    collected: list | None = None
-
-    def process_item(self, item):
-        self.collected.append(item)
-        return item
-
-
 def with_url(source, url: str | None):
     """The source crawled from `url` instead of its own listing or feed URL(s)."""
     if url is None:
@@ -70,16 +53,25 @@ async def probe_source(config, source, url: str | None = None, limit: int = 5) -
     """Crawl `source` once (from `url` if given), reading at most `limit` articles."""
     source = with_url(source, url)
     items: list = []
-    pipeline = type("CollectingPipeline", (CollectPipeline,), {"collected": items})
-    runner = AsyncCrawlerRunner(scrapy_settings(config, pipeline))
+    runner = AsyncCrawlerRunner(scrapy_settings(config, None))
     crawler = runner.create_crawler(SPIDERS[source.kind])
     crawler.settings.setdict(source_settings(source), priority="spider")
+    crawler.signals.connect(_collect(items), signals.item_scraped, weak=False)
     await runner.crawl(crawler, source=source, max_articles=limit, explain=True,
                        **source_policy(config, source))
     probe = Probe(source.id, str(source.url), listings=list(crawler.spider.link_report))
     for item in items:
         _read(probe, item, source, limit)
     return probe
+
+
+def _collect(items: list):
+    """A handler of Scrapy's item_scraped keeping every item the spider yields in `items`."""
+
+    def collect(item, **_) -> None:
+        items.append(item)
+
+    return collect
 
 
 def _read(probe: Probe, item, source, limit: int) -> None:

@@ -40,14 +40,23 @@ from rq.job import Job
 from scrapy.crawler import CrawlerProcess
 
 from presswatch.config.duration import format_duration
-from presswatch.crawler.errors import FetchError
 from presswatch.config.schema import Config
-from presswatch.crawler.parse.canonical import canonical_url
+from presswatch.crawler.errors import FetchError
 from presswatch.crawler.fetch.downloadermiddlewares.politeness import HostPacingMiddleware
-from presswatch.crawler.stories.ingest import Candidate, page_not_wanted
-from presswatch.crawler.fetch.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
-from presswatch.crawler.fetch.pipeline import SourceIngest, extract_candidate, source_reading
-from presswatch.crawler.fetch.runner import SPIDERS, Crawls, scrapy_settings, source_policy, source_settings, trusted_hosts
+from presswatch.crawler.fetch.pipeline import hand_items_to, items_receiver
+from presswatch.crawler.fetch.runner import (
+    Crawls,
+    SPIDERS,
+    scrapy_settings,
+    source_policy,
+    source_settings,
+    trusted_hosts,
+)
+from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
+from presswatch.crawler.parse.canonical import canonical_url
+from presswatch.crawler.stories.candidates import Candidate, extract_candidate, source_reading
+from presswatch.crawler.stories.ingest import page_not_wanted
+from presswatch.crawler.stories.run import SourceIngest
 
 log = logging.getLogger("presswatch.remote")
 
@@ -200,14 +209,13 @@ class ResultSink:
 class ForwardPipeline:
     """A worker's item pipeline: everything the spider yields goes to the writer."""
 
-    sink: ResultSink | None = None  # set on the class bound to a job
-
-    def __init__(self, crawler):
+    def __init__(self, sink: ResultSink, crawler):
+        self.sink = sink
         self.crawler = crawler
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
+        return cls(items_receiver(crawler), crawler)
 
     def process_item(self, item):
         self.sink.item(item)
@@ -226,15 +234,16 @@ def crawl_job(payload: dict) -> dict:
     # One pace per host across every job and worker of the queue, kept in Redis.
     HostPacingMiddleware.share_through(job.connection, payload["pace"])
     try:
-        pipeline = type("BoundForwardPipeline", (ForwardPipeline,), {"sink": sink})
         known = KnownEntries(payload["known"], want_page=source.kind == "feed" and source.fetch_articles)
-        settings = scrapy_settings(config, pipeline)
+        settings = scrapy_settings(config, ForwardPipeline)
         settings.setdict(source_settings(source), priority="spider")
         # The job's config holds its own source only: the writer's config says which hosts are sources'.
         if "trusted_hosts" in payload:
             settings.set("PRESSWATCH_TRUSTED_HOSTS", payload["trusted_hosts"])
         process = CrawlerProcess(settings, install_root_handler=False)
-        process.crawl(SPIDERS[source.kind], source=source, is_known=known.is_known,
+        crawler = process.create_crawler(SPIDERS[source.kind])
+        hand_items_to(crawler, sink)
+        process.crawl(crawler, source=source, is_known=known.is_known,
                       page_validators=known.page_validators,
                       etag=payload["etag"], last_modified=payload["last_modified"],
                       body_digest=payload["body_digest"], max_articles=config.crawl.max_articles,
@@ -305,10 +314,8 @@ class RemoteCrawls(Crawls):
         self.warned = False  # about a queue no worker takes from
         super().__init__(config, ingest)
 
-    def make_runners(self):
-        # A run's results go to the Ingest its "runner" names: recorded at once, or held
-        # for the fallback decision (Crawls.crawl_with_fallback).
-        return self.ingest, self.held
+    def make_runner(self):
+        return None  # the workers crawl
 
     def parallel_sources(self) -> int:
         return self.config.workers.max_jobs
@@ -316,10 +323,10 @@ class RemoteCrawls(Crawls):
     def where(self) -> str:
         return self.ingest.redact(self.config.workers.redis)
 
-    def _start(self, runner, source, etag, last_modified, body_digest=None):
-        return asyncio.ensure_future(self._remote(runner, source, etag, last_modified, body_digest))
+    def _start(self, source, etag, last_modified, body_digest=None, hold=False):
+        return asyncio.ensure_future(self._remote(source, etag, last_modified, body_digest, hold))
 
-    async def _remote(self, ingest, source, etag, last_modified, body_digest) -> None:
+    async def _remote(self, source, etag, last_modified, body_digest, hold) -> None:
         run_id = uuid.uuid4().hex
         payload = {
             "run": run_id,
@@ -337,7 +344,7 @@ class RemoteCrawls(Crawls):
             "known": self.ingest.store.source_known(source.id, KNOWN_LIMIT),
             "trusted_hosts": sorted(trusted_hosts(self.config)),
         }
-        run = _Run(source.id, SourceIngest(ingest, source.id), asyncio.get_running_loop().create_future(),
+        run = _Run(source.id, self.source_run(source.id, hold), asyncio.get_running_loop().create_future(),
                    job_id=f"presswatch-{run_id}",
                    deadline=time.monotonic() + self.config.workers.timeout.total_seconds(),
                    queued=time.monotonic())

@@ -26,14 +26,15 @@ from scrapy.settings import Settings
 
 from presswatch.crawler import metrics
 from presswatch.crawler.fetch.downloadermiddlewares.address import source_hosts
-from presswatch.crawler.stories.health import feed_back, feed_gone
-from presswatch.crawler.stories.ingest import CONSOLE_CHANNEL, Ingest
-from presswatch.crawler.fetch.items import EntryItem, PageItem
-from presswatch.crawler.fetch.pipeline import pipeline_for
-from presswatch.crawler.store.records import SourceRun
+from presswatch.crawler.fetch.pipeline import IngestPipeline, hand_items_to
 from presswatch.crawler.fetch.spiders.feed import FeedSpider
 from presswatch.crawler.fetch.spiders.site import SiteSpider
 from presswatch.crawler.fetch.spiders.sitemap import SitemapSpider
+from presswatch.crawler.items import EntryItem, PageItem
+from presswatch.crawler.store.records import SourceRun
+from presswatch.crawler.stories.health import feed_back, feed_gone
+from presswatch.crawler.stories.ingest import CONSOLE_CHANNEL, Ingest
+from presswatch.crawler.stories.run import SourceIngest
 
 log = logging.getLogger("presswatch.crawl")
 
@@ -94,9 +95,9 @@ def trusted_hosts(config) -> frozenset[str]:
     return source_hosts(urls)
 
 
-def scrapy_settings(config, pipeline: type) -> Settings:
+def scrapy_settings(config, pipeline: type | None) -> Settings:
     """Scrapy settings for presswatch's crawls, from the config's `crawl` section; every
-    item goes to `pipeline` (`pipeline_for(ingest)` here, a forwarding one on a worker)."""
+    item goes to `pipeline` (`IngestPipeline` here, a forwarding one on a worker; none for a probe)."""
     crawl = config.crawl
     return Settings({
         "TWISTED_REACTOR": REACTOR,
@@ -134,7 +135,7 @@ def scrapy_settings(config, pipeline: type) -> Settings:
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
         "LOG_ENABLED": False,
-        "ITEM_PIPELINES": {pipeline: 100},
+        "ITEM_PIPELINES": {pipeline: 100} if pipeline is not None else {},
     })
 
 
@@ -188,28 +189,14 @@ def source_settings(source) -> dict:
     return settings
 
 
-class _HeldRuns(Ingest):
-    """The Ingest of a feed's first try: stores what the crawl brings as usual, but keeps
-    the run's outcome for the runner, which records one run once it knows whether the
-    fallback was needed."""
-
-    def __init__(self, ingest: Ingest):
-        self.__dict__.update(ingest.__dict__)
-        self.held: dict[str, SourceRun] = {}
-
-    def record_run(self, run: SourceRun, at: datetime | None = None):
-        self.held[run.source_id] = run
-        return None
-
-
 class Crawls:
     """Starts crawls of sources on the running loop and can stop them all."""
 
     def __init__(self, config, ingest: Ingest):
         self.config = config
         self.ingest = ingest
-        self.held = _HeldRuns(ingest)
-        self.runner, self.held_runner = self.make_runners()
+        self.held: dict[str, SourceRun] = {}  # a feed's first try, until the fallback is decided
+        self.runner = self.make_runner()
         # At most this many sources crawl at once; the others wait their turn. Thousands of
         # sources falling due together would otherwise open thousands of connections (and
         # files) and hold every crawler in memory at once.
@@ -218,10 +205,17 @@ class Crawls:
         self.stopping = False
         self.progress = None  # told of each article read during crawl_all(..., progress)
 
-    def make_runners(self):
-        """What starts the crawls of runs recorded at once, and of a feed's held first try."""
-        return (AsyncCrawlerRunner(scrapy_settings(self.config, pipeline_for(self.ingest))),
-                AsyncCrawlerRunner(scrapy_settings(self.config, pipeline_for(self.held))))
+    def make_runner(self):
+        """What starts the crawls in this process."""
+        return AsyncCrawlerRunner(scrapy_settings(self.config, IngestPipeline))
+
+    def source_run(self, source_id: str, hold: bool = False) -> SourceIngest:
+        """The writer's side of one run: its outcome recorded at once, or held in `held`
+        for the runner, which records one run once it knows whether the fallback was needed."""
+        return SourceIngest(self.ingest, source_id, self._hold if hold else None)
+
+    def _hold(self, run: SourceRun) -> None:
+        self.held[run.source_id] = run
 
     def parallel_sources(self) -> int:
         return self.config.crawl.max_parallel_sources
@@ -236,20 +230,21 @@ class Crawls:
     def _crawl_now(self, source) -> asyncio.Future:
         if getattr(source, "fallback", None) is None or source.kind != "feed":
             state = self.ingest.store.source_state(source.id)
-            return self._start(self.runner, source, state.etag, state.last_modified, state.body_digest)
+            return self._start(source, state.etag, state.last_modified, state.body_digest)
         task = asyncio.ensure_future(self.crawl_with_fallback(source))
         self.with_fallback.add(task)
         task.add_done_callback(self.with_fallback.discard)
         return task
 
-    def _start(self, runner, source, etag: str | None, last_modified: str | None,
-               body_digest: str | None = None):
-        crawler = runner.create_crawler(SPIDERS[source.kind])
+    def _start(self, source, etag: str | None, last_modified: str | None, body_digest: str | None = None,
+               hold: bool = False):
+        crawler = self.runner.create_crawler(SPIDERS[source.kind])
         crawler.settings.setdict(source_settings(source), priority="spider")
+        hand_items_to(crawler, self.source_run(source.id, hold))
         if self.progress is not None:
             crawler.signals.connect(_article_counter(self.progress, source.id), signals.item_scraped,
                                     weak=False)
-        return runner.crawl(
+        return self.runner.crawl(
             crawler, source=source,
             is_known=partial(self.ingest.is_known, source.id,
                              want_page=source.kind == "feed" and source.fetch_articles),
@@ -263,9 +258,9 @@ class Crawls:
         """The feed first; its fallback in the same run when the feed is gone."""
         before = self.ingest.store.source_state(source.id)
         try:
-            await self._start(self.held_runner, source, before.etag, before.last_modified, before.body_digest)
+            await self._start(source, before.etag, before.last_modified, before.body_digest, hold=True)
         finally:
-            feed_run = self.held.held.pop(source.id, None)
+            feed_run = self.held.pop(source.id, None)
         if feed_run is None and self.stopping:
             return  # stopped before the feed's run ended: nothing to record (remote results wait)
         if feed_run is None:
@@ -287,9 +282,9 @@ class Crawls:
         log.info("source=%s feed gone (%s); crawling its fallback %s", source.id,
                  self.ingest.redact(feed_run.error or reason), self.ingest.redact(fallback.url))
         try:
-            await self._start(self.held_runner, fallback, None, None)
+            await self._start(fallback, None, None, hold=True)
         finally:
-            fallback_run = self.held.held.pop(source.id, None)
+            fallback_run = self.held.pop(source.id, None)
         if fallback_run is None:
             fallback_run = SourceRun(source.id, ok=False, error="the fallback's run ended before it was fetched")
         self.ingest.record_run(_together(feed_run, fallback_run), at=now)
@@ -339,7 +334,7 @@ class Crawls:
     async def stop(self) -> None:
         """Stop every crawl; runs that were to crawl a fallback record what they have."""
         self.stopping = True
-        await asyncio.gather(self.runner.stop(), self.held_runner.stop())
+        await self.runner.stop()
         if self.with_fallback:
             await asyncio.wait(list(self.with_fallback))
 

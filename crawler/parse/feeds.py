@@ -21,7 +21,7 @@ from feedparser.encodings import convert_to_utf8
 
 from presswatch.crawler.errors import FetchError
 from presswatch.crawler.parse.charset import WESTERN, codec_name, corrected_encoding
-from presswatch.crawler.fetch.items import FeedEntry
+from presswatch.crawler.items import FeedEntry
 
 # feedparser's "bozo" reasons that say nothing is wrong with what was read.
 HARMLESS = (feedparser.NonXMLContentType,)

@@ -25,8 +25,6 @@ from urllib.parse import urljoin, urlsplit
 from presswatch.config.redact import Redactor
 from presswatch.config.schema import CONSOLE, Health, Stories
 from presswatch.crawler.parse.canonical import canonical_url, is_plausible_canonical, site_of
-from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
-from presswatch.crawler.stories.health import judge
 from presswatch.crawler.rules.match import RuleMatcher
 from presswatch.crawler.store.database import Store
 from presswatch.crawler.store.records import (
@@ -37,6 +35,9 @@ from presswatch.crawler.store.records import (
     SourceRun,
     now_iso,
 )
+from presswatch.crawler.stories.candidates import Candidate
+from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
+from presswatch.crawler.stories.health import judge
 
 # The console channel receives the alerts of rules that name no channel.
 CONSOLE_CHANNEL = CONSOLE
@@ -50,29 +51,6 @@ SHORT_COPY_SPAN = timedelta(days=2)
 MIN_HASH_WORDS = 40
 # The title shown for an entry with neither title, text nor web link.
 NO_TITLE = "(no title)"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """An article as collected from a feed entry or a page, before deduplication."""
-
-    source_id: str
-    url: str
-    title: str
-    text: str
-    extracted_from: str  # "page" or "feed"
-    guid: str | None = None
-    page_error: str | None = None  # the page of a feed entry failed for good: why
-    page_canonical: str | None = None
-    published: datetime | None = None
-    date_source: str | None = None
-    language: str | None = None
-    authors: tuple[str, ...] = ()
-    origin: str | None = None  # an aggregator's entry: the publisher's site
-    entry_fingerprint: str | None = None  # of the feed entry that announced it
-    requested_url: str | None = None  # a page: the link followed, when redirects led elsewhere
-    page_etag: str | None = None  # a page: its validators as served
-    page_last_modified: str | None = None
 
 
 class Outcome(Enum):

@@ -17,7 +17,7 @@ from scrapy.exceptions import (
 from twisted.python.failure import Failure
 
 from presswatch.crawler.fetch.downloadermiddlewares import RetryGivenUp
-from presswatch.crawler.fetch.items import FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
+from presswatch.crawler.items import FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
 
 
 def header(response, name: str) -> str | None:

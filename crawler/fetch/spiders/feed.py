@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from presswatch.crawler.errors import FetchError
 from presswatch.crawler.parse.feeds import parse_feed
-from presswatch.crawler.fetch.items import EntryItem, FeedEntry, SourceFailed
+from presswatch.crawler.items import EntryItem, FeedEntry, SourceFailed
 from presswatch.crawler.fetch.spiders.base import SourceSpider
 
 

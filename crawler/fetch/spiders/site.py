@@ -20,7 +20,7 @@ from w3lib.url import canonicalize_url
 
 from presswatch.config.schema import follow_kind
 from presswatch.crawler.parse.dateline import dotted_date
-from presswatch.crawler.fetch.items import ListingLinks, PageItem, SourceFailed
+from presswatch.crawler.items import ListingLinks, PageItem, SourceFailed
 from presswatch.crawler.fetch.spiders.base import SourceSpider
 
 # Link texts that mean "the next page of this listing", once arrows and spaces are stripped.

@@ -20,7 +20,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from w3lib.url import canonicalize_url
 
-from presswatch.crawler.fetch.items import FeedEntry, ListingLinks, SourceFailed
+from presswatch.crawler.items import FeedEntry, ListingLinks, SourceFailed
 from presswatch.crawler.fetch.spiders.base import SourceSpider
 
 MAX_CHILD_SITEMAPS = 20
