@@ -42,8 +42,6 @@ import click
 
 from presswatch.config.redact import Redactor
 from presswatch.scheduler.cli.common import load
-from presswatch.scheduler.delivery.message import render, sample_alert
-from presswatch.scheduler.delivery.target import build_channel, send_to
 from presswatch.scheduler.logs import setup_logging
 
 __all__ = ["Check", "doctor"]
@@ -274,6 +272,9 @@ def network_error(exc: Exception, timeout: float) -> str:
 
 
 def channel_check(config, channel, timeout: float, no_network: bool, send_test: bool) -> Check:
+    # Imported here to keep `presswatch --help` fast: the alert records take about 7 ms.
+    from presswatch.scheduler.delivery.target import build_channel
+
     name = f"channel {channel.id}"
     try:
         built = build_channel(channel, config.delivery.timeout.total_seconds(), Redactor(config.secrets))
@@ -308,6 +309,10 @@ def _connect_all(name: str, parsed: str, targets, timeout: float) -> Check:
 
 
 def _send_test(name: str, parsed: str, built, timeout: timedelta) -> Check:
+    # Imported here to keep `presswatch --help` fast: the alert records take about 7 ms.
+    from presswatch.scheduler.delivery.message import render, sample_alert
+    from presswatch.scheduler.delivery.target import send_to
+
     message = render([sample_alert(built.id)], built.style)
     failures = []
     for target in built.targets:
