@@ -51,7 +51,7 @@ _MW = "presswatch.crawler.fetch.downloadermiddlewares"
 _SCRAPY_MW = "scrapy.downloadermiddlewares"
 DOWNLOADER_MIDDLEWARES = {
     # Before robots.txt (100): every request of a source carries its policy.
-    "presswatch.crawler.fetch.runner.SourcePolicyMiddleware": 50,
+    f"{_MW}.policy.SourcePolicyMiddleware": 50,
     # Before robots.txt too: a link to an internal address is refused before anything is sent.
     f"{_MW}.address.AddressGuardMiddleware": 60,
     f"{_SCRAPY_MW}.robotstxt.RobotsTxtMiddleware": None,
@@ -137,27 +137,6 @@ def scrapy_settings(config, pipeline: type | None) -> Settings:
         "LOG_ENABLED": False,
         "ITEM_PIPELINES": {pipeline: 100} if pipeline is not None else {},
     })
-
-
-class SourcePolicyMiddleware:
-    """Gives every request of a source its robots.txt and redirect policy as meta.
-
-    The spider's own requests carry it already; this covers the others (listing pages,
-    child sitemaps). A request's own meta wins, so a feed's links keep their redirector.
-    """
-
-    def __init__(self, crawler):
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
-
-    def process_request(self, request):
-        policy = getattr(self.crawler.spider, "policy_meta", None)
-        for key, value in (policy() if policy else {}).items():
-            request.meta.setdefault(key, value)
-        return None
 
 
 def source_policy(config, source) -> dict:

@@ -1,5 +1,6 @@
-"""presswatch's downloader middlewares: retries with backoff, a redirect policy, size limits, charsets,
-one pace per host across sources, no requests to internal addresses, robots.txt failures in one line.
+"""presswatch's downloader middlewares: each source's policy on every request, retries with
+backoff, a redirect policy, size limits, charsets, one pace per host across sources, no
+requests to internal addresses, robots.txt failures in one line.
 
 Each ends a request it will not serve with a `PageRefused`, whose message is the reason
 recorded for the page (an `IgnoreRequest`, so Scrapy calls the request's errback and
