@@ -21,7 +21,7 @@ this process's CPU, memory and file descriptors, and gauges read from the databa
 scrape (alerts by state, source states, matches by rule, the health checks).
 
 Left to others: what is counted and when (crawler.metrics, the pipeline, the delivery),
-how a source's state is judged (crawler.health), when the endpoint starts and stops (the
+how a source's state is judged (crawler.stories.health), when the endpoint starts and stops (the
 daemon: only the long-running one has it, never `run --once`).
 """
 

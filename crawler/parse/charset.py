@@ -4,7 +4,7 @@ A label (an HTTP header, a meta tag, an XML declaration) that cannot decode the 
 Western single-byte one (Latin-1 decodes any bytes) on a body that reads as UTF-8, as a CJK
 multi-byte encoding, or as Cyrillic or Greek, is overruled by what the bytes are. Pure
 functions: the page middleware (downloadermiddlewares.charset) and the feed reader
-(crawler.feed) each apply the answer their own way.
+(crawler.parse.feeds) each apply the answer their own way.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ No HTTP here: Scrapy's downloader fetched the bytes (feedparser has no timeout).
 malformed feed ("bozo") still yields what parsed, with the reason kept as a warning; a
 response that is not a feed at all is a `FetchError`. Each text construct becomes text by
 the type feedparser tells (only HTML loses tags); a charset label the bytes contradict is
-overruled as for pages (crawler.charset), with a note; entities that could blow up are not
+overruled as for pages (crawler.parse.charset), with a note; entities that could blow up are not
 expanded. What an entry without a title is shown as is left to `ingest`.
 """
 
@@ -103,7 +103,7 @@ def _prepared(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, st
     """The bytes and headers to give feedparser, and what was changed on the way.
 
     Most feeds go as they came. A feed whose label (header or XML declaration) is wrong
-    gets the charset its bytes are in, as pages do (crawler.charset), with a note. A feed
+    gets the charset its bytes are in, as pages do (crawler.parse.charset), with a note. A feed
     that declares entities other than flat, small ones goes as the UTF-8 feedparser would
     read, without those declarations.
     """

@@ -4,7 +4,7 @@ After a redesign a site's `follow` may keep the links of section pages, tag page
 listing itself; their pages answer 200 and the reader finds "text" in them, made of
 the headlines of other articles. Such a page is refused, never stored as an article.
 Pure: it reads the page's HTML and the text the reader extracted from it; what a refused
-page means for its source's health is crawler.health's business.
+page means for its source's health is crawler.stories.health's business.
 """
 
 from __future__ import annotations

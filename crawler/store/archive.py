@@ -1,6 +1,6 @@
 """The store's archive queries: search, export, stats, retention, backup and vacuum.
 
-Part of the store (a mixin of `Store`): the only other place, with `store_outbox` and
+Part of the store (a mixin of `Store`): the only other place, with `outbox` and
 `migrations`, where presswatch runs SQL.
 """
 

@@ -292,7 +292,7 @@ class Store(ArchiveQueries, OutboxQueries):
         whether their pages are wanted again (and how to ask for them): their keys,
         GUID, where their text came from, a final page error, this source's entry
         fingerprint, the page's validators. What a remote worker is told is known
-        (crawler.remote)."""
+        (crawler.fetch.remote)."""
         return list(self.db.query(
             """SELECT a.url_key, a.canonical_url, a.guid, a.extracted_from, a.page_error,
                       f.fingerprint, v.etag AS page_etag, v.last_modified AS page_last_modified

@@ -289,7 +289,7 @@ def _frozen_outlet(url: str) -> str:
 
 
 def _frozen_version_hash(title: str, text: str) -> str:
-    """crawler.dedup.version_hash as m002 computed it."""
+    """crawler.stories.dedup.version_hash as m002 computed it."""
     def words(value: str) -> str:
         return " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", value).casefold()))
     return hashlib.sha256(f"{words(title)}\n{words(text)}".encode()).hexdigest()

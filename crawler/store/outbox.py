@@ -1,7 +1,7 @@
 """The store's outbox: alerts claimed, sent, failed, held and retried; and the cheap reads
 of /metrics and /healthz.
 
-Part of the store (a mixin of `Store`): the only other place, with `store_archive` and
+Part of the store (a mixin of `Store`): the only other place, with `archive` and
 `migrations`, where presswatch runs SQL.
 """
 

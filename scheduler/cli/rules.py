@@ -4,7 +4,7 @@
 with its synonyms and filters) over the articles stored in that window, as the daemon
 would have matched them when each arrived, and prints what it would have alerted: how
 many stories and articles, then the first matches. It sends nothing and writes nothing.
-The commands only parse arguments and print; matching is `crawler.match`'s, reading the
+The commands only parse arguments and print; matching is `crawler.rules.match`'s, reading the
 archive the store's.
 """
 

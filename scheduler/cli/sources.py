@@ -3,7 +3,7 @@
 `sources test`
 prints the links `follow`/`ignore` kept and dropped on each listing page, the first
 articles the reader extracted (title, date and where it came from, language, the first
-words of the text) and why anything was refused. The crawl itself is crawler.probe's;
+words of the text) and why anything was refused. The crawl itself is crawler.fetch.probe's;
 this module runs it on Twisted's asyncio reactor and prints it.
 """
 
@@ -95,7 +95,7 @@ def sources_test(ctx, source_id, config_path, url, limit):
 
 
 def run_probe(config, source, url: str | None, limit: int):
-    """Run crawler.probe's crawl on the asyncio reactor, in this process, once."""
+    """Run crawler.fetch.probe's crawl on the asyncio reactor, in this process, once."""
     # Imported here to keep `presswatch --help` fast: Scrapy and Twisted take about a second.
     from scrapy.utils.reactor import install_reactor
 

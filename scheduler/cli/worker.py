@@ -1,7 +1,7 @@
 """`presswatch worker`: fetch and extract for a writer elsewhere, through Redis (RQ).
 
 A worker needs no database and no config file: each job carries its source and the
-crawl settings (crawler.remote). It takes jobs from the queue until stopped (SIGTERM
+crawl settings (crawler.fetch.remote). It takes jobs from the queue until stopped (SIGTERM
 lets the job in hand finish; a second one ends it), or with --burst until the queue is
 empty. Run as many as the machines have cores; the writer is the daemon whose config
 sets `workers.redis`.

@@ -6,7 +6,7 @@ to mojibake (Latin-1 decodes any bytes). When the declared charset cannot decode
 body, or is a Western single-byte one while the body is valid UTF-8, reads as a CJK
 multi-byte encoding, or reads as Cyrillic or Greek that Latin-1 turns into accented
 letters, the page's own meta charset (if it decodes) or the detected encoding is used
-(crawler.charset decides; feeds get the same answer in crawler.feed).
+(crawler.parse.charset decides; feeds get the same answer in crawler.parse.feeds).
 Without any declaration Scrapy already detects the encoding (EUC-KR as cp949).
 """
 
