@@ -334,8 +334,8 @@ def trafilatura_round(pages: list[Page], urls: list[str]) -> Figure:
 
 def extract_page_round(pages: list[Page], urls: list[str]) -> Figure:
     """For reference: our extraction step alone, in process, on the same bytes."""
-    from presswatch.config.errors import FetchError
-    from presswatch.crawler.extract import extract_page
+    from presswatch.crawler.errors import FetchError
+    from presswatch.crawler.parse.extract import extract_page
 
     found = 0
     t0, c0 = time.perf_counter(), time.process_time()

@@ -46,7 +46,7 @@ from urllib.parse import quote, urljoin
 
 import feedparser
 import yaml
-from presswatch.crawler.canonical import canonical_url
+from presswatch.crawler.parse.canonical import canonical_url
 
 REPO = Path(__file__).resolve().parent.parent
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf", ".json")

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-from presswatch.crawler.dedup import text_shingles
+from presswatch.crawler.stories.dedup import text_shingles
 
 try:
     from unidecode import unidecode

@@ -47,8 +47,8 @@ from pathlib import Path
 import datasketch
 import numpy as np
 from presswatch.config.schema import Stories
-from presswatch.crawler.canonical import canonical_url
-from presswatch.crawler.dedup import (
+from presswatch.crawler.parse.canonical import canonical_url
+from presswatch.crawler.stories.dedup import (
     Scheme,
     Signature,
     buckets,
@@ -58,9 +58,10 @@ from presswatch.crawler.dedup import (
     text_shingles,
     threshold_of,
 )
-from presswatch.crawler.ingest import SHORT_COPY_SPAN, Candidate, Ingest, content_hash
-from presswatch.crawler.match import RuleMatcher
-from presswatch.crawler.store import Store, now_iso
+from presswatch.crawler.stories.ingest import SHORT_COPY_SPAN, Candidate, Ingest, content_hash
+from presswatch.crawler.rules.match import RuleMatcher
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import now_iso
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("text", "short")

@@ -29,8 +29,8 @@ from pathlib import Path
 import lxml.html
 from trafilatura import bare_extraction
 
-from presswatch.config.errors import FetchError
-from presswatch.crawler.extract import extract_page
+from presswatch.crawler.errors import FetchError
+from presswatch.crawler.parse.extract import extract_page
 
 REPO = Path(__file__).resolve().parent.parent
 # Readability's test pages were saved from this address.

@@ -328,7 +328,7 @@ def fetch_floor(urls: list[str], shape: str, timeout: float) -> Figure:
 
 def floor_child(urls_path: str, shape: str) -> None:
     import scrapy
-    from presswatch.crawler.runner import REACTOR
+    from presswatch.crawler.fetch.runner import REACTOR
     from scrapy.utils.reactor import install_reactor
 
     urls = Path(urls_path).read_text().split()  # none: the start-up alone

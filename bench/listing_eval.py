@@ -21,9 +21,9 @@ from collections import defaultdict
 
 from extract_eval import REPO, articles_folder, load_pages
 
-from presswatch.config.errors import FetchError
-from presswatch.crawler.extract import extract_page
-from presswatch.crawler.layout import listing_reason
+from presswatch.crawler.errors import FetchError
+from presswatch.crawler.parse.extract import extract_page
+from presswatch.crawler.parse.layout import listing_reason
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from presswatch.config.query import Meta, Near, Term, evaluate, parse_query
-from presswatch.crawler.match import RuleMatcher, normalize, same_language, term_pattern
+from presswatch.crawler.rules.match import RuleMatcher, normalize, same_language, term_pattern
 
 REPO = Path(__file__).resolve().parent.parent
 KOREAN = (

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from presswatch.config import load_config
-from presswatch.crawler.extract import extract_page
-from presswatch.crawler.feed import parse_feed
-from presswatch.crawler.match import RuleMatcher
+from presswatch.crawler.parse.extract import extract_page
+from presswatch.crawler.parse.feeds import parse_feed
+from presswatch.crawler.rules.match import RuleMatcher
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "scheduler" / "demo"

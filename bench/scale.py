@@ -44,9 +44,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import Daemon, Loopback, machine, random_words, rss, write_config
-from presswatch.crawler.store import Store, now_iso
-from presswatch.crawler.store_archive import SEARCH_CAP
-from presswatch.scheduler.archive_cli import fts_query
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import now_iso
+from presswatch.crawler.store.archive import SEARCH_CAP
+from presswatch.crawler.store.search import fts_query
 
 VOCABULARY = 30_000
 CHUNK = 50_000
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dedup:
             import dedup_eval
             from presswatch.config.schema import Stories
-            from presswatch.crawler.dedup import Scheme
+            from presswatch.crawler.stories.dedup import Scheme
 
             dedup_eval.report_lookup([int(s) for s in args.dedup.split(",")], Scheme(threshold=Stories().near_duplicate, short_threshold=Stories().short_text), 2000,
                                      100_000, folder)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pydantic_core import PydanticCustomError
 
 from presswatch.config.checks import CONSOLE, follow_kind
-from presswatch.config.pacing import tag_problems
+from presswatch.config.alerts import tag_problems
 from presswatch.config.problems import Loc, Problem, did_you_mean
 from presswatch.config.query import QuerySyntaxError, metas, parse_query
 

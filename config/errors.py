@@ -1,7 +1,9 @@
-"""The exceptions of presswatch: one base, one class per layer's failures.
+"""The base of every error presswatch raises on purpose, and the config's own.
 
-Each also inherits the built-in it resembles, so callers may catch either. Only the
-CLI turns them into exit codes and sentences.
+Each layer keeps its errors under this one base: `ConfigError` here,
+`presswatch.crawler.errors` for fetching and the store; the scheduler raises these or
+click's. Each also inherits the built-in it resembles, so callers may catch either.
+Only the CLI turns them into exit codes and sentences.
 """
 
 
@@ -16,14 +18,3 @@ class ConfigError(PresswatchError, ValueError):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
 
-
-class FetchError(PresswatchError, OSError):
-    """A source could not be fetched or parsed."""
-
-
-class StoreError(PresswatchError, RuntimeError):
-    """The database refused an operation or is in an unexpected state."""
-
-
-class AlertError(PresswatchError, RuntimeError):
-    """A notification could not be built or sent."""

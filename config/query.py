@@ -14,7 +14,7 @@ of terms in parentheses; ``a NEAR/3 b NEAR/3 c`` means ``a NEAR/3 b AND b NEAR/3
 This module only parses and checks syntax; it has no dependencies beyond the standard
 library, so the config loader can validate rules without importing the crawler. What
 a term *matches* (normalisation, word boundaries, Korean particles, word distances) is
-decided by ``presswatch.crawler.match``.
+decided by ``presswatch.crawler.rules.match``.
 """
 
 from __future__ import annotations

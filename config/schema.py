@@ -31,17 +31,29 @@ from pydantic import (
     model_validator,
 )
 
+from presswatch.config.alerts import (
+    ChannelUrl,
+    ChannelUrlEntry,
+    Digest,
+    MessageFormat,
+    OnTimeout,
+    QuietHours,
+    RateLimit,
+    Tag,
+    Template,
+    Timezone,
+)
 from presswatch.config.checks import (
-    CONSOLE,
-    FOLLOW_PREFIXES,
-    ID_PATTERN,
     AppriseUrl,
+    CONSOLE,
     ChannelId,
     Count,
     CssSelector,
     Duration,
+    FOLLOW_PREFIXES,
     Follow,
     HttpUrl,
+    ID_PATTERN,
     Id,
     Interval,
     Language,
@@ -74,18 +86,7 @@ from presswatch.config.problems import (
     did_you_mean,
     format_path,
 )
-from presswatch.config.pacing import (
-    ChannelUrl,
-    ChannelUrlEntry,
-    Digest,
-    MessageFormat,
-    OnTimeout,
-    QuietHours,
-    RateLimit,
-    Tag,
-    Template,
-    Timezone,
-)
+from presswatch.config.query import QuerySyntaxError, parse_term
 
 __all__ = [  # the models, and the names other modules import from here
     "CONSOLE", "CROSS_CHECK", "FALLBACK_KINDS", "FOLLOW_PREFIXES", "FROM_ENVIRONMENT", "ID_PATTERN",
@@ -508,8 +509,6 @@ class Rule(_Section):
     @field_validator("synonyms")
     @classmethod
     def _synonym_terms(cls, value: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
-        from presswatch.config.query import QuerySyntaxError, parse_term
-
         for position, members in enumerate(value):
             if len(members) < 2:
                 raise ValueError(f"set {position + 1} {list(members)} needs at least two terms")

@@ -1,1 +1,1 @@
-"""The daemon: scheduling, alert delivery, the CLI."""
+"""The daemon: scheduling, alert delivery (`delivery`), the CLI (`cli`), health and metrics."""

@@ -20,10 +20,18 @@ import logging
 import signal
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from scrapy.utils.reactor import install_reactor
 
-from presswatch.crawler.runner import REACTOR
-from presswatch.crawler.store import Store
+from presswatch.crawler.fetch.remote import RemoteCrawls
+from presswatch.crawler.fetch.runner import Crawls, REACTOR
+from presswatch.crawler.metrics import declare_sources
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.stories.health import backoff
+from presswatch.crawler.stories.ingest import Ingest
+from presswatch.scheduler.delivery.deliver import Delivery
+from presswatch.scheduler.monitor import MonitorServer
 from presswatch.scheduler.progress import progress_for
 
 log = logging.getLogger("presswatch.daemon")
@@ -35,10 +43,6 @@ RETENTION_DELAY = timedelta(minutes=5)
 
 class Daemon:
     def __init__(self, config, redact, print_alert=None):
-        from presswatch.crawler.ingest import Ingest
-        from presswatch.crawler.runner import Crawls
-        from presswatch.scheduler.deliver import Delivery
-
         self.config = config
         self.store = Store(str(config.database))
         try:
@@ -50,7 +54,6 @@ class Daemon:
         self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health,
                                           config.stories)
         if config.workers.redis:  # remote workers fetch and extract; this process writes
-            from presswatch.crawler.remote import RemoteCrawls
 
             self.crawls = RemoteCrawls(config, self.ingest)
         else:
@@ -100,9 +103,6 @@ class Daemon:
     # The long-running daemon ------------------------------------------------
 
     def start_schedule(self) -> None:
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-        from apscheduler.triggers.interval import IntervalTrigger
-
         self._resume_interrupted()
         self.scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
         now = datetime.now(UTC)
@@ -151,7 +151,6 @@ class Daemon:
 
     def _back_off_if_failing(self, source) -> None:
         """A failing source waits longer and longer between runs, up to a cap; never dropped."""
-        from presswatch.crawler.health import backoff
 
         state = self.store.source_state(source.id)
         job = self.scheduler.get_job(f"source:{source.id}") if self.scheduler else None
@@ -231,6 +230,7 @@ def run(config, redact, once: bool = False, print_alert=None, body=None) -> int:
     async function given the Daemon runs instead of the schedule (the demo's passes).
     """
     install_reactor(REACTOR)
+    # Imported here: importing the reactor installs one, and the asyncio reactor must come first.
     from twisted.internet import reactor
 
     daemon = Daemon(config, redact, print_alert)
@@ -276,8 +276,6 @@ def _start_monitor(daemon: Daemon, reactor):
     """
     if daemon.config.monitor.address is None:
         return None
-    from presswatch.crawler.metrics import declare_sources
-    from presswatch.scheduler.monitor import MonitorServer
 
     monitor = MonitorServer(daemon)
     try:

@@ -21,7 +21,7 @@ this process's CPU, memory and file descriptors, and gauges read from the databa
 scrape (alerts by state, source states, matches by rule, the health checks).
 
 Left to others: what is counted and when (crawler.metrics, the pipeline, the delivery),
-how a source's state is judged (crawler.health), when the endpoint starts and stops (the
+how a source's state is judged (crawler.stories.health), when the endpoint starts and stops (the
 daemon: only the long-running one has it, never `run --once`).
 """
 
@@ -35,15 +35,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import PlatformCollector, ProcessCollector
+from apscheduler.schedulers.base import STATE_RUNNING
+from prometheus_client import PlatformCollector, ProcessCollector, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.error import CannotListenError
+from twisted.web.resource import Resource
+from twisted.web.server import Site
 
 from presswatch.config.duration import format_duration
 from presswatch.config.errors import PresswatchError
-from presswatch.crawler.health import backoff
 from presswatch.crawler.metrics import REGISTRY
-from presswatch.crawler.store import SourceState
+from presswatch.crawler.store.records import SourceState
+from presswatch.crawler.stories.health import backoff
 
 __all__ = ["Check", "MonitorServer", "check_scheduler", "check_source", "health_report", "stale_after"]
 
@@ -75,7 +80,6 @@ class Check:
 def check_scheduler(scheduler, now: datetime, sending_since: datetime | None,
                     send_timeout: timedelta) -> Check:
     """The scheduler runs and dispatches its jobs, and no alert send hangs."""
-    from apscheduler.schedulers.base import STATE_RUNNING
 
     if scheduler is None or scheduler.state != STATE_RUNNING:
         return Check("scheduler", False, "the scheduler is not running")
@@ -239,8 +243,6 @@ class MonitorServer:
 
     def start(self, reactor) -> None:
         """Listen on monitor.listen; a PresswatchError naming the address when that fails."""
-        from prometheus_client import disable_created_metrics
-        from twisted.internet.error import CannotListenError
 
         disable_created_metrics()  # no *_created series: they double the output for no use here
         listen = self.daemon.config.monitor.listen
@@ -270,8 +272,6 @@ class MonitorServer:
             REGISTRY.unregister(collector)
         self._collectors = []
         if port is not None:
-            from twisted.internet.defer import maybeDeferred
-
             await maybeDeferred(port.stopListening).asFuture(asyncio.get_running_loop())
 
 
@@ -299,8 +299,6 @@ def _version() -> str:
 
 def _site(monitor: MonitorServer):
     """A Twisted web site answering GET and HEAD of /healthz and /metrics (405 for other methods)."""
-    from twisted.web.resource import Resource
-    from twisted.web.server import Site
 
     class Endpoint(Resource):
         isLeaf = True

@@ -20,6 +20,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 log = logging.getLogger("presswatch.progress")
 
 __all__ = ["BarProgress", "LineProgress", "PassProgress", "SourceDone", "progress_for"]
@@ -83,8 +86,6 @@ class BarProgress(PassProgress):
     """A rich progress bar on the terminal, with the log printed above it."""
 
     def __init__(self, console) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         super().__init__()
         # stdout goes through the bar only when it shares the terminal; a redirected stdout
         # (console alerts into a file) is left alone.
@@ -126,7 +127,6 @@ class BarProgress(PassProgress):
 
 def progress_for(stream=None) -> PassProgress:
     """A bar when `stream` (stderr by default) is a terminal rich can draw on, else plain lines."""
-    from rich.console import Console
 
     console = Console(file=stream or sys.stderr)
     if console.is_terminal and not console.is_dumb_terminal:

@@ -32,9 +32,9 @@ from test_deliver import (
 
 from presswatch.config import Channel, Config, Rule
 from presswatch.config import Delivery as DeliverySettings
-from presswatch.crawler.records import HealthChange
-from presswatch.crawler.store import Store
-from presswatch.scheduler.deliver import Delivery
+from presswatch.crawler.store.records import HealthChange
+from presswatch.crawler.store.database import Store
+from presswatch.scheduler.delivery.deliver import Delivery
 
 
 class SlowSink:
@@ -298,7 +298,7 @@ def test_a_rule_with_tags_alerts_only_the_urls_carrying_them(store, sink):
 
 
 def health_change(channel: str):
-    from presswatch.crawler.records import SourceRun
+    from presswatch.crawler.store.records import SourceRun
 
     run = SourceRun(source_id="nknews", ok=False, error="HTTP 500")
     change = HealthChange(state="failing", last_new_at=None, usual_gap=None,

@@ -15,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from click.testing import CliRunner
-from presswatch.crawler import store_archive
-from presswatch.crawler.store import NewArticle, NewMatch, Store
-from presswatch.scheduler.archive_cli import QueryError, fts_query, search_lines
+from presswatch.crawler.store import archive as store_archive
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import NewArticle, NewMatch
+from presswatch.crawler.store.search import QueryError, fts_query
+from presswatch.scheduler.cli.archive import search_lines
 from presswatch.scheduler.cli import main
 
 SOURCES = ("hrw", "yonhap", "kcna", "dailynk-ko", "sports")

@@ -1,10 +1,10 @@
-"""Tests of presswatch.crawler.canonical on URL shapes seen in real feeds and pages."""
+"""Tests of presswatch.crawler.parse.canonical on URL shapes seen in real feeds and pages."""
 
 import base64
 
 import pytest
 
-from presswatch.crawler.canonical import canonical_url, is_plausible_canonical, site_of
+from presswatch.crawler.parse.canonical import canonical_url, is_plausible_canonical, site_of
 
 HRW = "https://hrw.org/news/2018/11/01/north-korea-sexual-abuse-officials-rampant"
 NK_LONG = (

@@ -32,7 +32,7 @@ from presswatch.config import (
     parse_size,
 )
 from presswatch.config.problems import format_path
-from presswatch.crawler.match import RuleMatcher
+from presswatch.crawler.rules.match import RuleMatcher
 
 FEED = """
 sources:

@@ -4,10 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from presswatch.crawler.dateline import Dateline, dotted_date, find_dateline, resolve, written_date
-from presswatch.crawler.extract import extract_page
+from presswatch.crawler.parse.dateline import Dateline, dotted_date, find_dateline, resolve, written_date
+from presswatch.crawler.parse.extract import extract_page
 from presswatch.crawler.items import FeedEntry, PageItem
-from presswatch.crawler.pipeline import entry_candidate, page_candidate
+from presswatch.crawler.stories.candidates import entry_candidate, page_candidate
 
 
 @pytest.mark.parametrize(("text", "expected"), [

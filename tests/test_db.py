@@ -17,8 +17,9 @@ import yaml
 from click.testing import CliRunner
 
 from presswatch.config import ConfigError, load_config
-from presswatch.crawler.store import NewArticle, Store
-from presswatch.scheduler.archive_cli import fts_query
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import NewArticle
+from presswatch.crawler.store.search import fts_query
 from presswatch.scheduler.cli import main
 from test_archive import KCNA, WIRE, add, build_archive, day
 

@@ -21,11 +21,12 @@ from conftest import Sink
 
 from presswatch.config import Channel, Config, Rule, Source, load_config
 from presswatch.config import Delivery as DeliverySettings
-from presswatch.crawler.ingest import CONSOLE_CHANNEL, Candidate, Ingest
-from presswatch.crawler.store import OutboxRow, Store, now_iso
-from presswatch.scheduler.deliver import Delivery, backoff_delay, build_channels
+from presswatch.crawler.stories.ingest import CONSOLE_CHANNEL, Candidate, Ingest
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import OutboxRow, now_iso
+from presswatch.scheduler.delivery.deliver import Delivery, backoff_delay, build_channels
 from presswatch.scheduler.logs import Redactor
-from presswatch.scheduler.message import MAX_BODY, Style, alert_body, alert_title, render
+from presswatch.scheduler.delivery.message import MAX_BODY, Style, alert_body, alert_title, render
 
 T0 = datetime(2018, 11, 1, 9, 0, tzinfo=UTC)
 HRW_TITLE = "North Korean officials abuse women with impunity, Human Rights Watch says"
@@ -471,8 +472,8 @@ def test_templates_fill_escaped_fields():
 
 
 def test_every_template_field_has_a_value():
-    from presswatch.config.pacing import TEMPLATE_FIELDS
-    from presswatch.scheduler.message import template_values
+    from presswatch.config.alerts import TEMPLATE_FIELDS
+    from presswatch.scheduler.delivery.message import template_values
 
     assert set(template_values(message_row(), "text")) == set(TEMPLATE_FIELDS)
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import free_port, rss_feed
 
-from presswatch.crawler.store import Store
-from presswatch.scheduler.doctor_cli import Check, apprise_server, run_bounded
+from presswatch.crawler.store.database import Store
+from presswatch.scheduler.cli.doctor import Check, apprise_server, run_bounded
 
 FEED = rss_feed([{"title": "A story", "link": "http://example.org/1"}])
 

@@ -1,12 +1,13 @@
-"""Tests of presswatch.crawler.extract on hand-written pages shaped like real news pages."""
+"""Tests of presswatch.crawler.parse.extract on hand-written pages shaped like real news pages."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from presswatch.config.errors import FetchError, PresswatchError
-from presswatch.crawler.canonical import canonical_url
-from presswatch.crawler.extract import ExtractedPage, extract_page
+from presswatch.config.errors import PresswatchError
+from presswatch.crawler.errors import FetchError
+from presswatch.crawler.parse.canonical import canonical_url
+from presswatch.crawler.parse.extract import ExtractedPage, extract_page
 
 HRW_URL = "https://www.hrw.org/news/2018/11/01/north-korea-sexual-abuse-officials-rampant"
 
@@ -386,7 +387,7 @@ KCNA_EXTERNAL_URL = "http://www.kcna.kp/en/article/q/" + "b2" * 48 + ".kcmsf"
 
 
 def test_kcna_menu_twins_have_the_same_text_title_and_date():
-    from presswatch.crawler.ingest import content_hash
+    from presswatch.crawler.stories.ingest import content_hash
 
     top = extract_page(_kcna_page("Top News", ["Kim Jong Un Inspects Farm"]), KCNA_TOP_URL)
     external = extract_page(

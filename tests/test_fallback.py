@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from conftest import article_page, rss_feed
 from presswatch.config import Health
-from presswatch.crawler.health import feed_back, feed_gone
-from presswatch.crawler.store import SourceRun, SourceState
+from presswatch.crawler.stories.health import feed_back, feed_gone
+from presswatch.crawler.store.records import SourceRun, SourceState
 
 WORDS = "The report describes what women who left North Korea told researchers about officials."
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

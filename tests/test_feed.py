@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import rss_feed
-from presswatch.config.errors import FetchError
-from presswatch.crawler.feed import parse_feed
+from presswatch.crawler.errors import FetchError
+from presswatch.crawler.parse.feeds import parse_feed
 
 ITEM = {"title": "Report on <b>North Korea</b> &amp; abuse", "link": "http://example.org/a",
         "description": "<p>Human Rights Watch said <i>officials</i> abused women.</p>"}

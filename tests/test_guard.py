@@ -23,8 +23,8 @@ from scrapy.settings import Settings
 
 from presswatch.config.errors import ConfigError
 from presswatch.config.loader import load_config
-from presswatch.crawler.downloadermiddlewares import AddressRefused
-from presswatch.crawler.downloadermiddlewares.address import (
+from presswatch.crawler.fetch.downloadermiddlewares import AddressRefused
+from presswatch.crawler.fetch.downloadermiddlewares.address import (
     AddressPolicy,
     ConnectedAddressMiddleware,
     internal_kind,

@@ -10,9 +10,10 @@ import pytest
 from conftest import rss_feed
 from layout_site import headline, serve_articles, serve_listings_as_articles, serve_moved, site_source
 from presswatch.config import Health
-from presswatch.crawler.health import backoff, judge
-from presswatch.crawler.ingest import Ingest
-from presswatch.crawler.store import SourceRun, SourceState, Store, now_iso
+from presswatch.crawler.stories.health import backoff, judge
+from presswatch.crawler.stories.ingest import Ingest
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import SourceRun, SourceState, now_iso
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SETTINGS = Health(failing_after=2, quiet_factor=4, min_quiet=timedelta(hours=1))
@@ -167,7 +168,7 @@ def test_a_feed_judged_on_entries_only_is_never_layout():
 
 
 def test_a_database_of_the_previous_schema_takes_the_layout_state(tmp_path):
-    from presswatch.crawler.migrations import migrations
+    from presswatch.crawler.store.migrations import migrations
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)

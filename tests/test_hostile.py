@@ -35,7 +35,7 @@ from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
 from conftest import FAST_CRAWL, Sink, WebServer, _Server, _WebHandler, rss_feed
-from presswatch.crawler.feed import parse_feed
+from presswatch.crawler.parse.feeds import parse_feed
 
 MEMORY_BOUND_MB = 600  # peak RSS of one `presswatch run --once`; a normal run takes about 200
 GB = 1 << 30

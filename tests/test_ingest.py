@@ -15,12 +15,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from presswatch.config import Channel, Config, Rule, Source, load_config
-from presswatch.crawler.dedup import MIN_SHORT_WORDS
-from presswatch.crawler.feed import parse_feed
-from presswatch.crawler.ingest import CONSOLE_CHANNEL, MIN_HASH_WORDS, Candidate, Ingest, Outcome
-from presswatch.crawler.match import RuleMatcher
-from presswatch.crawler.pipeline import entry_candidate
-from presswatch.crawler.store import NewArticle, NewMatch, SourceRun, Store, now_iso
+from presswatch.crawler.stories.dedup import MIN_SHORT_WORDS
+from presswatch.crawler.parse.feeds import parse_feed
+from presswatch.crawler.stories.ingest import CONSOLE_CHANNEL, MIN_HASH_WORDS, Candidate, Ingest, Outcome
+from presswatch.crawler.rules.match import RuleMatcher
+from presswatch.crawler.stories.candidates import entry_candidate
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import NewArticle, NewMatch, SourceRun, now_iso
 
 T0 = datetime(2018, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -622,7 +623,7 @@ def test_a_runs_entries_commit_together_and_a_failing_one_is_undone_alone(store,
     """A run's candidates are stored in one transaction, each in a savepoint: an entry the
     database refuses is undone alone, the others are stored, and the run is recorded as
     failed (so its ETag does not hide the refused entry next time)."""
-    from presswatch.crawler.pipeline import SourceIngest
+    from presswatch.crawler.stories.run import SourceIngest
     from presswatch.crawler.items import SourceFetched
 
     # A real refusal by SQLite for one title (a trigger in the test's own database file).

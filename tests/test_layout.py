@@ -9,8 +9,8 @@ import pytest
 
 from conftest import article_page
 from layout_site import article, body, headline, listing, page
-from presswatch.crawler.extract import extract_page
-from presswatch.crawler.layout import listing_reason
+from presswatch.crawler.parse.extract import extract_page
+from presswatch.crawler.parse.layout import listing_reason
 
 URL = "http://news.example/en/article/q/1.kcmsf"
 

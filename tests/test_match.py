@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from presswatch.config.errors import ConfigError
-from presswatch.crawler.match import Match, RuleMatcher, make_snippet, mark_terms, normalize, term_pattern
+from presswatch.crawler.rules.match import Match, RuleMatcher, make_snippet, mark_terms, normalize, term_pattern
 
 
 @dataclass(frozen=True)

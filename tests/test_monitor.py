@@ -30,7 +30,8 @@ from conftest import rss_feed
 from presswatch.config import Health, Source
 from presswatch.config.redact import Redactor
 from presswatch.config.schema import Monitor
-from presswatch.crawler.store import SourceState, Store
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import SourceState
 from presswatch.scheduler.logs import JsonFormatter, TextFormatter, message_fields
 from presswatch.scheduler.monitor import check_scheduler, check_source, health_report
 

@@ -16,11 +16,11 @@ import pytest
 from test_deliver import RULE_ID, RULE_QUERY, SOURCE, STORIES, outbox_row, queue_stories, sink_channel
 
 from presswatch.config import Channel, Config, ConfigError, Rule, load_config
-from presswatch.config.pacing import Digest, QuietSpan, tag_problems
-from presswatch.crawler.records import HealthChange, SourceRun
-from presswatch.crawler.store import Store
-from presswatch.scheduler.deliver import Delivery
-from presswatch.scheduler.pacing import next_digest, plan, quiet_end, rate_free_at
+from presswatch.config.alerts import Digest, QuietSpan, tag_problems
+from presswatch.crawler.store.records import HealthChange, SourceRun
+from presswatch.crawler.store.database import Store
+from presswatch.scheduler.delivery.deliver import Delivery
+from presswatch.scheduler.delivery.pacing import next_digest, plan, quiet_end, rate_free_at
 
 SEOUL = ZoneInfo("Asia/Seoul")
 QUIET = QuietSpan(time(22), time(7))

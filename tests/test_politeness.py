@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 from conftest import WebServer, _Server, _WebHandler, article_page, rss_feed
 import pytest
 
-from presswatch.crawler.downloadermiddlewares.charset import corrected_encoding
-from presswatch.crawler.downloadermiddlewares.retry import retry_after_seconds
+from presswatch.crawler.fetch.downloadermiddlewares.charset import corrected_encoding
+from presswatch.crawler.fetch.downloadermiddlewares.retry import retry_after_seconds
 
 LIMIT = 100_000
 

@@ -280,7 +280,7 @@ def test_a_worker_exits_at_once_when_its_command_listener_read_the_unsubscribe_f
     from redis import Redis
     from rq import Queue
 
-    from presswatch.crawler.remote import CrawlWorker
+    from presswatch.crawler.fetch.remote import CrawlWorker
 
     connection = Redis.from_url(redis_url)
     worker = CrawlWorker([Queue("presswatch", connection=connection)], connection=connection)
@@ -341,7 +341,7 @@ def test_results_redis_refuses_make_the_run_fail_so_they_are_fetched_again(redis
 
     from presswatch.config import Source
     from presswatch.crawler.items import EntryItem, FeedEntry
-    from presswatch.crawler.remote import ResultSink
+    from presswatch.crawler.fetch.remote import ResultSink
 
     client = Redis.from_url(redis_url)
     source = Source(id="outlet", kind="feed", url="http://127.0.0.1:9/feed.xml")
@@ -372,9 +372,9 @@ def test_the_writer_survives_redis_losing_its_data(web, redis_url, start_worker,
     from redis import Redis
 
     from presswatch.config import Config
-    from presswatch.crawler.ingest import Ingest
-    from presswatch.crawler.remote import RemoteCrawls
-    from presswatch.crawler.store import Store
+    from presswatch.crawler.stories.ingest import Ingest
+    from presswatch.crawler.fetch.remote import RemoteCrawls
+    from presswatch.crawler.store.database import Store
 
     outlet, agency, _ = serve_outlets(web)
     config = Config.model_validate({

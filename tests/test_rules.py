@@ -15,9 +15,10 @@ import pytest
 from presswatch.config import Config, Rule, Source, load_config
 from presswatch.config.errors import ConfigError
 from presswatch.config.query import evaluate, parse_query
-from presswatch.crawler.ingest import Candidate, Ingest, Outcome
-from presswatch.crawler.match import RuleMatcher, _spans, normalize, term_pattern, term_words
-from presswatch.crawler.store import NewArticle, Store, now_iso
+from presswatch.crawler.stories.ingest import Candidate, Ingest, Outcome
+from presswatch.crawler.rules.match import RuleMatcher, _spans, normalize, term_pattern, term_words
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import NewArticle, now_iso
 
 # --- one matcher for all rules, checked against a regex per term -----------------------------
 

@@ -25,10 +25,11 @@ import pytest
 import sqlite_utils
 import yaml
 from presswatch.config import Channel, Config, Rule, Source
-from presswatch.crawler.ingest import Candidate, Ingest
-from presswatch.crawler.migrations import migrations
-from presswatch.crawler.store import SourceRun, Store
-from presswatch.scheduler.serve_cli import DB_NAME, archive_metadata, build_archive, read_only_app
+from presswatch.crawler.stories.ingest import Candidate, Ingest
+from presswatch.crawler.store.migrations import migrations
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import SourceRun
+from presswatch.scheduler.cli.serve import DB_NAME, archive_metadata, build_archive, read_only_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

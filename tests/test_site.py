@@ -20,7 +20,7 @@ from presswatch.config import Source as ConfigSource
 from presswatch.config.loader import load_config
 from presswatch.config.errors import ConfigError
 from presswatch.crawler.items import SourceFetched
-from presswatch.crawler.spiders.site import SiteSpider, is_next_text, next_link
+from presswatch.crawler.fetch.spiders.site import SiteSpider, is_next_text, next_link
 
 WORDS = ("report officials women interviews border province market guards police court ministry "
          "village winter harvest river railway factory school hospital delegation statement").split()
@@ -328,7 +328,7 @@ def test_xpath_follow_and_a_failing_second_start_page(web, write_config, run_pre
 def test_script_links_are_followed_like_plain_ones():
     from scrapy.http import HtmlResponse, Request
 
-    from presswatch.crawler.spiders.site import SiteSpider, script_link
+    from presswatch.crawler.fetch.spiders.site import SiteSpider, script_link
 
     assert script_link("javascript:article_open('index.php?MTJA@newsID=2021-06-17-0001')") == \
         "index.php?MTJA@newsID=2021-06-17-0001"

@@ -19,8 +19,8 @@ from conftest import article_page
 from presswatch.config.errors import ConfigError
 from presswatch.config.loader import load_config
 from presswatch.crawler.items import SourceFailed, SourceFetched
-from presswatch.crawler.runner import SPIDERS
-from presswatch.crawler.spiders.sitemap import MAX_CHILD_SITEMAPS, SitemapSpider, parse_date
+from presswatch.crawler.fetch.runner import SPIDERS
+from presswatch.crawler.fetch.spiders.sitemap import MAX_CHILD_SITEMAPS, SitemapSpider, parse_date
 from test_site import story_text
 
 NOW = datetime(2018, 11, 3, 12, 0, tzinfo=timezone.utc)

@@ -9,8 +9,8 @@ from scrapy.http import HtmlResponse, Request, XmlResponse
 
 from conftest import rss_feed
 from presswatch.crawler.items import EntryItem, PageItem, SourceFailed, SourceFetched
-from presswatch.crawler.spiders.feed import FeedSpider
-from presswatch.crawler.spiders.site import SiteSpider
+from presswatch.crawler.fetch.spiders.feed import FeedSpider
+from presswatch.crawler.fetch.spiders.site import SiteSpider
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from w3lib.url import canonicalize_url
 from presswatch.config.errors import ConfigError
 from presswatch.config.loader import load_config
 from presswatch.config.schema import Source
-from presswatch.crawler.extract import extract_page, rodong_url_date
+from presswatch.crawler.parse.extract import extract_page, rodong_url_date
 from presswatch.crawler.items import FeedEntry, PageItem
-from presswatch.crawler.pipeline import extract_candidate, page_candidate
-from presswatch.crawler.spiders.site import SiteSpider, listed_dates
+from presswatch.crawler.stories.candidates import extract_candidate, page_candidate
+from presswatch.crawler.fetch.spiders.site import SiteSpider, listed_dates
 from test_remote import redis_url, start_worker, workers  # noqa: F401 (fixtures: a Redis server and two workers)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "state_media"

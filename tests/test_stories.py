@@ -15,10 +15,10 @@ import sqlite_utils
 
 from presswatch.config import Channel, Config, Rule, Source
 from presswatch.config.schema import Stories
-from presswatch.crawler import dedup
-from presswatch.crawler.ingest import Candidate, Ingest, Outcome
-from presswatch.crawler.migrations import migrations
-from presswatch.crawler.store import Store
+from presswatch.crawler.stories import dedup
+from presswatch.crawler.stories.ingest import Candidate, Ingest, Outcome
+from presswatch.crawler.store.migrations import migrations
+from presswatch.crawler.store.database import Store
 
 WIRE = [
     "North Korean officials routinely abuse women with impunity, Human Rights Watch said in a report "
@@ -483,7 +483,7 @@ def test_a_revision_replaces_the_article_in_the_index(ingest, store):
 
 
 def test_the_schema_is_not_upgraded_under_a_running_presswatch(db_path):
-    from presswatch.config.errors import StoreError
+    from presswatch.crawler.errors import StoreError
 
     db = sqlite_utils.Database(sqlite3.connect(db_path))
     migrations.apply(db, stop_before="m002_stories")

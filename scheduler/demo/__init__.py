@@ -20,6 +20,9 @@ from pathlib import Path
 
 import yaml
 
+from presswatch.config import load_config
+from presswatch.scheduler.logs import setup_logging
+
 DATA = files(__package__)
 
 
@@ -122,9 +125,8 @@ def print_alert(text: str) -> None:
 
 
 def run_demo(keep: Path | None = None) -> int:
-    from presswatch.config import load_config
+    # Imported here to keep `presswatch --help` fast: Scrapy and Twisted take about a second.
     from presswatch.scheduler.daemon import run
-    from presswatch.scheduler.logs import setup_logging
 
     replay = load_replay()
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="presswatch-demo-"))

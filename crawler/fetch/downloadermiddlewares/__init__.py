@@ -1,0 +1,32 @@
+"""presswatch's downloader middlewares: each source's policy on every request, retries with
+backoff, a redirect policy, size limits, charsets, one pace per host across sources, no
+requests to internal addresses, robots.txt failures in one line.
+
+Each ends a request it will not serve with a `PageRefused`, whose message is the reason
+recorded for the page (an `IgnoreRequest`, so Scrapy calls the request's errback and
+logs no traceback).
+"""
+
+from __future__ import annotations
+
+from scrapy.exceptions import IgnoreRequest
+
+
+class PageRefused(IgnoreRequest):
+    """A request ended on purpose; the message says why, in plain words."""
+
+
+class RetryGivenUp(PageRefused):
+    """The server asked us to wait longer than we are willing to within one run."""
+
+
+class RedirectRefused(PageRefused):
+    """A redirect loop, too many redirects, or a redirect to another host."""
+
+
+class ResponseTooLarge(PageRefused):
+    """The response (or its decompressed body) is over the size limit."""
+
+
+class AddressRefused(PageRefused):
+    """A link (or redirect) to an internal address, on a host that is no source's own."""

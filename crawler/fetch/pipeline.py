@@ -1,0 +1,55 @@
+"""The one item pipeline: what spiders yield goes to the run the crawl was given.
+
+Scrapy deep-copies its settings, and a database connection cannot be copied, so what a
+crawl's items go to travels on the crawl's own `Crawler` (`hand_items_to`), set by whoever
+starts the crawl: a `SourceIngest` of the writer (`presswatch.crawler.stories.run`) here, a
+result sink on a remote worker. Deciding and storing are the writer's; this is Scrapy glue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+FLUSH_AFTER = 0.5  # seconds a candidate of a local crawl waits for others to share its commit
+
+
+def hand_items_to(crawler, receiver) -> None:
+    """Give a crawl, before it starts, what its items go to (read by the pipeline's `from_crawler`)."""
+    crawler.presswatch_items_to = receiver
+
+
+def items_receiver(crawler):
+    receiver = getattr(crawler, "presswatch_items_to", None)
+    if receiver is None:
+        raise RuntimeError("a crawl was started without hand_items_to(crawler, ...): its items would go nowhere")
+    return receiver
+
+
+class IngestPipeline:
+    """Scrapy's side of a run: each item a spider yields goes to the run's `SourceIngest`."""
+
+    def __init__(self, run, crawler):
+        self.run = run
+        self.crawler = crawler
+        self.timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(items_receiver(crawler), crawler)
+
+    def process_item(self, item):
+        self.run.process(item)
+        if self.run.pending and self.timer is None:
+            # A batch waits at most FLUSH_AFTER for more of its run's candidates.
+            self.timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self._flush)
+        return item
+
+    def _flush(self) -> None:
+        self.timer = None
+        self.run.flush()
+
+    def close_spider(self):
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.run.finish(getattr(self.crawler.spider, "items_seen", 0))

@@ -1,0 +1,353 @@
+"""Running crawls: Scrapy settings from the config, and one crawl per due source.
+
+All HTTP goes through Scrapy's downloader (timeouts, retries, robots.txt, politeness,
+a size limit). Crawls run on the already running asyncio loop of Twisted's asyncio
+reactor; installing and running that reactor is the caller's business (the daemon).
+
+A feed source with a `fallback` is crawled in two steps when its feed is gone: the feed
+is tried first every run (a cheap conditional GET), and when health says it is gone
+(404/410, not a feed, failing, or empty for far longer than usual) the fallback is
+crawled in the same run, under the same source id. One run is recorded for both. The
+switch to the fallback and the return to the feed are source events, logged and
+alerted like a change of health, once each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import partial
+
+from scrapy import signals
+from scrapy.crawler import AsyncCrawlerRunner
+from scrapy.settings import Settings
+
+from presswatch.crawler import metrics
+from presswatch.crawler.fetch.downloadermiddlewares.address import source_hosts
+from presswatch.crawler.fetch.pipeline import IngestPipeline, hand_items_to
+from presswatch.crawler.fetch.spiders.feed import FeedSpider
+from presswatch.crawler.fetch.spiders.site import SiteSpider
+from presswatch.crawler.fetch.spiders.sitemap import SitemapSpider
+from presswatch.crawler.items import EntryItem, PageItem
+from presswatch.crawler.store.records import SourceRun
+from presswatch.crawler.stories.health import feed_back, feed_gone
+from presswatch.crawler.stories.ingest import CONSOLE_CHANNEL, Ingest
+from presswatch.crawler.stories.run import SourceIngest
+
+log = logging.getLogger("presswatch.crawl")
+
+SPIDERS = {"feed": FeedSpider, "site": SiteSpider, "sitemap": SitemapSpider}
+REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+# Politeness not (yet) in the config. crawl.max_retry_after, crawl.max_redirects and
+# crawl.redirect_other_hosts (also per source) are.
+AUTOTHROTTLE_MAX_DELAY = 60.0        # AutoThrottle's longest pause
+RETRY_BACKOFF = 1.0                  # first wait before a retry, doubled each time
+RETRY_MAX_BACKOFF = 60.0             # the longest wait before a retry
+
+_MW = "presswatch.crawler.fetch.downloadermiddlewares"
+_SCRAPY_MW = "scrapy.downloadermiddlewares"
+DOWNLOADER_MIDDLEWARES = {
+    # Before robots.txt (100): every request of a source carries its policy.
+    f"{_MW}.policy.SourcePolicyMiddleware": 50,
+    # Before robots.txt too: a link to an internal address is refused before anything is sent.
+    f"{_MW}.address.AddressGuardMiddleware": 60,
+    f"{_SCRAPY_MW}.robotstxt.RobotsTxtMiddleware": None,
+    f"{_MW}.robots.QuietRobotsTxtMiddleware": 100,
+    # After robots.txt (100), whose own request for /robots.txt passes here first: a page
+    # then waits its turn after it. One pace per host across the crawls of all sources.
+    f"{_MW}.politeness.HostPacingMiddleware": 110,
+    # Ours replace Scrapy's at the same places in the chain.
+    f"{_SCRAPY_MW}.retry.RetryMiddleware": None,
+    f"{_MW}.retry.BackoffRetryMiddleware": 550,
+    f"{_MW}.limits.SizeLimitMiddleware": 560,
+    f"{_SCRAPY_MW}.redirect.MetaRefreshMiddleware": None,
+    f"{_MW}.redirect.PolicyMetaRefreshMiddleware": 580,
+    f"{_SCRAPY_MW}.httpcompression.HttpCompressionMiddleware": None,
+    f"{_MW}.limits.LimitedHttpCompressionMiddleware": 590,
+    f"{_SCRAPY_MW}.redirect.RedirectMiddleware": None,
+    f"{_MW}.redirect.PolicyRedirectMiddleware": 600,
+    # Sees the decompressed, final response.
+    f"{_MW}.charset.CharsetMiddleware": 585,
+    # Next to the download handler: counts each request sent and each raw response.
+    f"{_MW}.counting.FetchMetricsMiddleware": 950,
+    # Responses pass it right after the metrics: one from an internal address is refused
+    # before anything else reads it (and a lookup the guard emptied gets its reason).
+    f"{_MW}.address.ConnectedAddressMiddleware": 940,
+}
+
+
+def user_agent(config) -> str:
+    contact = config.contact.strip()
+    return f"{config.user_agent} {contact}".strip() if contact else config.user_agent
+
+
+def trusted_hosts(config) -> frozenset[str]:
+    """The hosts of every configured source URL (fallbacks' included): their requests may
+    go to internal addresses; links elsewhere may not (see downloadermiddlewares.address)."""
+    urls = []
+    for source in config.sources:
+        for each in (source, source.on_fallback):
+            if each is not None:
+                urls += [each.url, *each.start_urls]
+    return source_hosts(urls)
+
+
+def scrapy_settings(config, pipeline: type | None) -> Settings:
+    """Scrapy settings for presswatch's crawls, from the config's `crawl` section; every
+    item goes to `pipeline` (`IngestPipeline` here, a forwarding one on a worker; none for a probe)."""
+    crawl = config.crawl
+    return Settings({
+        "TWISTED_REACTOR": REACTOR,
+        "USER_AGENT": user_agent(config),
+        # On when any source obeys robots.txt; each request says whether its source does.
+        "ROBOTSTXT_OBEY": crawl.robots or any(getattr(s, "robots", None) for s in config.sources),
+        "DOWNLOAD_TIMEOUT": crawl.timeout.total_seconds(),
+        # DOWNLOAD_DELAY is AutoThrottle's floor: it never goes faster than the configured delay.
+        "DOWNLOAD_DELAY": crawl.delay.total_seconds(),
+        # Not randomised: HostPacingMiddleware books each host's requests crawl.delay apart
+        # across sources, and a crawler's own random wait (0.5-1.5x) would break that pace.
+        "RANDOMIZE_DOWNLOAD_DELAY": False,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
+        "AUTOTHROTTLE_ENABLED": True,
+        "AUTOTHROTTLE_START_DELAY": crawl.delay.total_seconds(),
+        "AUTOTHROTTLE_MAX_DELAY": max(AUTOTHROTTLE_MAX_DELAY, crawl.delay.total_seconds()),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(crawl.concurrency_per_domain),
+        "DOWNLOAD_MAXSIZE": crawl.max_response_size,
+        "DOWNLOAD_WARNSIZE": 0,
+        "RETRY_TIMES": crawl.retries,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        # Not ERROR: the source's own failure line (a WARNING) says it, with the reason.
+        "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",
+        "PRESSWATCH_RETRY_BACKOFF": RETRY_BACKOFF,
+        "PRESSWATCH_RETRY_MAX_BACKOFF": RETRY_MAX_BACKOFF,
+        "PRESSWATCH_MAX_RETRY_AFTER": crawl.max_retry_after.total_seconds(),
+        "REDIRECT_MAX_TIMES": crawl.max_redirects,
+        # Links to internal addresses: refused unless on these hosts or in these networks.
+        "PRESSWATCH_TRUSTED_HOSTS": sorted(trusted_hosts(config)),
+        "PRESSWATCH_ALLOW_NETWORKS": [str(network) for network in crawl.allow_private_networks],
+        "PRESSWATCH_REDIRECT_OTHER_HOSTS": crawl.redirect_other_hosts,
+        "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
+        "COOKIES_ENABLED": False,
+        # A daemon opens no ports but its own: no telnet console, no remote control.
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        "LOG_ENABLED": False,
+        "ITEM_PIPELINES": {pipeline: 100} if pipeline is not None else {},
+    })
+
+
+def source_policy(config, source) -> dict:
+    """The robots.txt and redirect choices of a source: its own, else the crawl section's."""
+    crawl = config.crawl
+    robots = getattr(source, "robots", None)
+    other_hosts = getattr(source, "redirect_other_hosts", None)
+    return {
+        "robots": crawl.robots if robots is None else robots,
+        "redirect_other_hosts": crawl.redirect_other_hosts if other_hosts is None else other_hosts,
+    }
+
+
+def source_settings(source) -> dict:
+    """The Scrapy settings a source's own `timeout` and `delay` override in its crawl.
+
+    Each source has a crawler of its own, so these hold for its requests only; the pacing
+    middleware reads the delay of its crawler, so the source's pace holds across crawls too.
+    """
+    settings: dict = {}
+    timeout = getattr(source, "timeout", None)
+    if timeout is not None:
+        settings["DOWNLOAD_TIMEOUT"] = timeout.total_seconds()
+    delay = getattr(source, "delay", None)
+    if delay is not None:
+        seconds = delay.total_seconds()
+        settings.update({"DOWNLOAD_DELAY": seconds, "AUTOTHROTTLE_START_DELAY": seconds,
+                         "AUTOTHROTTLE_MAX_DELAY": max(AUTOTHROTTLE_MAX_DELAY, seconds)})
+    return settings
+
+
+class Crawls:
+    """Starts crawls of sources on the running loop and can stop them all."""
+
+    def __init__(self, config, ingest: Ingest):
+        self.config = config
+        self.ingest = ingest
+        self.held: dict[str, SourceRun] = {}  # a feed's first try, until the fallback is decided
+        self.runner = self.make_runner()
+        # At most this many sources crawl at once; the others wait their turn. Thousands of
+        # sources falling due together would otherwise open thousands of connections (and
+        # files) and hold every crawler in memory at once.
+        self.slots = asyncio.Semaphore(self.parallel_sources())
+        self.with_fallback: set[asyncio.Task] = set()  # runs that may crawl a fallback
+        self.stopping = False
+        self.progress = None  # told of each article read during crawl_all(..., progress)
+
+    def make_runner(self):
+        """What starts the crawls in this process."""
+        return AsyncCrawlerRunner(scrapy_settings(self.config, IngestPipeline))
+
+    def source_run(self, source_id: str, hold: bool = False) -> SourceIngest:
+        """The writer's side of one run: its outcome recorded at once, or held in `held`
+        for the runner, which records one run once it knows whether the fallback was needed."""
+        return SourceIngest(self.ingest, source_id, self._hold if hold else None)
+
+    def _hold(self, run: SourceRun) -> None:
+        self.held[run.source_id] = run
+
+    def parallel_sources(self) -> int:
+        return self.config.crawl.max_parallel_sources
+
+    async def crawl(self, source) -> None:
+        """Crawl one source when a slot is free (`crawl.max_parallel_sources`)."""
+        async with self.slots:
+            if self.stopping:
+                return
+            await self._crawl_now(source)
+
+    def _crawl_now(self, source) -> asyncio.Future:
+        if getattr(source, "fallback", None) is None or source.kind != "feed":
+            state = self.ingest.store.source_state(source.id)
+            return self._start(source, state.etag, state.last_modified, state.body_digest)
+        task = asyncio.ensure_future(self.crawl_with_fallback(source))
+        self.with_fallback.add(task)
+        task.add_done_callback(self.with_fallback.discard)
+        return task
+
+    def _start(self, source, etag: str | None, last_modified: str | None, body_digest: str | None = None,
+               hold: bool = False):
+        crawler = self.runner.create_crawler(SPIDERS[source.kind])
+        crawler.settings.setdict(source_settings(source), priority="spider")
+        hand_items_to(crawler, self.source_run(source.id, hold))
+        if self.progress is not None:
+            crawler.signals.connect(_article_counter(self.progress, source.id), signals.item_scraped,
+                                    weak=False)
+        return self.runner.crawl(
+            crawler, source=source,
+            is_known=partial(self.ingest.is_known, source.id,
+                             want_page=source.kind == "feed" and source.fetch_articles),
+            etag=etag, last_modified=last_modified, body_digest=body_digest,
+            max_articles=self.config.crawl.max_articles,
+            page_validators=partial(self.ingest.page_validators, source.id),
+            **source_policy(self.config, source),
+        )
+
+    async def crawl_with_fallback(self, source) -> None:
+        """The feed first; its fallback in the same run when the feed is gone."""
+        before = self.ingest.store.source_state(source.id)
+        try:
+            await self._start(source, before.etag, before.last_modified, before.body_digest, hold=True)
+        finally:
+            feed_run = self.held.pop(source.id, None)
+        if feed_run is None and self.stopping:
+            return  # stopped before the feed's run ended: nothing to record (remote results wait)
+        if feed_run is None:
+            feed_run = SourceRun(source.id, ok=False, error="the run ended before the source was fetched")
+        now = datetime.now(UTC)
+        on_fallback = before.fallback_since is not None
+        if on_fallback and feed_back(feed_run):
+            self._switch(source, None, f"{source.name} is back on its feed: {source.url} serves entries again")
+            self.ingest.record_run(feed_run, at=now)
+            return
+        reason = (before.fallback_reason or "its feed is gone") if on_fallback else feed_gone(before, feed_run, now, self.ingest.health)
+        if reason is None or self.stopping:
+            self.ingest.record_run(feed_run, at=now)
+            return
+        fallback = source.on_fallback
+        if not on_fallback:
+            self._switch(source, reason, f"{source.name} switched to fallback: {reason}; "
+                                         f"now crawling its {fallback.kind} {fallback.url}")
+        log.info("source=%s feed gone (%s); crawling its fallback %s", source.id,
+                 self.ingest.redact(feed_run.error or reason), self.ingest.redact(fallback.url))
+        try:
+            await self._start(fallback, None, None, hold=True)
+        finally:
+            fallback_run = self.held.pop(source.id, None)
+        if fallback_run is None:
+            fallback_run = SourceRun(source.id, ok=False, error="the fallback's run ended before it was fetched")
+        self.ingest.record_run(_together(feed_run, fallback_run), at=now)
+
+    def _switch(self, source, reason: str | None, detail: str) -> None:
+        detail = self.ingest.redact(detail)
+        channels = tuple(self.config.health.channels) or (CONSOLE_CHANNEL,)
+        log.warning("source=%s %s", source.id, detail)
+        self.ingest.store.record_fallback(
+            source.id, None if reason is None else self.ingest.redact(reason), detail, channels)
+
+    async def crawl_all(self, sources: Iterable, progress=None) -> None:
+        """Crawl the sources at once; a failing source never stops the others.
+
+        `progress`, if given, is told of each article read (`article(source_id)`) and
+        of each source done (`source_done(source_id, ok, new)`), as they happen.
+        """
+        sources = list(sources)
+        self.progress = progress
+        try:
+            results = await asyncio.gather(*(self._crawl_counted(s, progress) for s in sources),
+                                           return_exceptions=True)
+        finally:
+            self.progress = None
+        for source, result in zip(sources, results):
+            if isinstance(result, Exception):
+                self.record_crash(source, result)
+
+    async def _crawl_counted(self, source, progress) -> None:
+        before = self.ingest.store.source_state(source.id)
+        try:
+            await self.crawl(source)
+        except Exception as exc:
+            self.record_crash(source, exc)
+        if progress is not None:
+            after = self.ingest.store.source_state(source.id)
+            ok = after.runs > before.runs and after.failures == 0  # a success resets failures
+            progress.source_done(source.id, ok, after.articles_new - before.articles_new)
+
+    def record_crash(self, source, exc: Exception) -> None:
+        """A crawl that died before its pipeline could record the run is recorded here."""
+        reason = f"crawl crashed: {type(exc).__name__}: {exc}"
+        log.error("source=%s %s", source.id, reason)
+        metrics.record_crash(source.id)
+        self.ingest.record_run(SourceRun(source.id, ok=False, error=reason))
+
+    async def stop(self) -> None:
+        """Stop every crawl; runs that were to crawl a fallback record what they have."""
+        self.stopping = True
+        await self.runner.stop()
+        if self.with_fallback:
+            await asyncio.wait(list(self.with_fallback))
+
+
+def _article_counter(progress, source_id: str):
+    """A handler of Scrapy's item_scraped telling `progress` of each article of a source."""
+
+    def count(item, **_) -> None:
+        if isinstance(item, (EntryItem, PageItem)):
+            progress.article(source_id)
+
+    return count
+
+
+def _together(feed: SourceRun, fallback: SourceRun) -> SourceRun:
+    """One run of a source whose fallback was crawled after its feed.
+
+    It worked when the fallback worked; the feed's validators are kept only when the feed
+    answered (they belong to the feed's URL); the error says what is wrong with either.
+    """
+    if fallback.ok:
+        error = fallback.error or feed.error
+    else:
+        error = f"fallback: {fallback.error}; feed: {feed.error or 'no entries'}"
+    return SourceRun(
+        source_id=feed.source_id, ok=fallback.ok, error=error,
+        etag=feed.etag if feed.ok else None,
+        last_modified=feed.last_modified if feed.ok else None,
+        body_digest=feed.body_digest if feed.ok else None,
+        not_modified=feed.not_modified,
+        items_seen=feed.items_seen + fallback.items_seen,
+        articles_new=feed.articles_new + fallback.articles_new,
+        # A fallback site that moves is told like any site: by its listing and its pages.
+        links=fallback.links, pages_read=feed.pages_read + fallback.pages_read,
+        pages_without_text=feed.pages_without_text + fallback.pages_without_text,
+        pages_like_listings=feed.pages_like_listings + fallback.pages_like_listings,
+    )

@@ -1,0 +1,627 @@
+"""The `Store` class: opening the file, sources, articles, stories and matches.
+
+The outbox and archive queries are its mixins (`outbox`, `archive`); the dataclasses
+it takes and gives are `records`'.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from presswatch.crawler.errors import StoreError
+from presswatch.crawler.store.migrations import migrations
+from presswatch.crawler.store.records import (
+    BUSY_TIMEOUT_MS,
+    HealthChange,
+    KnownArticle,
+    NearCandidate,
+    NewArticle,
+    NewMatch,
+    SourceRun,
+    SourceState,
+    StorySummary,
+    now_iso,
+)
+from presswatch.crawler.store.archive import ArchiveQueries
+from presswatch.crawler.store.outbox import OutboxQueries
+
+
+
+
+@dataclass(frozen=True)
+class DatabaseFacts:
+    """What a database file holds, as `inspect_database` read it."""
+
+    applied: list[str]   # migrations applied, in order
+    pending: list[str]   # migrations this presswatch would apply at the next start
+    known: set[str]      # every migration this presswatch has
+    integrity: str | None  # PRAGMA quick_check's first lines, when asked for
+
+
+def inspect_database(path: str | Path, integrity: bool = False, timeout: float = 10) -> DatabaseFacts:
+    """Read a database's schema state (and quick_check) without writing: opened mode=ro.
+
+    For `doctor` and `serve`, which must not create, migrate or lock the file as a Store
+    does. Raises sqlite3.Error when the file is not a database.
+    """
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout)
+    try:
+        db = sqlite_utils.Database(conn)
+        applied = [m.name for m in migrations.applied(db)]
+        pending = [m.name for m in migrations.pending(db)]
+        # Every migration this presswatch has: those pending on an empty database.
+        known = {m.name for m in migrations.pending(sqlite_utils.Database(memory=True))}
+        check = ("; ".join(row[0] for row in conn.execute("PRAGMA quick_check").fetchall()[:3])
+                 if integrity else None)
+    finally:
+        conn.close()
+    return DatabaseFacts(applied, pending, known, check)
+
+
+@dataclass
+class Store(ArchiveQueries, OutboxQueries):
+    """A connection to the presswatch database, migrated on open."""
+
+    path: str
+    db: sqlite_utils.Database = field(init=False)
+    _lock: object = field(default=None, init=False, repr=False)
+    _depth: int = field(default=0, init=False, repr=False)  # transactions open (savepoints inside)
+
+    def __post_init__(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            if list(migrations.pending(self.db)):
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Upgrade the schema, holding the writer lock: never under a running (older) daemon."""
+        held = self._lock is not None
+        self.lock_writer()
+        try:
+            migrations.apply(self.db)
+        finally:
+            if not held and self._lock is not None:
+                self._lock.close()
+                self._lock = None
+
+    def close(self) -> None:
+        self.db.close()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
+
+    def lock_writer(self) -> None:
+        """Claim the database for this process, or fail if another presswatch holds it.
+
+        Two daemons on one database would each take the other's claimed alerts for
+        interrupted ones and send them again; one writer is also what SQLite does best.
+        """
+        if self.path == ":memory:" or self._lock is not None:
+            return
+        handle = open(f"{self.path}.lock", "a+")  # noqa: SIM115 (held open while running)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StoreError(
+                f"another presswatch process is using {self.path}; stop it first "
+                "(alerts would be sent twice, and its schema cannot be upgraded under it)") from None
+        self._lock = handle
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; everything inside commits together or not at all.
+
+        Inside another one it is a savepoint: a failure undoes only its own writes, and
+        they commit with the outer transaction (a batch of entries, one commit).
+        """
+        depth = self._depth
+        if depth:
+            name = f"nested_{depth}"
+            self.db.execute(f"SAVEPOINT {name}")
+        else:
+            self.db.execute("BEGIN IMMEDIATE")
+        self._depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            # SQLite may have rolled the whole transaction back itself (disk full, I/O
+            # error): then there is nothing left to undo, and the error is the caller's.
+            if self.db.conn.in_transaction:
+                if depth:
+                    self.db.execute(f"ROLLBACK TO {name}")
+                    self.db.execute(f"RELEASE {name}")
+                else:
+                    self.db.execute("ROLLBACK")
+            raise
+        else:
+            if depth:
+                if not self.db.conn.in_transaction:
+                    raise StoreError("the database rolled the transaction back (see the error before)")
+                self.db.execute(f"RELEASE {name}")
+            else:
+                try:
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    if self.db.conn.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    raise
+        finally:
+            self._depth = depth
+
+    def _one(self, sql: str, params: tuple | dict = ()) -> dict | None:
+        return next(iter(self.db.query(sql, params)), None)
+
+    # Sources -----------------------------------------------------------------
+
+    def sync_sources(self, sources: list[tuple[str, str, str, str]]) -> None:
+        """Make sure every configured source (id, kind, url, name) has a row; keep state."""
+        with self.transaction():
+            for source_id, kind, url, name in sources:
+                self.db.execute(
+                    """INSERT INTO sources (id, kind, url, name) VALUES (?, ?, ?, ?)
+                       ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, url=excluded.url,
+                       name=excluded.name""",
+                    (source_id, kind, url, name),
+                )
+
+    def source_state(self, source_id: str) -> SourceState:
+        row = self._one("SELECT * FROM sources WHERE id = ?", (source_id,))
+        return SourceState(**row) if row else SourceState(id=source_id)
+
+    def source_states(self) -> list[SourceState]:
+        return [SourceState(**row) for row in self.db.query("SELECT * FROM sources ORDER BY id")]
+
+    def record_source_run(self, run: SourceRun, health: HealthChange | None = None,
+                          at: datetime | None = None) -> None:
+        """Save a run's outcome, and the source's health with the alert of its change.
+
+        Success resets the failure count; an error is kept; a 304 keeps the validators.
+        """
+        now = now_iso(at)
+        with self.transaction():
+            if run.ok:
+                self.db.execute(
+                    """UPDATE sources SET last_run_at=?, last_success_at=?, failures=0,
+                       runs=runs+1, items_seen=items_seen+?, articles_new=articles_new+?,
+                       etag=CASE WHEN ? THEN etag ELSE ? END,
+                       last_modified=CASE WHEN ? THEN last_modified ELSE ? END,
+                       body_digest=CASE WHEN ? THEN body_digest ELSE ? END
+                       WHERE id=?""",
+                    (now, now, run.items_seen, run.articles_new,
+                     run.not_modified, run.etag, run.not_modified, run.last_modified,
+                     run.not_modified, run.body_digest, run.source_id),
+                )
+            else:
+                self.db.execute(
+                    """UPDATE sources SET last_run_at=?, failures=failures+1, runs=runs+1,
+                       items_seen=items_seen+?, articles_new=articles_new+? WHERE id=?""",
+                    (now, run.items_seen, run.articles_new, run.source_id),
+                )
+            if run.error:
+                self.db.execute(
+                    "UPDATE sources SET last_error=?, last_error_at=? WHERE id=?",
+                    (run.error, now, run.source_id),
+                )
+            if health is not None:
+                self._record_health(run.source_id, health, now)
+
+    def _record_health(self, source_id: str, health: HealthChange, now: str) -> None:
+        self.db.execute(
+            """UPDATE sources SET state=?, last_new_at=?, usual_gap=?, layout_runs=?, layout_reason=?,
+               state_since=CASE WHEN state=? THEN COALESCE(state_since, ?) ELSE ? END WHERE id=?""",
+            (health.state, health.last_new_at, health.usual_gap, health.layout_runs, health.layout_reason,
+             health.state, now, now, source_id),
+        )
+        if health.event is None:
+            return
+        self._record_event(source_id, health.from_state or "new", health.state, health.event,
+                           health.channels, now)
+
+    def record_fallback(self, source_id: str, reason: str | None, detail: str,
+                        channels: tuple[str, ...] = (), at: datetime | None = None) -> None:
+        """A feed source switched to its fallback (`reason` set) or back on its feed (None).
+
+        The switch is an event of the source, queued to `channels` like a change of health.
+        """
+        now = now_iso(at)
+        on, off = "on fallback", "on its feed"
+        from_state, to_state = (off, on) if reason is not None else (on, off)
+        with self.transaction():
+            self.db.execute(
+                "UPDATE sources SET fallback_since=?, fallback_reason=? WHERE id=?",
+                (now if reason is not None else None, reason, source_id),
+            )
+            self._record_event(source_id, from_state, to_state, detail, channels, now)
+
+    def _record_event(self, source_id: str, from_state: str, to_state: str, detail: str,
+                      channels: tuple[str, ...], now: str) -> None:
+        cursor = self.db.execute(
+            """INSERT INTO source_events (source_id, from_state, to_state, detail, at)
+               VALUES (?,?,?,?,?)""",
+            (source_id, from_state, to_state, detail, now),
+        )
+        for channel_id in channels:
+            self.db.execute(
+                """INSERT INTO outbox (kind, event_id, rule_id, channel_id, next_attempt_at,
+                   created_at, updated_at) VALUES ('health',?,?,?,?,?,?)""",
+                (cursor.lastrowid, f"source:{source_id}", channel_id, now, now, now),
+            )
+
+    def source_events(self, source_id: str | None = None) -> list[dict]:
+        where, params = ("WHERE source_id = ?", (source_id,)) if source_id else ("", ())
+        return list(self.db.query(f"SELECT * FROM source_events {where} ORDER BY id", params))
+
+    # Articles and stories ----------------------------------------------------
+
+    def known_article(self, source_id: str, guid: str | None, urls: tuple[str, ...]) -> KnownArticle | None:
+        """The article stored under one of these URLs, or under this source's GUID."""
+        marks = ",".join("?" * len(urls))
+        columns = ("id, story_id, extracted_from, page_error, version_hash, source_id, guid, "
+                   "COALESCE(owner_source_id, source_id) AS owner")
+        row = self._one(
+            f"SELECT {columns} FROM articles WHERE canonical_url IN ({marks}) OR url_key IN ({marks}) LIMIT 1",
+            (*urls, *urls),
+        )
+        if row is None and guid:
+            row = self._one(
+                f"SELECT {columns} FROM articles WHERE source_id = ? AND guid = ?", (source_id, guid)
+            )
+        return KnownArticle(**row) if row else None
+
+    def source_known(self, source_id: str, limit: int = 20_000) -> list[dict]:
+        """The articles a source stored or listed (the newest `limit`), with what decides
+        whether their pages are wanted again (and how to ask for them): their keys,
+        GUID, where their text came from, a final page error, this source's entry
+        fingerprint, the page's validators. What a remote worker is told is known
+        (crawler.fetch.remote)."""
+        return list(self.db.query(
+            """SELECT a.url_key, a.canonical_url, a.guid, a.extracted_from, a.page_error,
+                      f.fingerprint, v.etag AS page_etag, v.last_modified AS page_last_modified
+               FROM articles a LEFT JOIN entry_fingerprints f ON f.article_id = a.id AND f.source_id = :s
+               LEFT JOIN page_validators v ON v.article_id = a.id
+               WHERE a.id IN (SELECT id FROM articles WHERE source_id = :s
+                              UNION SELECT article_id FROM entry_fingerprints WHERE source_id = :s)
+               ORDER BY a.id DESC LIMIT :limit""",
+            {"s": source_id, "limit": limit}))
+
+    def fill_article(self, article_id: int, article: NewArticle, at: datetime | None = None) -> None:
+        """Replace a feed's stand-in text by the page's, once the page could be fetched.
+
+        The article's text is then `article.source_id`'s: that source owns it from now on.
+        """
+        self.db.execute(
+            """UPDATE articles SET title=?, text=?, published_at=COALESCE(?, published_at),
+               date_source=CASE WHEN ? IS NULL THEN date_source ELSE ? END,
+               language=COALESCE(?, language), authors=?, content_hash=?, extracted_from=?,
+               page_error=NULL, version_hash=?, updated_at=?, title_stand_in=?,
+               owner_source_id=NULLIF(?, source_id) WHERE id=?""",
+            (article.title, article.text, article.published_at, article.published_at,
+             article.date_source, article.language,
+             json.dumps(list(article.authors), ensure_ascii=False), article.content_hash,
+             article.extracted_from, article.version_hash, now_iso(at), article.title_stand_in,
+             article.source_id, article_id),
+        )
+        self.note_entry(article_id, article.source_id, article.entry_fingerprint)
+        self.note_page_validators(article_id, article)
+
+    def note_page_validators(self, article_id: int, article: NewArticle, new: bool = False) -> None:
+        """Keep the ETag and Last-Modified the article's page was last served with (`new`:
+        the article was just added, so it has none to replace)."""
+        if article.extracted_from != "page":
+            return
+        if article.page_etag or article.page_last_modified:
+            self.db.execute(
+                """INSERT INTO page_validators (article_id, etag, last_modified) VALUES (?,?,?)
+                   ON CONFLICT (article_id) DO UPDATE SET etag = excluded.etag,
+                   last_modified = excluded.last_modified""",
+                (article_id, article.page_etag, article.page_last_modified))
+        elif not new:
+            self.db.execute("DELETE FROM page_validators WHERE article_id = ?", (article_id,))
+
+    def page_validators(self, article_id: int) -> tuple[str | None, str | None] | None:
+        """(ETag, Last-Modified) of the article's page as last served, if it sent any."""
+        row = self._one("SELECT etag, last_modified FROM page_validators WHERE article_id = ?", (article_id,))
+        return (row["etag"], row["last_modified"]) if row else None
+
+    def revise_article(self, article_id: int, article: NewArticle, at: datetime | None = None) -> None:
+        """The article changed: keep the version it had as a revision, store the new one."""
+        now = now_iso(at)
+        self.db.execute(
+            """INSERT INTO revisions (article_id, title, text, version_hash, seen_at, replaced_at)
+               SELECT id, title, text, COALESCE(version_hash, ''), COALESCE(updated_at, first_seen_at), ?
+               FROM articles WHERE id = ?""",
+            (now, article_id),
+        )
+        self.fill_article(article_id, article, at)
+        self.db.execute("UPDATE articles SET revision_count = revision_count + 1 WHERE id = ?", (article_id,))
+
+    def note_entry(self, article_id: int, source_id: str, fingerprint: str | None) -> None:
+        """Remember a source's feed entry for an article as last seen with its page."""
+        if fingerprint is not None:
+            self.db.execute(
+                """INSERT INTO entry_fingerprints (article_id, source_id, fingerprint) VALUES (?,?,?)
+                   ON CONFLICT (article_id, source_id) DO UPDATE SET fingerprint = excluded.fingerprint""",
+                (article_id, source_id, fingerprint),
+            )
+
+    def entry_fingerprint(self, article_id: int, source_id: str) -> str | None:
+        row = self._one("SELECT fingerprint FROM entry_fingerprints WHERE article_id = ? AND source_id = ?",
+                        (article_id, source_id))
+        return row["fingerprint"] if row else None
+
+    def move_article(self, article_id: int, to_story: int, at: datetime | None = None) -> None:
+        """Move an article into another story (its fuller text showed it to be a copy).
+
+        The story it leaves keeps its row, emptied and marked `merged_into`, so alerts
+        already sent for it still point somewhere.
+        """
+        now = now_iso(at)
+        row = self._one("SELECT story_id, outlet, first_seen_at FROM articles WHERE id = ?", (article_id,))
+        old = row["story_id"]
+        self.db.execute("UPDATE articles SET story_id = ? WHERE id = ?", (to_story, article_id))
+        self.db.execute("DELETE FROM story_outlets WHERE story_id = ? AND article_id = ?", (old, article_id))
+        outlets = self.db.execute("INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
+                                  (to_story, row["outlet"], article_id, row["first_seen_at"])).rowcount
+        self.db.execute(
+            """UPDATE stories SET article_count = article_count - 1, updated_at = ?,
+               outlet_count = (SELECT count(*) FROM story_outlets WHERE story_id = stories.id),
+               merged_into = CASE WHEN article_count = 1 THEN ? END WHERE id = ?""",
+            (now, to_story, old))
+        self.db.execute(
+            """UPDATE stories SET article_count = article_count + 1, outlet_count = outlet_count + ?,
+               updated_at = ? WHERE id = ?""", (outlets, now, to_story))
+
+    def story_size(self, story_id: int) -> int:
+        row = self._one("SELECT article_count FROM stories WHERE id = ?", (story_id,))
+        return row["article_count"] if row else 0
+
+    def revisions(self, article_id: int) -> list[dict]:
+        return list(self.db.query(
+            "SELECT id, title, version_hash, seen_at, replaced_at FROM revisions WHERE article_id = ? ORDER BY id",
+            (article_id,)))
+
+    # Near-duplicate index ----------------------------------------------------
+
+    def add_signatures(self, article_id: int, signatures: list, scheme, at: datetime | None = None) -> None:
+        """Index an article's MinHash signatures (dedup.Signature) under `scheme` (dedup.Scheme),
+        in place of any it had (a revision's text replaces the old one in the index too)."""
+        now = now_iso(at)
+        self.db.execute("DELETE FROM lsh_buckets WHERE article_id = ?", (article_id,))
+        self.db.execute("DELETE FROM signatures WHERE article_id = ?", (article_id,))
+        for sig in signatures:
+            self.db.execute(
+                """INSERT OR REPLACE INTO signatures (article_id, kind, scheme, permutations, seed,
+                   shingle, minhash, seen_at) VALUES (?,?,?,?,?,?,?,?)""",
+                (article_id, sig.kind, scheme.label, scheme.permutations, scheme.seed, scheme.shingle,
+                 sig.to_bytes(), now),
+            )
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO lsh_buckets (bucket, article_id) VALUES (?,?)",
+                [(bucket, article_id) for bucket in sig.buckets],
+            )
+
+    # A lookup reads at most this many bucket rows, and confirms at most this many articles
+    # (those sharing the most buckets): templated headlines from one outlet can put thousands
+    # of articles in one bucket, and an unbounded lookup would grow with them.
+    MAX_BUCKET_ROWS = 5000
+    MAX_CANDIDATES = 100
+
+    def near_candidates(self, kind: str, scheme_label: str, buckets: tuple[int, ...],
+                        since: datetime, only_short: bool = False,
+                        other_than_outlet: str | None = None) -> list[NearCandidate]:
+        """Indexed articles sharing a bucket with `buckets`, seen since `since`, of the same scheme.
+
+        With `only_short`, only articles that have no full-text signature; with
+        `other_than_outlet`, only articles of other outlets.
+        """
+        if not buckets:
+            return []
+        marks = ",".join("?" * len(buckets))
+        shared: dict[int, int] = {}
+        for (article_id,) in self.db.execute(
+                f"SELECT article_id FROM lsh_buckets WHERE bucket IN ({marks}) LIMIT ?",
+                (*buckets, self.MAX_BUCKET_ROWS)):
+            shared[article_id] = shared.get(article_id, 0) + 1
+        if not shared:
+            return []
+        ids = sorted(shared, key=lambda a: (-shared[a], -a))[:self.MAX_CANDIDATES]
+        short_only = ("AND NOT EXISTS (SELECT 1 FROM signatures t WHERE t.article_id = s.article_id "
+                      "AND t.kind = 'text')") if only_short else ""
+        id_marks = ",".join("?" * len(ids))
+        rows = self.db.query(
+            f"""SELECT s.article_id, a.story_id, s.minhash, a.outlet,
+                       COALESCE(a.published_at, a.first_seen_at) AS dated FROM signatures s
+                JOIN articles a ON a.id = s.article_id
+                WHERE s.article_id IN ({id_marks}) AND s.kind = ? AND s.scheme = ? AND s.seen_at >= ?
+                AND a.outlet IS NOT ? {short_only}""",
+            (*ids, kind, scheme_label, now_iso(since), other_than_outlet),
+        )
+        return [NearCandidate(**row) for row in rows]
+
+    def prune_index(self, before: datetime) -> int:
+        """Forget signatures and buckets older than `before` (the near-duplicate window)."""
+        cutoff = now_iso(before)
+        with self.transaction():
+            # Bucket rows carry no time (57 of them an article: each column costs disk writes);
+            # they go with their article's signatures.
+            self.db.execute(
+                "DELETE FROM lsh_buckets WHERE article_id IN (SELECT article_id FROM signatures WHERE seen_at < ?)",
+                (cutoff,))
+            cursor = self.db.execute("DELETE FROM signatures WHERE seen_at < ?", (cutoff,))
+        return cursor.rowcount
+
+    def story_with_content(self, content_hash: str, exclude_story: int | None = None) -> int | None:
+        row = self._one(
+            "SELECT story_id FROM articles WHERE content_hash = ? AND story_id IS NOT ? ORDER BY id LIMIT 1",
+            (content_hash, exclude_story),
+        )
+        return row["story_id"] if row else None
+
+    def add_article(self, article: NewArticle, story_id: int | None, at: datetime | None = None) -> tuple[int, int]:
+        """Store an article, in a new story when `story_id` is None; returns (article, story).
+
+        The story's counts follow: articles, outlets (one per site) and languages.
+        Call inside `transaction()` together with the matches it leads to.
+        """
+        now = now_iso(at)
+        if story_id is None:
+            cursor = self.db.execute(
+                """INSERT INTO stories (title, url, first_seen_at, updated_at, article_count, outlet_count)
+                   VALUES (?, ?, ?, ?, 0, 0)""",
+                (article.title, article.url, now, now),
+            )
+            story_id = cursor.lastrowid
+        cursor = self.db.execute(
+            """INSERT INTO articles (source_id, story_id, url, url_key, canonical_url, guid, title,
+               text, published_at, date_source, language, authors, content_hash, extracted_from,
+               page_error, first_seen_at, outlet, version_hash, title_stand_in)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (article.source_id, story_id, article.url, article.url_key, article.canonical_url, article.guid,
+             article.title, article.text, article.published_at, article.date_source,
+             article.language, json.dumps(list(article.authors), ensure_ascii=False),
+             article.content_hash, article.extracted_from, article.page_error, now,
+             article.outlet, article.version_hash, article.title_stand_in),
+        )
+        article_id = cursor.lastrowid
+        self.note_entry(article_id, article.source_id, article.entry_fingerprint)
+        self.note_page_validators(article_id, article, new=True)
+        outlets = self.db.execute(
+            "INSERT OR IGNORE INTO story_outlets VALUES (?, ?, ?, ?)",
+            (story_id, article.outlet, article_id, now),
+        ).rowcount
+        self.db.execute(
+            """UPDATE stories SET article_count = article_count + 1, outlet_count = outlet_count + ?,
+               updated_at = ?, first_article_id = COALESCE(first_article_id, ?),
+               languages = CASE WHEN ? IS NULL OR EXISTS (SELECT 1 FROM json_each(languages) WHERE value = ?)
+                           THEN languages ELSE json_insert(languages, '$[#]', ?) END
+               WHERE id = ?""",
+            (outlets, now, article_id, article.language, article.language, article.language, story_id),
+        )
+        return article_id, story_id
+
+    def outlet_count(self, story_id: int) -> int:
+        row = self._one("SELECT outlet_count FROM stories WHERE id = ?", (story_id,))
+        return row["outlet_count"] if row else 0
+
+    def queue_spread(self, story_id: int, outlets: int, at: datetime | None = None) -> int:
+        """The story reached `outlets` outlets: one update to each channel it alerted.
+
+        A story that has alerted no channel yet sends no update. Returns the rows queued.
+        """
+        now = now_iso(at)
+        cursor = self.db.execute(
+            """INSERT INTO outbox (kind, story_id, rule_id, channel_id, milestone, next_attempt_at,
+               created_at, updated_at)
+               SELECT 'spread', story_id, min(rule_id), channel_id, ?, ?, ?, ? FROM outbox
+               WHERE story_id = ? AND kind = 'alert' GROUP BY channel_id
+               ON CONFLICT DO NOTHING""",
+            (outlets, now, now, now, story_id),
+        )
+        return cursor.rowcount
+
+    def add_matches(self, story_id: int, article_id: int, matches: list[NewMatch],
+                    at: datetime | None = None) -> int:
+        """Record rule matches and queue one outbox row per (story, rule, channel).
+
+        The unique keys make a second call for the same story a no-op, so an alert can
+        never be queued twice. Returns the number of outbox rows queued.
+        """
+        now = now_iso(at)
+        queued = 0
+        for match in matches:
+            cursor = self.db.execute(
+                """INSERT INTO matches (story_id, rule_id, article_id, terms, snippet, matched_at)
+                   VALUES (?,?,?,?,?,?) ON CONFLICT(story_id, rule_id) DO NOTHING""",
+                (story_id, match.rule_id, article_id,
+                 json.dumps(list(match.terms), ensure_ascii=False), match.snippet, now),
+            )
+            if cursor.rowcount == 0:
+                continue
+            match_id = cursor.lastrowid
+            for channel_id in match.channels:
+                cursor = self.db.execute(
+                    """INSERT INTO outbox (kind, story_id, rule_id, channel_id, match_id,
+                       next_attempt_at, created_at, updated_at) VALUES ('alert',?,?,?,?,?,?,?)
+                       ON CONFLICT DO NOTHING""",
+                    (story_id, match.rule_id, channel_id, match_id, now, now, now),
+                )
+                queued += cursor.rowcount
+        return queued
+
+    def stories(self, since: datetime | None = None, limit: int = 50, min_outlets: int = 1) -> list[StorySummary]:
+        """Recent stories, newest first, with their counts and the rules they matched."""
+        rows = self.db.query(
+            """SELECT s.id, s.title, s.url, s.first_seen_at, s.updated_at, s.article_count,
+                      s.outlet_count, s.languages,
+                      (SELECT json_group_array(rule_id) FROM (SELECT rule_id FROM matches m
+                       WHERE m.story_id = s.id ORDER BY m.id)) AS rules
+               FROM stories s WHERE s.first_seen_at >= ? AND s.outlet_count >= ? AND s.merged_into IS NULL
+               ORDER BY s.first_seen_at DESC, s.id DESC LIMIT ?""",
+            (now_iso(since) if since else "", min_outlets, limit),
+        )
+        return [StorySummary(**{**row, "languages": tuple(json.loads(row["languages"])),
+                                "rules": tuple(json.loads(row["rules"]))}) for row in rows]
+
+    def story(self, story_id: int) -> dict | None:
+        """A story with its articles (each with its revisions), outlets, matches and alerts."""
+        story = self._one("SELECT * FROM stories WHERE id = ?", (story_id,))
+        if story is None:
+            return None
+        story["articles"] = list(self.db.query(
+            """SELECT a.id, a.source_id, a.outlet, a.url, a.title, a.language, a.extracted_from,
+                      a.published_at, a.first_seen_at, a.updated_at, a.revision_count
+               FROM articles a WHERE a.story_id = ? ORDER BY a.id""", (story_id,)))
+        for article in story["articles"]:
+            article["revisions"] = self.revisions(article["id"])
+        story["matches"] = list(self.db.query(
+            "SELECT rule_id, article_id, terms, matched_at FROM matches WHERE story_id = ? ORDER BY id",
+            (story_id,)))
+        story["alerts"] = list(self.db.query(
+            """SELECT id, kind, rule_id, channel_id, milestone, state, tries, created_at, sent_at, last_error
+               FROM outbox WHERE story_id = ? ORDER BY id""", (story_id,)))
+        return story
+
+    def articles_since(self, since: datetime | None = None) -> Iterator[dict]:
+        """Stored articles first seen at or after `since`, oldest first, to try rules on.
+
+        Each has its id, story_id, source_id, outlet, language, url, title (empty when the
+        stored one only stands in for a missing title), text, published_at and first_seen_at;
+        `outlets` is how many outlets its story had once it arrived (as the rules saw it
+        then), `story_outlets` how many it has now.
+        """
+        yield from self.db.query(
+            """SELECT a.id, a.story_id, a.source_id, a.outlet, a.language, a.url,
+                      CASE WHEN a.title_stand_in THEN '' ELSE a.title END AS title, a.text,
+                      a.published_at, a.first_seen_at, s.outlet_count AS story_outlets,
+                      (SELECT count(*) FROM story_outlets o
+                       WHERE o.story_id = a.story_id AND o.article_id <= a.id) AS outlets
+               FROM articles a JOIN stories s ON s.id = a.story_id
+               WHERE a.first_seen_at >= ? ORDER BY a.first_seen_at, a.id""",
+            (now_iso(since) if since else "",),
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables, for summaries and tests."""
+        return {
+            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("sources", "articles", "stories", "matches", "outbox")
+        }

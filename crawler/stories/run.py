@@ -1,0 +1,210 @@
+"""One run of one source on the writer's side: what its crawl brought, into the store.
+
+A `SourceIngest` takes what a crawl yields (`presswatch.crawler.items`), in this process
+through the item pipeline or from a remote worker's records, turns it into candidates
+(`candidates`), hands them to `ingest` in batches of one transaction each, and at the end
+records the run's outcome on the source and logs one summary line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from presswatch.crawler import metrics
+from presswatch.crawler.errors import FetchError, StoreError
+from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
+from presswatch.crawler.parse.layout import LISTING
+from presswatch.crawler.store.records import SourceRun
+from presswatch.crawler.stories.candidates import Candidate, entry_candidate, extract_candidate, source_reading
+from presswatch.crawler.stories.ingest import Ingest, IngestResult, Outcome
+
+log = logging.getLogger("presswatch.crawl")
+BATCH = 50  # candidates of a run stored in one transaction at most
+
+
+class SourceIngest:
+    """One run of one source on the writer's side: what its crawl brought, into the store.
+
+    Fed by the Scrapy pipeline in this process, or by records of a remote worker's crawl
+    (`presswatch.crawler.fetch.remote`): the same steps, the same recorded run. At the end (`finish`) it
+    records the run's outcome on the source (success, or the reason it failed) and logs
+    one summary line. Failures of single pages are recorded, never raised.
+    """
+
+    def __init__(self, ingest: Ingest, source_id: str, record_run: Callable[[SourceRun], object] | None = None):
+        self.ingest = ingest
+        self.source_id = source_id
+        # Where the run's outcome goes: the store at once, or the runner, which holds a
+        # feed's first try until it knows whether the fallback is needed.
+        self.record_run = record_run or ingest.record_run
+        self.fetched: SourceFetched | None = None
+        self.fatal: str | None = None
+        self.errors: list[str] = []
+        self.counts = {outcome: 0 for outcome in Outcome}
+        self.alerts = 0
+        self.items = 0  # everything handed to ingest, stored or not
+        # Article pages read with text, without any, and refused as listings: a changed layout shows here.
+        self.pages = {"read": 0, "without_text": 0, "like_listings": 0}
+        self.pending: list[Candidate] = []  # waiting for the batch's one transaction
+        self.started = time.monotonic()
+
+    def process(self, item) -> None:
+        if isinstance(item, SourceFetched):
+            self.fetched = item
+            if item.warning:
+                self.note(item.warning)
+        elif isinstance(item, SourceFailed):
+            self._failed(item)
+        elif isinstance(item, EntryItem):
+            self.store(entry_candidate(item.source_id, item.entry))
+        elif isinstance(item, PageItem):
+            self._page(item)
+        elif isinstance(item, PageUnchanged):
+            self.unchanged(item)
+
+    def unchanged(self, item: PageUnchanged) -> None:
+        """A page asked for again answered 304: seen, its entry noted."""
+        self.flush()  # in order with what came before it
+        entry = item.entry
+        try:
+            result = self.ingest.page_unchanged(item.source_id, entry.guid if entry else None, item.url,
+                                                entry.fingerprint if entry else None)
+        except (sqlite3.Error, StoreError) as exc:
+            self.fatal = f"database error, entry not noted: {exc} ({item.url})"
+            log.error("source=%s %s", item.source_id, self.fatal)
+            return
+        if result is None and entry is not None:  # not stored after all: keep the feed's text
+            self.store(entry_candidate(item.source_id, entry))
+        elif result is not None:
+            self.items += 1
+            self.counts[result.outcome] += 1
+
+    def _failed(self, item: SourceFailed) -> None:
+        if item.fatal:
+            self.fatal = self.ingest.redact(f"{item.reason} ({item.url})")
+            log.warning("source=%s fetch failed: %s", item.source_id, self.fatal)
+            return
+        self.note(f"{item.reason} ({item.url})")
+        if item.entry is not None:
+            # The page failed but the feed told us about the article: keep its own text
+            # now; unless the failure is final, the page is tried again next run.
+            page_error = item.reason if item.final else None
+            self.store(entry_candidate(item.source_id, item.entry, page_error))
+
+    def _page(self, item: PageItem) -> None:
+        source = self.ingest.sources.get(item.source_id)
+        try:
+            candidate = extract_candidate(item, getattr(source, "language", None), **source_reading(source))
+        except FetchError as exc:
+            self.unreadable(item.url, str(exc), item.entry)
+            return
+        self.store(candidate)
+
+    def unreadable(self, url: str, reason: str, entry: FeedEntry | None) -> None:
+        """A page fetched but with no article in it: noted; its feed entry kept, for good."""
+        self.pages["like_listings" if reason.startswith(LISTING) else "without_text"] += 1
+        self.note(f"{reason} ({url})")
+        if entry is not None:
+            self.store(entry_candidate(self.source_id, entry, page_error=reason))
+
+    def store(self, candidate: Candidate) -> None:
+        """Ingest a candidate; up to BATCH of them commit together (see `flush`)."""
+        if candidate.extracted_from == "page":
+            self.pages["read"] += 1
+        self.pending.append(candidate)
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Ingest the candidates waiting, in one transaction (each its own savepoint).
+
+        One commit for a feed's entries instead of one each: the same index pages are
+        written once, not once an entry. A batch is ingested whole and in order, without
+        returning to the event loop, so nothing else touches the store in between; it
+        is flushed at BATCH candidates, FLUSH_AFTER after its first one (a local crawl),
+        before a remote record is acknowledged, and when the run finishes. Until then its
+        candidates are in memory only: a crash loses them, and the run (not recorded, its
+        ETag not kept) fetches them again.
+        """
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        try:
+            with self.ingest.store.transaction():
+                for candidate in batch:
+                    self._ingest(candidate)
+        except (sqlite3.Error, StoreError) as exc:  # the commit itself failed
+            self.fatal = f"database error, {len(batch)} entries not stored: {exc}"
+            log.error("source=%s %s", self.source_id, self.fatal)
+
+    def _ingest(self, candidate: Candidate) -> None:
+        self.items += 1
+        try:
+            with self.ingest.store.transaction():  # a savepoint: a failure undoes this entry only
+                result: IngestResult = self.ingest.ingest(candidate)
+        except ValueError as exc:  # an unusable URL, for instance
+            self.note(f"not stored: {exc} ({candidate.url})")
+            return
+        except (sqlite3.Error, StoreError) as exc:
+            # The run must not count as a success: its ETag would hide this entry for good.
+            self.fatal = f"database error, entry not stored: {exc} ({candidate.url})"
+            log.error("source=%s %s", candidate.source_id, self.fatal)
+            return
+        except Exception as exc:
+            # A bug, not the input: the entry's savepoint is undone, the batch goes on, and
+            # the run fails so that the entry is read again.
+            self.fatal = f"entry not stored: {type(exc).__name__}: {exc} ({candidate.url})"
+            log.exception("source=%s %s", candidate.source_id, self.fatal)
+            return
+        self.counts[result.outcome] += 1
+        self.alerts += result.alerts_queued
+
+    def note(self, problem: str) -> None:
+        problem = self.ingest.redact(problem)
+        self.errors.append(problem)
+        log.info("source=%s problem: %s", self.source_id, problem)
+
+    def finish(self, items_seen: int = 0, fatal: str | None = None) -> SourceRun:
+        """Record the run: `items_seen` are entries the crawl itself knew to be stored;
+        `fatal`, why the run as a whole failed when nothing said so on the way."""
+        self.flush()
+        seen = self.counts[Outcome.SEEN] + items_seen
+        fetched = self.fetched
+        if fatal is not None and self.fatal is None:
+            self.fatal = self.ingest.redact(fatal)
+            log.warning("source=%s run failed: %s", self.source_id, self.fatal)
+        if fetched is None and self.fatal is None:
+            self.fatal = "the run ended before the source was fetched"
+        run = SourceRun(
+            source_id=self.source_id,
+            ok=self.fatal is None,
+            error=self.fatal or (self.errors[-1] if self.errors else None),
+            etag=fetched.etag if fetched else None,
+            last_modified=fetched.last_modified if fetched else None,
+            not_modified=bool(fetched and (fetched.status == 304 or fetched.unchanged)),
+            body_digest=fetched.body_digest if fetched else None,
+            items_seen=seen,
+            articles_new=self.counts[Outcome.NEW] + self.counts[Outcome.COPY],
+            links=fetched.links if fetched else None,
+            pages_read=self.pages["read"], pages_without_text=self.pages["without_text"],
+            pages_like_listings=self.pages["like_listings"],
+        )
+        if run.error:
+            run = replace(run, error=self.ingest.redact(run.error))
+        self.record_run(run)
+        seconds = time.monotonic() - self.started
+        outcomes = {outcome.value: count for outcome, count in self.counts.items()}
+        outcomes["seen"] = seen
+        metrics.record_crawl(run.source_id, run.ok, outcomes, self.items + items_seen, self.alerts, seconds)
+        log.info(
+            "source=%s run %s new=%d copies=%d filled=%d revised=%d seen=%d alerts=%d errors=%d "
+            "duration=%.1fs%s",
+            run.source_id, "ok" if run.ok else "failed", self.counts[Outcome.NEW],
+            self.counts[Outcome.COPY], self.counts[Outcome.FILLED], self.counts[Outcome.REVISED], seen,
+            self.alerts, len(self.errors) + (not run.ok), seconds, " not-modified" if run.not_modified else "",
+        )
+        return run

@@ -1,0 +1,56 @@
+"""What every `presswatch` command shares: the --config option, loading the config, opening the store."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from presswatch.config import load_config
+from presswatch.config.duration import parse_duration
+from presswatch.config.errors import ConfigError
+
+CONFIG_HELP = "Config file (YAML). Default: $PRESSWATCH_CONFIG, else the shipped mission config."
+
+
+def config_option(func):
+    return click.option(
+        "--config", "-c", "config_path", envvar="PRESSWATCH_CONFIG",
+        type=click.Path(dir_okay=False, path_type=Path), help=CONFIG_HELP,
+    )(func)
+
+
+def load(config_path: Path | None):
+    """Load the config or exit 2 listing every problem."""
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        where = config_path or "the default config"
+        click.echo(f"presswatch: {where} has {len(exc.problems)} problem(s):", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(2)
+
+
+@contextmanager
+def open_store(config):
+    """The config's database, for reading; a clear error when presswatch has not run yet."""
+    # Imported here to keep `presswatch --help` fast: sqlite-utils (with numpy) takes about 135 ms.
+    from presswatch.crawler.store.database import Store
+
+    if not config.database.exists():
+        raise click.ClickException(f"no database yet at {config.database}; run presswatch first")
+    store = Store(str(config.database))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def parse_since(text: str):
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
