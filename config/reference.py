@@ -22,7 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from presswatch.config.checks import default_user_agent
-from presswatch.config.pacing import ChannelUrl, Digest
+from presswatch.config.alerts import ChannelUrl, Digest
 from presswatch.config.schema import Channel, Config, Fallback, Rule, Source
 
 COMMAND = "python -m presswatch.config.reference > docs/configuration.md"

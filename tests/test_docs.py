@@ -14,7 +14,7 @@ import yaml
 
 from presswatch.config import Config, ConfigError, default_config_text, load_config
 from presswatch.config.reference import ENTRY_TABLES, render_reference
-from presswatch.crawler.store import Store
+from presswatch.crawler.store.database import Store
 from presswatch.scheduler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -109,7 +109,8 @@ def scrapy_settings(config, pipeline: type | None) -> Settings:
         "DOWNLOAD_DELAY": crawl.delay.total_seconds(),
         # Not randomised: HostPacingMiddleware books each host's requests crawl.delay apart
         # across sources, and a crawler's own random wait (0.5-1.5x) would break that pace.
-        "RANDOMIZE_DOWNLOAD_DELAY": False,
+        # (DOWNLOAD_DELAY_JITTER replaces RANDOMIZE_DOWNLOAD_DELAY, deprecated in Scrapy 2.19.)
+        "DOWNLOAD_DELAY_JITTER": 0,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
         "AUTOTHROTTLE_ENABLED": True,
         "AUTOTHROTTLE_START_DELAY": crawl.delay.total_seconds(),
