@@ -280,7 +280,7 @@ def test_a_worker_exits_at_once_when_its_command_listener_read_the_unsubscribe_f
     from redis import Redis
     from rq import Queue
 
-    from presswatch.crawler.fetch.remote import CrawlWorker
+    from presswatch.crawler.fetch.worker import CrawlWorker
 
     connection = Redis.from_url(redis_url)
     worker = CrawlWorker([Queue("presswatch", connection=connection)], connection=connection)
@@ -341,7 +341,7 @@ def test_results_redis_refuses_make_the_run_fail_so_they_are_fetched_again(redis
 
     from presswatch.config import Source
     from presswatch.crawler.items import EntryItem, FeedEntry
-    from presswatch.crawler.fetch.remote import ResultSink
+    from presswatch.crawler.fetch.worker import ResultSink
 
     client = Redis.from_url(redis_url)
     source = Source(id="outlet", kind="feed", url="http://127.0.0.1:9/feed.xml")

@@ -199,7 +199,7 @@ class Ingest:
         if fingerprint is None and known.source_id != article.source_id:
             # A page another source stored first, listed by this one too (a site, a
             # sitemap): noted, so that what this source is told it knows includes it
-            # (crawler.fetch.remote: a worker does not fetch it again every run).
+            # (crawler.fetch.worker: a worker does not fetch it again every run).
             fingerprint = LISTED
         if fingerprint and self.store.entry_fingerprint(known.id, article.source_id) != fingerprint:
             with self.store.transaction():  # its page fetched again, unchanged: the entry is noted

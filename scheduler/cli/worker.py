@@ -1,7 +1,7 @@
 """`presswatch worker`: fetch and extract for a writer elsewhere, through Redis (RQ).
 
 A worker needs no database and no config file: each job carries its source and the
-crawl settings (crawler.fetch.remote). It takes jobs from the queue until stopped (SIGTERM
+crawl settings (crawler.fetch.worker). It takes jobs from the queue until stopped (SIGTERM
 lets the job in hand finish; a second one ends it), or with --burst until the queue is
 empty. Run as many as the machines have cores; the writer is the daemon whose config
 sets `workers.redis`.
@@ -46,7 +46,7 @@ def worker(redis_url, queue, burst, config_path):
       presswatch worker --redis redis://127.0.0.1:6379/0 --burst
     """
     # Imported here to keep `presswatch --help` fast: Scrapy and Twisted take about a second.
-    from presswatch.crawler.fetch.remote import work
+    from presswatch.crawler.fetch.worker import work
     if not redis_url or not queue:
         config = load(config_path) if (config_path or not redis_url) else None
         redis_url = redis_url or (config.workers.redis if config else "")
