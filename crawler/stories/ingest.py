@@ -3,9 +3,10 @@
 Deciding is kept apart from storing: `ingest` asks the store what it already knows
 (same canonical URL or feed GUID: the same article, maybe revised by the source that owns
 its text, while other sources listing it are only noted; same normalised text,
-or a near-duplicate text found through the MinHash index: a copy of a known story), matches
-rules against every new article and revision, and writes the article, its story, the
-matches and their outbox rows in one transaction, so nothing is alerted that is not stored
+or a near-duplicate text found through the MinHash index: a copy of a known story), has
+`crawler.stories.intent` decide what the candidate is (an intent, over plain data), and
+writes that intent, the rules it matches and their outbox rows in one transaction
+(store calls only), so nothing is alerted that is not stored
 and nothing stored can miss its alert. A match is kept once per (story, rule): a story
 alerts each rule's channels once, however many outlets carry it; a story that already
 alerted sends one short update when it reaches each configured outlet count.
@@ -19,7 +20,6 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from urllib.parse import urljoin, urlsplit
 
 from presswatch.config.redact import Redactor
@@ -38,6 +38,17 @@ from presswatch.crawler.store.records import (
 from presswatch.crawler.stories.candidates import Candidate
 from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
 from presswatch.crawler.stories.health import judge
+from presswatch.crawler.stories.intent import (
+    CopyOf,
+    Fill,
+    NewStory,
+    NoteListing,
+    Outcome,
+    Seen,
+    decide_again,
+    decide_new,
+    match_article,
+)
 
 # The console channel receives the alerts of rules that name no channel.
 CONSOLE_CHANNEL = CONSOLE
@@ -51,14 +62,6 @@ SHORT_COPY_SPAN = timedelta(days=2)
 MIN_HASH_WORDS = 40
 # The title shown for an entry with neither title, text nor web link.
 NO_TITLE = "(no title)"
-
-
-class Outcome(Enum):
-    SEEN = "seen"  # the same article again (URL or GUID), unchanged
-    COPY = "copy"  # a new URL carrying a known story's text, the same or nearly
-    NEW = "new"  # a new story
-    FILLED = "filled"  # a known article's feed text replaced by its page's
-    REVISED = "revised"  # a known article whose title or text changed
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,24 @@ class Ingest:
                                lambda: self.store.entry_fingerprint(known.id, source_id))
 
     def ingest(self, candidate: Candidate) -> IngestResult:
+        """The writer's path: look up what is known (store reads), decide what the candidate
+        is (an intent, pure), write that intent in one transaction (store calls only)."""
+        article, known = self._look_up(candidate)
+        if known is not None:
+            noted = self.store.entry_fingerprint(known.id, article.source_id)
+            intent = decide_again(known, article, noted)
+            if isinstance(intent, Fill):  # a fuller or changed text: indexed, maybe regrouped
+                signed = signatures(self.scheme, article.headline, article.text)
+                intent = replace(intent, signed=signed, move_to=self._regroup_target(known, article, signed))
+        else:
+            signed = signatures(self.scheme, article.headline, article.text)
+            copy_of, similar = self._story_for(article, signed)  # the near-duplicate search: a read
+            before = self.store.outlet_count(copy_of) if copy_of is not None else 0
+            intent = decide_new(article, signed, copy_of, similar, before)
+        return self._write(intent)
+
+    def _look_up(self, candidate: Candidate) -> tuple[NewArticle, KnownArticle | None]:
+        """The article a candidate makes, and the stored article it already is, if any."""
         if not candidate.url.startswith(("http://", "https://")):
             candidate = self._without_link(candidate)
             key = fetched_key = candidate.url
@@ -160,52 +181,48 @@ class Ingest:
             # list), told apart by their fragments and GUIDs: each is an article of its own.
             key = fetched_key = f"{key}#{urlsplit(candidate.url).fragment}"
             known = self.store.known_article(candidate.source_id, candidate.guid, (key,))
-        article = self._new_article(candidate, key, fetched_key)
-        if known is not None:
-            return self._again(known, article)
-        signed = signatures(self.scheme, article.headline, article.text)
+        return self._new_article(candidate, key, fetched_key), known
+
+    def _write(self, intent: NewStory | CopyOf | Fill | NoteListing | Seen) -> IngestResult:
+        """Store an intent, its matches and their outbox rows in one transaction."""
+        if isinstance(intent, Seen):
+            return IngestResult(Outcome.SEEN, intent.known.story_id)
         with self.store.transaction():
-            copy_of, similar = self._story_for(article, signed)
-            before = self.store.outlet_count(copy_of) if copy_of is not None else 0
-            article_id, story_id = self.store.add_article(article, copy_of)
-            self.store.add_signatures(article_id, signed, self.scheme)
-            queued = self.store.add_matches(story_id, article_id, self._matches(article, story_id))
-            updates = self._spread(story_id, before) if copy_of is not None else 0
-        if copy_of is not None:
-            return IngestResult(Outcome.COPY, story_id, queued, similar, updates)
-        return IngestResult(Outcome.NEW, story_id, queued)
+            if isinstance(intent, NoteListing):
+                self.store.note_entry(intent.known.id, intent.article.source_id, intent.fingerprint)
+                if intent.page_fetched:
+                    self.store.note_page_validators(intent.known.id, intent.article)
+                return IngestResult(Outcome.SEEN, intent.known.story_id)
+            if isinstance(intent, Fill):
+                return self._write_text(intent)
+            return self._write_article(intent)
 
-    def _again(self, known: KnownArticle, article: NewArticle) -> IngestResult:
-        """An article already stored: its page at last, a revision, or nothing new.
+    def _write_article(self, intent: NewStory | CopyOf) -> IngestResult:
+        """A new article, in a new story or in the story it is a copy of, with its matches."""
+        copy_of = intent.story_id if isinstance(intent, CopyOf) else None
+        article_id, story_id = self.store.add_article(intent.article, copy_of)
+        self.store.add_signatures(article_id, intent.signed, self.scheme)
+        queued = self.store.add_matches(story_id, article_id, self._matches(intent.article, story_id))
+        if copy_of is None:
+            return IngestResult(Outcome.NEW, story_id, queued)
+        updates = self._spread(story_id, intent.outlets_before)
+        return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates)
 
-        Its page replaces a feed's text whoever fetched it, and that source owns the text
-        from then on; otherwise only the owner (the source that stored it first) revises
-        it: another source listing it, with a summary of its own, only has its listing noted.
-        """
-        if known.extracted_from == "feed" and article.extracted_from == "page":
-            return self._update(known, article, Outcome.FILLED)
-        if known.extracted_from != article.extracted_from:
-            # The feed's entry of an article stored from its page: the page is the better text.
-            # A feed that lists it for the first time has its entry noted; a changed entry
-            # is not (its page is wanted, and noted when fetched).
-            if article.entry_fingerprint and self.store.entry_fingerprint(known.id, article.source_id) is None:
-                with self.store.transaction():
-                    self.store.note_entry(known.id, article.source_id, article.entry_fingerprint)
-            return IngestResult(Outcome.SEEN, known.story_id)
-        owner = known.owner or known.source_id
-        if article.version_hash != known.version_hash and article.source_id == owner:
-            return self._update(known, article, Outcome.REVISED)
-        fingerprint = article.entry_fingerprint
-        if fingerprint is None and known.source_id != article.source_id:
-            # A page another source stored first, listed by this one too (a site, a
-            # sitemap): noted, so that what this source is told it knows includes it
-            # (crawler.fetch.worker: a worker does not fetch it again every run).
-            fingerprint = LISTED
-        if fingerprint and self.store.entry_fingerprint(known.id, article.source_id) != fingerprint:
-            with self.store.transaction():  # its page fetched again, unchanged: the entry is noted
-                self.store.note_entry(known.id, article.source_id, fingerprint)
-                self.store.note_page_validators(known.id, article)
-        return IngestResult(Outcome.SEEN, known.story_id)
+    def _write_text(self, intent: Fill) -> IngestResult:
+        """A fuller or changed text of a stored article: stored, indexed and matched, so a
+        rule that only the new text satisfies alerts (once, like any match)."""
+        known, article = intent.known, intent.article
+        if intent.outcome is Outcome.REVISED:
+            self.store.revise_article(known.id, article)
+        else:
+            self.store.fill_article(known.id, article)
+        self.store.add_signatures(known.id, intent.signed, self.scheme)
+        story_id = known.story_id
+        if intent.move_to is not None:
+            self.store.move_article(known.id, intent.move_to)
+            story_id = intent.move_to
+        queued = self.store.add_matches(story_id, known.id, self._matches(article, story_id))
+        return IngestResult(intent.outcome, story_id, queued)
 
     def _known(self, source_id: str, guid: str | None, url: str) -> KnownArticle | None:
         """The stored article a link (or this source's GUID) names; None for an unusable link."""
@@ -234,30 +251,13 @@ class Ingest:
                 self.store.note_entry(known.id, source_id, fingerprint)
         return IngestResult(Outcome.SEEN, known.story_id)
 
-    def _update(self, known: KnownArticle, article: NewArticle, outcome: Outcome) -> IngestResult:
-        """A fuller or changed text of a stored article: store it, index it, and match it,
-        so a rule that only the new text satisfies alerts (once, like any match)."""
-        signed = signatures(self.scheme, article.headline, article.text)
-        with self.store.transaction():
-            if outcome is Outcome.REVISED:
-                self.store.revise_article(known.id, article)
-            else:
-                self.store.fill_article(known.id, article)
-            self.store.add_signatures(known.id, signed, self.scheme)
-            known = self._regroup(known, article, signed)
-            queued = self.store.add_matches(known.story_id, known.id, self._matches(article, known.story_id))
-        return IngestResult(outcome, known.story_id, queued)
-
-    def _regroup(self, known: KnownArticle, article: NewArticle, signed: list[Signature]) -> KnownArticle:
+    def _regroup_target(self, known: KnownArticle, article: NewArticle, signed: list[Signature]) -> int | None:
         """An article alone in its story whose new text is a copy of another story joins that
         story, so what its text matches alerts there (once) and not as a second story."""
         if self.store.story_size(known.story_id) != 1:
-            return known
+            return None
         other, _ = self._story_for(article, signed, exclude_story=known.story_id)
-        if other is None:
-            return known
-        self.store.move_article(known.id, other)
-        return replace(known, story_id=other)
+        return other
 
     def _story_for(self, article: NewArticle, signed: list[Signature],
                    exclude_story: int | None = None) -> tuple[int | None, float | None]:
@@ -327,16 +327,10 @@ class Ingest:
         return candidate.source_id
 
     def _matches(self, article: NewArticle, story_id: int) -> list[NewMatch]:
-        # The article's source, language and story's outlets (copies included) are looked
-        # up only when a rule filters on them.
-        facts = {}
-        if self.matcher.needs_facts:
-            facts = {"source": article.source_id, "language": article.language,
-                     "outlets": self.store.outlet_count(story_id)}
-        return [
-            NewMatch(m.rule_id, m.terms, m.snippet, self.rule_channels[m.rule_id])
-            for m in self.matcher.match(article.headline, article.text, **facts)
-        ]
+        # The story's outlets are counted once the article joined it (copies included),
+        # and looked up only when a rule filters on them.
+        outlets = self.store.outlet_count(story_id) if self.matcher.needs_facts else None
+        return match_article(self.matcher, self.rule_channels, article, outlets)
 
     def _new_article(self, candidate: Candidate, key: str, fetched_key: str) -> NewArticle:
         text = candidate.text.strip()
@@ -366,7 +360,6 @@ class Ingest:
         )
 
 
-LISTED = "listed"  # the entry fingerprint noted for a page a site or sitemap source listed
 
 
 def page_not_wanted(extracted_from: str, page_error: str | None, fingerprint: str | None,
