@@ -1,9 +1,11 @@
 """The one item pipeline: what spiders yield goes to the run the crawl was given.
 
-Scrapy deep-copies its settings, and a database connection cannot be copied, so what a
-crawl's items go to travels on the crawl's own `Crawler` (`hand_items_to`), set by whoever
-starts the crawl: a `SourceIngest` of the writer (`presswatch.crawler.stories.run`) here, a
-result sink on a remote worker. Deciding and storing are the writer's; this is Scrapy glue.
+Scrapy deep-copies its settings, and a database connection cannot be copied, so the run a
+crawl serves travels on the crawl's own `Crawler` (`hand_items_to`), set by whoever starts
+the crawl: a `SourceIngest` of the writer (`presswatch.crawler.stories.run`) here, a result
+sink on a remote worker. The run takes the items (`process`) and answers the spider's two
+questions about what is stored (`is_known`, `page_validators`: see `SourceSpider.from_crawler`).
+Deciding and storing are the writer's; this is Scrapy glue.
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ def hand_items_to(crawler, receiver) -> None:
     crawler.presswatch_items_to = receiver
 
 
+def run_of(crawler):
+    """The run a crawl was handed, or None (a probe collects the items itself)."""
+    return getattr(crawler, "presswatch_items_to", None)
+
+
 def items_receiver(crawler):
-    receiver = getattr(crawler, "presswatch_items_to", None)
+    receiver = run_of(crawler)
     if receiver is None:
         raise RuntimeError("a crawl was started without hand_items_to(crawler, ...): its items would go nowhere")
     return receiver

@@ -108,7 +108,7 @@ class RemoteCrawls(Crawls):
             "known": self.ingest.store.source_known(source.id, KNOWN_LIMIT),
             "trusted_hosts": sorted(trusted_hosts(self.config)),
         }
-        run = _Run(source.id, self.source_run(source.id, hold), asyncio.get_running_loop().create_future(),
+        run = _Run(source.id, self.source_run(source, hold), asyncio.get_running_loop().create_future(),
                    job_id=f"presswatch-{run_id}",
                    deadline=time.monotonic() + self.config.workers.timeout.total_seconds(),
                    queued=time.monotonic())

@@ -18,7 +18,6 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from functools import partial
 
 from scrapy import signals
 from scrapy.crawler import AsyncCrawlerRunner
@@ -140,6 +139,12 @@ def scrapy_settings(config, pipeline: type | None) -> Settings:
     })
 
 
+def wants_pages(source) -> bool:
+    """Whether a run of `source` reads its entries' pages (a feed with fetch_articles), so
+    that an article stored from the feed's text alone is not yet "known" (`Ingest.is_known`)."""
+    return source.kind == "feed" and bool(getattr(source, "fetch_articles", False))
+
+
 def source_policy(config, source) -> dict:
     """The robots.txt and redirect choices of a source: its own, else the crawl section's."""
     crawl = config.crawl
@@ -189,10 +194,11 @@ class Crawls:
         """What starts the crawls in this process."""
         return AsyncCrawlerRunner(scrapy_settings(self.config, IngestPipeline))
 
-    def source_run(self, source_id: str, hold: bool = False) -> SourceIngest:
-        """The writer's side of one run: its outcome recorded at once, or held in `held`
-        for the runner, which records one run once it knows whether the fallback was needed."""
-        return SourceIngest(self.ingest, source_id, self._hold if hold else None)
+    def source_run(self, source, hold: bool = False) -> SourceIngest:
+        """The writer's side of one run of `source` (a configured source or its fallback):
+        its outcome recorded at once, or held in `held` for the runner, which records one
+        run once it knows whether the fallback was needed."""
+        return SourceIngest(self.ingest, source.id, self._hold if hold else None, want_page=wants_pages(source))
 
     def _hold(self, run: SourceRun) -> None:
         self.held[run.source_id] = run
@@ -220,17 +226,13 @@ class Crawls:
                hold: bool = False):
         crawler = self.runner.create_crawler(SPIDERS[source.kind])
         crawler.settings.setdict(source_settings(source), priority="spider")
-        hand_items_to(crawler, self.source_run(source.id, hold))
+        hand_items_to(crawler, self.source_run(source, hold))
         if self.progress is not None:
             crawler.signals.connect(_article_counter(self.progress, source.id), signals.item_scraped,
                                     weak=False)
         return self.runner.crawl(
-            crawler, source=source,
-            is_known=partial(self.ingest.is_known, source.id,
-                             want_page=source.kind == "feed" and source.fetch_articles),
-            etag=etag, last_modified=last_modified, body_digest=body_digest,
+            crawler, source=source, etag=etag, last_modified=last_modified, body_digest=body_digest,
             max_articles=self.config.crawl.max_articles,
-            page_validators=partial(self.ingest.page_validators, source.id),
             **source_policy(self.config, source),
         )
 

@@ -29,7 +29,7 @@ from presswatch.crawler.errors import FetchError
 from presswatch.crawler.fetch.downloadermiddlewares.politeness import HostPacingMiddleware
 from presswatch.crawler.fetch.pipeline import hand_items_to, items_receiver
 from presswatch.crawler.fetch.record import candidate_record, entry_record
-from presswatch.crawler.fetch.runner import SPIDERS, scrapy_settings, source_policy, source_settings
+from presswatch.crawler.fetch.runner import SPIDERS, scrapy_settings, source_policy, source_settings, wants_pages
 from presswatch.crawler.items import EntryItem, PageItem, PageUnchanged, SourceFailed, SourceFetched
 from presswatch.crawler.parse.canonical import canonical_url
 from presswatch.crawler.stories.candidates import extract_candidate, source_reading
@@ -83,8 +83,9 @@ class KnownEntries:
 class ResultSink:
     """Appends a run's records to the results stream, extracting pages on the way."""
 
-    def __init__(self, connection, stream: str, run_id: str, source):
+    def __init__(self, connection, stream: str, run_id: str, source, known: KnownEntries | None = None):
         self.connection = connection
+        self.known = known or KnownEntries([], want_page=False)  # what the writer has, from the job
         self.stream = stream
         self.run_id = run_id
         self.source = source
@@ -93,6 +94,12 @@ class ResultSink:
         self.lost_reason = ""
         self.ended = False
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def is_known(self, guid: str | None, url: str, fingerprint: str | None = None) -> bool:
+        return self.known.is_known(guid, url, fingerprint)
+
+    def page_validators(self, guid: str | None, url: str) -> tuple[str | None, str | None] | None:
+        return self.known.page_validators(guid, url)
 
     def send(self, kind: str, **data) -> None:
         record = {"run": self.run_id, "source": self.source.id, "type": kind, **data}
@@ -161,11 +168,11 @@ def crawl_job(payload: dict) -> dict:
     job = get_current_job()
     config = Config.model_validate(payload["config"])
     source = config.sources[0]
-    sink = ResultSink(job.connection, payload["stream"], payload["run"], source)
+    sink = ResultSink(job.connection, payload["stream"], payload["run"], source,
+                      KnownEntries(payload["known"], want_page=wants_pages(source)))
     # One pace per host across every job and worker of the queue, kept in Redis.
     HostPacingMiddleware.share_through(job.connection, payload["pace"])
     try:
-        known = KnownEntries(payload["known"], want_page=source.kind == "feed" and source.fetch_articles)
         settings = scrapy_settings(config, ForwardPipeline)
         settings.setdict(source_settings(source), priority="spider")
         # The job's config holds its own source only: the writer's config says which hosts are sources'.
@@ -174,9 +181,7 @@ def crawl_job(payload: dict) -> dict:
         process = CrawlerProcess(settings, install_root_handler=False)
         crawler = process.create_crawler(SPIDERS[source.kind])
         hand_items_to(crawler, sink)
-        process.crawl(crawler, source=source, is_known=known.is_known,
-                      page_validators=known.page_validators,
-                      etag=payload["etag"], last_modified=payload["last_modified"],
+        process.crawl(crawler, source=source, etag=payload["etag"], last_modified=payload["last_modified"],
                       body_digest=payload["body_digest"], max_articles=config.crawl.max_articles,
                       **source_policy(config, source))
         process.start()

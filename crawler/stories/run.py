@@ -35,9 +35,11 @@ class SourceIngest:
     one summary line. Failures of single pages are recorded, never raised.
     """
 
-    def __init__(self, ingest: Ingest, source_id: str, record_run: Callable[[SourceRun], object] | None = None):
+    def __init__(self, ingest: Ingest, source_id: str, record_run: Callable[[SourceRun], object] | None = None,
+                 want_page: bool = False):
         self.ingest = ingest
         self.source_id = source_id
+        self.want_page = want_page  # the run reads its entries' pages (`Ingest.is_known`)
         # Where the run's outcome goes: the store at once, or the runner, which holds a
         # feed's first try until it knows whether the fallback is needed.
         self.record_run = record_run or ingest.record_run
@@ -51,6 +53,14 @@ class SourceIngest:
         self.pages = {"read": 0, "without_text": 0, "like_listings": 0}
         self.pending: list[Candidate] = []  # waiting for the batch's one transaction
         self.started = time.monotonic()
+
+    def is_known(self, guid: str | None, url: str, fingerprint: str | None = None) -> bool:
+        """Whether the spider need not fetch this page (again): asked before each request."""
+        return self.ingest.is_known(self.source_id, guid, url, fingerprint, want_page=self.want_page)
+
+    def page_validators(self, guid: str | None, url: str) -> tuple[str | None, str | None] | None:
+        """The stored page's validators, to ask for it again conditionally."""
+        return self.ingest.page_validators(self.source_id, guid, url)
 
     def process(self, item) -> None:
         if isinstance(item, SourceFetched):

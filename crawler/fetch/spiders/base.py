@@ -17,6 +17,7 @@ from scrapy.exceptions import (
 from twisted.python.failure import Failure
 
 from presswatch.crawler.fetch.downloadermiddlewares import RetryGivenUp
+from presswatch.crawler.fetch.pipeline import run_of
 from presswatch.crawler.items import FeedEntry, PageItem, PageUnchanged, SourceFailed, SourceFetched
 
 
@@ -122,6 +123,16 @@ links in `link_report`. `robots` (obey robots.txt) and `redirect_other_hosts`
         # With `explain`, each listing's links kept and dropped (ListingLinks), for people to read.
         self.explain = explain
         self.link_report: list = []
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        # What the store holds is asked of the run the crawl serves (the writer's
+        # SourceIngest, or a worker's sink holding the job's list), as its items go there.
+        run = run_of(crawler)
+        if run is not None:
+            kwargs.setdefault("is_known", run.is_known)
+            kwargs.setdefault("page_validators", run.page_validators)
+        return super().from_crawler(crawler, *args, **kwargs)
 
     async def start(self):
         yield self.source_request(self.parse)
