@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from presswatch.crawler.store.records import KnownArticle, NewArticle
-from presswatch.crawler.stories.intent import LISTED, Fill, NoteListing, Revision, Seen, decide_again
+from presswatch.crawler.stories.intent import (
+    LISTED, CopyOf, Fill, NewStory, NoteListing, Revision, Seen, decide_again, decide_new,
+)
 
 URL = "https://www.hrw.org/report/2018/11/01/you-cry-night-dont-know-why"
 KNOWN = KnownArticle(id=7, story_id=3, extracted_from="page", page_error=None, version_hash="v1",
@@ -36,3 +38,15 @@ def test_a_listing_already_noted_is_seen():
     feed_entry = _article("hrw-feed", extracted_from="feed", fingerprint="f1")
     assert isinstance(decide_again(KNOWN, feed_entry, noted=None), NoteListing)
     assert isinstance(decide_again(KNOWN, feed_entry, noted="f0"), Seen)  # a changed entry: its page is wanted
+
+
+def test_a_copy_counts_its_outlet_once_and_reports_the_milestones_it_reaches():
+    article = _article("nknews")
+    assert isinstance(decide_new(article, [], None, None, 0), NewStory)
+    new_outlet = decide_new(article, [], copy_of=3, similar=0.9, outlets_before=4, outlet_known=False)
+    assert isinstance(new_outlet, CopyOf) and new_outlet.outlets_after == 5
+    assert new_outlet.spread_milestone((5, 20)) == 5
+    assert new_outlet.spread_milestone((3, 20)) is None  # 5 is not a milestone
+    same_outlet = decide_new(article, [], copy_of=3, similar=0.9, outlets_before=4, outlet_known=True)
+    assert same_outlet.outlets_after == 4
+    assert same_outlet.spread_milestone((4, 5)) is None  # reached before: not reported again

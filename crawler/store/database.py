@@ -522,6 +522,9 @@ class Store(ArchiveQueries, OutboxQueries):
         row = self._one("SELECT outlet_count FROM stories WHERE id = ?", (story_id,))
         return row["outlet_count"] if row else 0
 
+    def story_has_outlet(self, story_id: int, outlet: str) -> bool:
+        return self._one("SELECT 1 FROM story_outlets WHERE story_id = ? AND outlet = ?", (story_id, outlet)) is not None
+
     def queue_spread(self, story_id: int, outlets: int, at: datetime | None = None) -> int:
         """The story reached `outlets` outlets: one update to each channel it alerted.
 

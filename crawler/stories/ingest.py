@@ -154,13 +154,21 @@ class Ingest:
             intent = decide_again(known, article, noted)
             if isinstance(intent, Fill):  # a fuller or changed text: indexed, maybe regrouped
                 signed = signatures(self.scheme, article.headline, article.text)
-                intent = replace(intent, signed=signed, move_to=self._regroup_target(known, article, signed))
+                move_to = self._regroup_target(known, article, signed)
+                intent = replace(intent, signed=signed, move_to=move_to,
+                                 outlets=self._outlets_once_filled(known, article, move_to))
         else:
             signed = signatures(self.scheme, article.headline, article.text)
             copy_of, similar = self._story_for(article, signed)  # the near-duplicate search: a read
-            before = self.store.outlet_count(copy_of) if copy_of is not None else 0
-            intent = decide_new(article, signed, copy_of, similar, before)
+            before, known_outlet = self._outlets(copy_of, article.outlet)
+            intent = decide_new(article, signed, copy_of, similar, before, known_outlet)
         return self._write(intent)
+
+    def _outlets(self, story_id: int | None, outlet: str) -> tuple[int, bool]:
+        """A story's outlet count, and whether `outlet` is one of them (none for no story)."""
+        if story_id is None:
+            return 0, False
+        return self.store.outlet_count(story_id), self.store.story_has_outlet(story_id, outlet)
 
     def _look_up(self, candidate: Candidate) -> tuple[NewArticle, KnownArticle | None]:
         """The article a candidate makes, and the stored article it already is, if any."""
@@ -183,6 +191,16 @@ class Ingest:
             known = self.store.known_article(candidate.source_id, candidate.guid, (key,))
         return self._new_article(candidate, key, fetched_key), known
 
+    def _outlets_once_filled(self, known: KnownArticle, article: NewArticle, move_to: int | None) -> int | None:
+        """The outlets of a filled article's story once written (it counts in its own story
+        already; moved, it may add one): looked up only when a rule filters on outlets."""
+        if not self.matcher.needs_facts:
+            return None
+        if move_to is None:
+            return self.store.outlet_count(known.story_id)
+        count, known_outlet = self._outlets(move_to, article.outlet)
+        return count + (not known_outlet)
+
     def _write(self, intent: NewStory | CopyOf | Fill | NoteListing | Seen) -> IngestResult:
         """Store an intent, its matches and their outbox rows in one transaction."""
         if isinstance(intent, Seen):
@@ -202,10 +220,13 @@ class Ingest:
         copy_of = intent.story_id if isinstance(intent, CopyOf) else None
         article_id, story_id = self.store.add_article(intent.article, copy_of)
         self.store.add_signatures(article_id, intent.signed, self.scheme)
-        queued = self.store.add_matches(story_id, article_id, self._matches(intent.article, story_id))
+        outlets = 1 if copy_of is None else intent.outlets_after
+        queued = self.store.add_matches(story_id, article_id, self._matches(intent.article, outlets))
         if copy_of is None:
             return IngestResult(Outcome.NEW, story_id, queued)
-        updates = self._spread(story_id, intent.outlets_before)
+        # One update per alerted channel when the story reaches a configured outlet count.
+        milestone = intent.spread_milestone(self.stories.spread_updates)
+        updates = self.store.queue_spread(story_id, milestone) if milestone is not None else 0
         return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates)
 
     def _write_text(self, intent: Fill) -> IngestResult:
@@ -221,7 +242,7 @@ class Ingest:
         if intent.move_to is not None:
             self.store.move_article(known.id, intent.move_to)
             story_id = intent.move_to
-        queued = self.store.add_matches(story_id, known.id, self._matches(article, story_id))
+        queued = self.store.add_matches(story_id, known.id, self._matches(article, intent.outlets))
         return IngestResult(intent.outcome, story_id, queued)
 
     def _known(self, source_id: str, guid: str | None, url: str) -> KnownArticle | None:
@@ -292,13 +313,6 @@ class Ingest:
                 return best[1], best[0]
         return None, None
 
-    def _spread(self, story_id: int, before: int) -> int:
-        """One update per alerted channel when the story reaches a configured outlet count."""
-        after = self.store.outlet_count(story_id)
-        if after > before and after in self.stories.spread_updates:
-            return self.store.queue_spread(story_id, after)
-        return 0
-
     def _without_link(self, candidate: Candidate) -> Candidate:
         """A feed entry with no web link still gets stored, under a key of its own.
 
@@ -326,11 +340,11 @@ class Ingest:
                     continue
         return candidate.source_id
 
-    def _matches(self, article: NewArticle, story_id: int) -> list[NewMatch]:
-        # The story's outlets are counted once the article joined it (copies included),
-        # and looked up only when a rule filters on them.
-        outlets = self.store.outlet_count(story_id) if self.matcher.needs_facts else None
-        return match_article(self.matcher, self.rule_channels, article, outlets)
+    def _matches(self, article: NewArticle, outlets: int | None) -> list[NewMatch]:
+        # `outlets`: the story's, the article counted (copies included); the rules that
+        # filter on outlets are given them, the others need not be.
+        return match_article(self.matcher, self.rule_channels, article,
+                             outlets if self.matcher.needs_facts else None)
 
     def _new_article(self, candidate: Candidate, key: str, fetched_key: str) -> NewArticle:
         text = candidate.text.strip()

@@ -43,6 +43,12 @@ class CopyOf:
     story_id: int
     similarity: float | None
     outlets_before: int  # the story's outlets before it: a spread update when it grows past one
+    outlets_after: int  # with it: one more when its outlet is new to the story
+
+    def spread_milestone(self, milestones: tuple[int, ...]) -> int | None:
+        """The outlet count this copy brings the story to, when it is one that is reported."""
+        grown = self.outlets_after > self.outlets_before
+        return self.outlets_after if grown and self.outlets_after in milestones else None
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Fill:
     article: NewArticle
     signed: list[Signature] = field(default_factory=list)
     move_to: int | None = None  # the story it now is a copy of, when it was alone in its own
+    outlets: int | None = None  # its story's outlets once written, when a rule filters on them
     outcome: ClassVar[Outcome] = Outcome.FILLED
 
 
@@ -75,11 +82,12 @@ class Seen:
 
 
 def decide_new(article: NewArticle, signed: list[Signature], copy_of: int | None,
-               similar: float | None, outlets_before: int) -> NewStory | CopyOf:
-    """A new article: a new story, or a copy of the story the near-duplicate search found."""
+               similar: float | None, outlets_before: int, outlet_known: bool = False) -> NewStory | CopyOf:
+    """A new article: a new story, or a copy of the story the near-duplicate search found
+    (which has `outlets_before` outlets, the article's own among them when `outlet_known`)."""
     if copy_of is None:
         return NewStory(article, signed)
-    return CopyOf(article, signed, copy_of, similar, outlets_before)
+    return CopyOf(article, signed, copy_of, similar, outlets_before, outlets_before + (not outlet_known))
 
 
 def decide_again(known: KnownArticle, article: NewArticle, noted: str | None) -> Fill | NoteListing | Seen:
