@@ -67,7 +67,7 @@ class SlowSink:
     def apprise_url(self) -> str:
         return f"json://127.0.0.1:{self.port}/"
 
-    def wait_for(self, count: int, within: float = 5.0) -> None:
+    def wait_for(self, count: int, within: float = 60.0) -> None:
         deadline = time.monotonic() + within
         while len(self.messages) < count and time.monotonic() < deadline:
             time.sleep(0.05)

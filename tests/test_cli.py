@@ -162,12 +162,14 @@ def test_a_restart_does_not_refetch_sources_that_are_not_due(tmp_path, web):
     daemon = subprocess.Popen([sys.executable, "-m", "presswatch.scheduler", "run", "--config", str(config)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any("new" in p for p, _ in web.requests[before:]):
             time.sleep(0.2)
+        # A second's grace for a wrong fetch of the sources that ran already to show up:
+        # this can only hide a failure, never cause one.
         time.sleep(1)
         daemon.send_signal(signal.SIGTERM)
-        _, stderr = daemon.communicate(timeout=30)
+        _, stderr = daemon.communicate(timeout=120)
     finally:
         if daemon.poll() is None:
             daemon.kill()

@@ -518,8 +518,8 @@ def test_alerts_wait_out_an_outage_and_arrive_once_each_in_order(tmp_path, write
         def refused() -> int:
             return desk.refused + archive.refused
 
-        wait_for("the first run of both sources", lambda: runs() >= 1, 60, process, log)
-        wait_for("a few refused sends", lambda: refused() >= 6, 30, process, log)
+        wait_for("the first run of both sources", lambda: runs() >= 1, 120, process, log)
+        wait_for("a few refused sends", lambda: refused() >= 6, 120, process, log)
         # New stories arrive while the service is still down.
         serve_feed(web, "/wire.xml", wire + wire_more)
         serve_feed(web, "/agency.xml", agency + agency_more)
@@ -527,11 +527,11 @@ def test_alerts_wait_out_an_outage_and_arrive_once_each_in_order(tmp_path, write
         hrw = {e["token"] for e in everything if "hrw" in e["rules"]}
         kcna = {e["token"] for e in everything if "kcna" in e["rules"]}
         total = 2 * len(hrw) + len(kcna)
-        wait_for("the second run of both sources", lambda: runs() >= 2, 60, process, log)
-        wait_for("every alert queued", lambda: queued() == total, 30, process, log)
+        wait_for("the second run of both sources", lambda: runs() >= 2, 120, process, log)
+        wait_for("every alert queued", lambda: queued() == total, 120, process, log)
         after_last = refused()
         wait_for("more refused sends after the last alert was queued", lambda: refused() >= after_last + 2,
-                 30, process, log)
+                 120, process, log)
         # The service comes back at the worst moment, if one comes within a few seconds: when
         # a channel's next alert due is not its oldest one (older alerts, tried more often,
         # back off longer than newer ones). A max_backoff of 4s rather than 2s keeps their
@@ -548,9 +548,9 @@ def test_alerts_wait_out_an_outage_and_arrive_once_each_in_order(tmp_path, write
         def settled() -> bool:
             return query(db, "SELECT count(*) AS n FROM outbox WHERE kind = 'alert' AND state != 'sent'"
                          )[0]["n"] == 0
-        wait_for("every alert sent", settled, 30, process, log)
+        wait_for("every alert sent", settled, 120, process, log)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+        assert process.wait(timeout=120) == 0, log.read_text()[-3000:]
         print(f"back: all sent at {time.monotonic() - started:.1f}s; desk {len(desk.messages)}, "
               f"archive {len(archive.messages)}")
 

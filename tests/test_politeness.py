@@ -218,12 +218,15 @@ def test_two_sources_on_one_site_share_its_pace(web, write_config, run_presswatc
     the site, whichever source makes them."""
     from conftest import edition_sources, one_site_two_feeds, request_gaps
 
-    config = write_config({"crawl": {"delay": "0.4s"}, "sources": edition_sources(one_site_two_feeds(web))})
+    config = write_config({"crawl": {"delay": "1s"}, "sources": edition_sources(one_site_two_feeds(web))})
     result = run_presswatch("run", "--once", "--config", str(config))
     assert result.returncode == 0, result.stderr
     gaps = request_gaps(web)
     assert len(gaps) == 5  # two feeds, four pages
-    assert min(gaps) >= 0.35, gaps  # 0.4 s, less the server's own timing slack
+    # 1 s between sends; arrivals may come closer when a busy machine delays one send's
+    # connection more than the next's, so the slack is wide. A shared pace that failed
+    # would let two requests arrive together (gaps near 0).
+    assert min(gaps) >= 0.6, gaps
 
 
 RUSSIAN = ("<html><head><title>Правозащитники о докладе</title></head><body><p>"

@@ -130,7 +130,7 @@ class Archive:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            _, self.stderr = self.process.communicate(timeout=20)
+            _, self.stderr = self.process.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             _, self.stderr = self.process.communicate()
