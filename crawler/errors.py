@@ -1,7 +1,8 @@
 """The crawler's errors: a page or feed that holds nothing to read, a store that refuses.
 
 Both sit under `PresswatchError` (config's, the bottom layer). A source's failure is a value
-recorded on the source, not a crash: the pipeline catches these and records the reason.
+recorded on the source, not a crash: the writer's run (`stories.run.SourceIngest`)
+catches these and records the reason.
 """
 
 from presswatch.config.errors import PresswatchError

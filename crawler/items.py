@@ -1,7 +1,7 @@
 """What spiders yield: plain dataclasses named by their stage.
 
-A spider turns responses into these and nothing more; the item pipeline hands them to
-`ingest` and the store. Keeping them free of Scrapy types lets the same path be fed by
+A spider turns responses into these and nothing more; the item pipeline hands them to the
+run the crawl serves (`stories.run.SourceIngest`), or a worker sends them to the writer. Keeping them free of Scrapy types lets the same path be fed by
 another fetcher later.
 """
 

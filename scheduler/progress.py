@@ -6,7 +6,7 @@ On a terminal (stderr is a TTY) it is a rich progress bar: sources done of the t
 articles read so far (a sitemap's backfill moves this while the source count stands
 still) and, at the end, the alerts delivered; log lines keep printing above it.
 Elsewhere (cron, systemd, a pipe) it is plain log lines: one per finished source with
-the count so far, and one summary at the end. The pipeline's own per-source line
+the count so far, and one summary at the end. The writer's own per-source line
 (`source=... run ok new=...`) already carries the details, so ours only adds the count.
 
 The long-running daemon shows neither: its sources run on their own schedules, and

@@ -217,7 +217,7 @@ def _kcna(tree: HtmlElement, url: str) -> _SiteReading:
 def _kcna_2026(tree: HtmlElement) -> _SiteReading:
     """``<main><article><div class="container"><h1>Title</h1><p>...``: the paragraphs right
     inside the container are the body (a caption sits in a ``<div>`` of its own there); the
-    page states no date: the dateline gives the day, the listing the rest (see pipeline)."""
+    page states no date: the dateline gives the day, the listing the rest (`PageItem.listed`, resolved in `dateline.resolve`)."""
     articles = tree.xpath("//main//article") or tree.xpath("//article")
     if not articles:
         return _SiteReading()

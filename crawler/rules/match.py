@@ -19,8 +19,8 @@ rule carries the terms that occurred and a snippet of the original text, marked 
 
 How terms are normalised and found is in ``terms``; snippets in ``snippet``. This module is
 a pure function of its inputs. Deciding which articles to match (new
-stories, changed texts), storing matches and sending alerts are left to the pipeline,
-the store and the scheduler.
+stories, changed texts), storing matches and sending alerts are left to the writer
+(`stories.ingest`), the store and the scheduler.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ class HealthChange:
 
 @dataclass(frozen=True)
 class SourceRun:
-    """The outcome of one run of one source, as the pipeline saw it."""
+    """The outcome of one run of one source, as its `SourceIngest` saw it."""
 
     source_id: str
     ok: bool
@@ -85,7 +85,8 @@ class SourceRun:
 
 @dataclass(frozen=True)
 class NewArticle:
-    """An article ready to be stored: deduplication has already decided it is new."""
+    """An article as a candidate makes it, keyed and normalised, before the writer decides
+    what it is (new, a copy, a fill or revision of a stored one: `stories.intent`)."""
 
     source_id: str
     url: str  # the link to show: the page's own canonical, else the URL fetched

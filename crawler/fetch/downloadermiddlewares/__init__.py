@@ -4,15 +4,17 @@ requests to internal addresses, robots.txt failures in one line.
 
 Each ends a request it will not serve with a `PageRefused`, whose message is the reason
 recorded for the page (an `IgnoreRequest`, so Scrapy calls the request's errback and
-logs no traceback).
+logs no traceback; and a `PresswatchError`, like every error of ours).
 """
 
 from __future__ import annotations
 
 from scrapy.exceptions import IgnoreRequest
 
+from presswatch.config.errors import PresswatchError
 
-class PageRefused(IgnoreRequest):
+
+class PageRefused(IgnoreRequest, PresswatchError):
     """A request ended on purpose; the message says why, in plain words."""
 
 

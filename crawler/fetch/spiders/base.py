@@ -1,4 +1,4 @@
-"""What the feed and site spiders share: the source they serve, and turning failures into items."""
+"""What the feed, site and sitemap spiders share: the source they serve, and turning failures into items."""
 
 from __future__ import annotations
 
