@@ -20,7 +20,8 @@ from w3lib.url import canonicalize_url
 from presswatch.config.errors import ConfigError
 from presswatch.config.loader import load_config
 from presswatch.config.schema import Source
-from presswatch.crawler.parse.extract import extract_page, rodong_url_date
+from presswatch.crawler.parse.extract import extract_page
+from presswatch.crawler.parse.readers import rodong_url_date
 from presswatch.crawler.items import FeedEntry, PageItem
 from presswatch.crawler.stories.candidates import extract_candidate, page_candidate
 from presswatch.crawler.fetch.spiders.site import SiteSpider, listed_dates

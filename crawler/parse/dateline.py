@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Dateline", "dotted_date", "find_dateline", "resolve", "written_date"]
+__all__ = ["Dateline", "dotted_date", "find_dateline", "plausible_utc", "resolve", "written_date"]
 
 # Korea is UTC+9: a dateline may be up to a day ahead of the reference time in UTC.
 _AHEAD = timedelta(days=1)
@@ -143,3 +143,18 @@ def _valid(dateline: Dateline, year: int) -> bool:
 
 def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# A page may be a day ahead of UTC (Korea is UTC+9) but not more: later dates are template
+# junk such as an event calendar or a copyright year.
+MAX_FUTURE = timedelta(days=1)
+
+
+def plausible_utc(value: datetime | None) -> datetime | None:
+    """Make ``value`` aware UTC (no offset means UTC); None if implausibly in the future."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value if value <= datetime.now(UTC) + MAX_FUTURE else None
