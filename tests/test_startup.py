@@ -3,8 +3,8 @@
 Each command runs in a fresh interpreter against a real (fresh) database; what is in
 sys.modules when it exits is what it cost to start. Scrapy, Twisted and trafilatura are
 the crawl's; Apprise only sends alerts (and checks channel URLs, of which this config
-has none); APScheduler only schedules the daemon; datasketch and feedparser only serve
-ingest. Timings are bench/startup.py's, never asserted here.
+has none); APScheduler only schedules the long-running daemon; datasketch and feedparser
+only serve ingest. Timings are bench/startup.py's, never asserted here.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def test_a_read_only_command_imports_no_crawl_library(args, config_with_database
         f"`presswatch {' '.join(args)}` imported {sorted(NOT_FOR_READING & set(seen['modules']))}")
 
 
-def test_the_check_sees_what_the_daemon_imports(config_with_database, tmp_path):
-    # The same probe on `run --once`, which needs them all: it would catch an import that moved.
+def test_run_once_imports_the_crawl_but_not_the_schedule(config_with_database, tmp_path):
+    # The probe sees the crawl's libraries where they are needed; `run --once` schedules
+    # nothing, serves no /metrics and has no remote workers, so APScheduler and RQ stay out.
     out = tmp_path / "modules.json"
     env = {**os.environ, "PW_MODULES_OUT": str(out)}
     env.pop("PRESSWATCH_CONFIG", None)
@@ -84,3 +85,4 @@ def test_the_check_sees_what_the_daemon_imports(config_with_database, tmp_path):
     assert proc.returncode == 0, proc.stderr
     modules = set(json.loads(out.read_text())["modules"])
     assert {"scrapy", "twisted", "trafilatura", "datasketch", "feedparser"} <= modules
+    assert not {"apscheduler", "rq"} & modules
