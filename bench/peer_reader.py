@@ -1,6 +1,6 @@
 """presswatch beside lemon24/reader on the same real feeds, in one run: CPU, wall time, disk writes, database size.
 
-Usage: python bench/peer_reader.py [CORPUS] [--reader-python PATH] [--keep DIR] [--cycles N]
+Usage: python bench/peer_reader.py [CORPUS] [--reader-python PATH] [--cycles N] [--profile N] [--keep DIR]
 
 CORPUS: the shared corpus (default $PRESSWATCH_CORPUS, else ../shared/corpus beside the
 repository); its feeds/real/ files (198 real feeds) are read where they are and served from
@@ -32,6 +32,10 @@ added to this process once reaped; the database's size (with its -wal) is taken 
   `crawls.crawl_all` over every source --cycles times; the last cycle's time.process_time
   delta is reported, what the daemon pays every cycle once it is up.
 
+With --profile N, the daemon runs one more warm cycle under cProfile, after the measured
+ones, and its N costliest parts are printed, with the CPU a process spends importing the
+CLI and the daemon.
+
 The server counts the 200 and 304 answers of each step, so a warm step that fetched nothing
 (or fetched bodies again) shows. The goals of issue 15 are printed met or missed at the end.
 """
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import platform
@@ -50,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
@@ -80,21 +86,34 @@ reader.close()
 """
 
 DAEMON_CHILD = """
-import json, sys, time
+import cProfile, json, sys, time
 from presswatch.config import load_config
 from presswatch.scheduler.daemon import run
 from presswatch.scheduler.logs import setup_logging
 config = load_config(sys.argv[1])
-cycles = int(sys.argv[2])
+cycles, profile_out = int(sys.argv[2]), sys.argv[3]
 redact = setup_logging(config.log.level, config.log.format, config.secrets)
+profile = cProfile.Profile()
 times = []
 async def body(daemon):
-    for _ in range(cycles):
+    for i in range(cycles):
+        last = profile_out and i == cycles - 1
         t0, w0 = time.process_time(), time.perf_counter()
+        profile.enable() if last else None
         await daemon.crawls.crawl_all(daemon.sources)
+        profile.disable() if last else None
         times.append((time.process_time() - t0, time.perf_counter() - w0))
 code = run(config, redact, body=body)
+if profile_out:
+    profile.dump_stats(profile_out)
 print(json.dumps({"code": code, "cycles": times}))
+"""
+
+IMPORTS_CHILD = """
+import time
+t0 = time.process_time()
+import presswatch.scheduler.cli, presswatch.scheduler.daemon
+print(time.process_time() - t0)
 """
 
 
@@ -167,6 +186,7 @@ class Step:
     entries: int = 0
     answers: dict[int, int] = field(default_factory=dict)
     cycle: tuple[float, float] | None = None  # in-process cycle: (cpu, wall)
+    first_cycle: tuple[float, float] | None = None
     failed: str = ""
 
 
@@ -231,7 +251,8 @@ def run_reader(python: str, folder: Path, urls: Path, httpd, env, cycles: int, t
     return steps
 
 
-def run_presswatch(folder: Path, config: Path, httpd, env, cycles: int, timeout: int) -> list[Step]:
+def run_presswatch(folder: Path, config: Path, httpd, env, cycles: int, timeout: int,
+                   profile: Path | None) -> list[Step]:
     db = folder / "presswatch.db"
     steps = []
     command = [sys.executable, "-m", "presswatch.scheduler", "run", "--once", "-c", str(config)]
@@ -244,10 +265,13 @@ def run_presswatch(folder: Path, config: Path, httpd, env, cycles: int, timeout:
         steps.append(step)
     step = Step("presswatch in-process")
     httpd.take_counts()
-    out = last_json(measure(step, [sys.executable, "-c", DAEMON_CHILD, str(config), str(cycles)], folder, env, timeout))
+    # With a profile, one more cycle runs under cProfile after the measured ones.
+    child = [sys.executable, "-c", DAEMON_CHILD, str(config), str(cycles + bool(profile)), str(profile or "")]
+    out = last_json(measure(step, child, folder, env, timeout))
     step.answers = httpd.take_counts()
     step.db_size, step.entries = db_size(db), count_rows(db, "articles") if db.exists() else 0
-    step.cycle = tuple(out["cycles"][-1]) if out.get("cycles") else None
+    step.cycle = tuple(out["cycles"][cycles - 1]) if len(out.get("cycles", [])) >= cycles else None
+    step.first_cycle = tuple(out["cycles"][0]) if out.get("cycles") else None
     steps.append(step)
     return steps
 
@@ -300,6 +324,62 @@ def print_table(steps: dict[str, Step], cycles: int) -> None:
         print(f"goal: {label}: {'met' if met else 'MISSED'} ({figure})")
 
 
+def import_cpu(env) -> float:
+    """CPU seconds `run --once` spends importing the CLI and the daemon (best of 3)."""
+    runs = [subprocess.run([sys.executable, "-c", IMPORTS_CHILD], capture_output=True, text=True, env=env,
+                           check=True).stdout for _ in range(3)]
+    return min(float(out.strip()) for out in runs)
+
+
+def package_of(path: str, function: str) -> str:
+    if "site-packages/" in path:
+        return path.split("site-packages/")[1].split("/")[0].removesuffix(".py")
+    if path.startswith(str(REPO)):
+        return "presswatch " + "/".join(Path(path).relative_to(REPO).parts[:2])
+    if path.startswith(("~", "<")):
+        return function.strip("<>")[:48]
+    return f"stdlib {Path(path).name}"
+
+
+def short_path(path: str) -> str:
+    if "site-packages/" in path:
+        return path.split("site-packages/")[1]
+    if path.startswith(str(REPO)):
+        return str(Path(path).relative_to(REPO))
+    return Path(path).name
+
+
+def print_profile(path: Path, top: int, steps: dict[str, Step], imports: float) -> None:
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    own: dict[str, float] = {}
+    for (file, _, function), (_, _, tottime, _, _) in stats.stats.items():
+        own[package_of(file, function)] = own.get(package_of(file, function), 0.0) + tottime
+    total = sum(own.values())
+    warm, daemon = steps["presswatch warm"], steps["presswatch in-process"]
+    print()
+    print(f"where a warm run --once's {warm.cpu:.2f} s of CPU go: importing the CLI and the daemon "
+          f"{imports:.2f} s; one cycle {daemon.cycle[0] if daemon.cycle else float('nan'):.2f} s "
+          f"(the first cycle in a process: {daemon.first_cycle[0] if daemon.first_cycle else float('nan'):.2f} s, "
+          f"with Scrapy's lazy imports); the rest is the interpreter, config, database open and shutdown")
+    print(f"profile of one more warm cycle in the daemon (cProfile, {total:.2f} s under the profiler), "
+          f"own time by package:")
+    for name, seconds in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {seconds:6.2f} s {100 * seconds / total:5.1f}%  {name}")
+    print("  the costliest calls, cumulative:")
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][3])
+    shown = 0
+    for (file, line, function), (_, calls, _, cumulative, _) in rows:
+        if shown == top:
+            break
+        if "asyncio" in file or function.startswith("<"):
+            continue
+        print(f"  {cumulative:6.2f} s {100 * cumulative / total:5.1f}%  {calls:>7} calls  "
+              f"{short_path(file)}:{line} {function}")
+        shown += 1
+
+
 def default_reader_python() -> str:
     return os.environ.get("PRESSWATCH_READER_PYTHON") or str(REPO / "bench" / ".venv-reader" / "bin" / "python")
 
@@ -317,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="python of a venv with reader installed (default $PRESSWATCH_READER_PYTHON, "
                              "else bench/.venv-reader/bin/python)")
     parser.add_argument("--cycles", type=int, default=2, help="warm cycles run in one process (default 2)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after the table, profile one more warm daemon cycle and print its N costliest parts")
     parser.add_argument("--keep", type=Path, help="keep databases, configs and logs in this folder")
     parser.add_argument("--timeout", type=int, default=900, help="seconds for each step (default 900)")
     args = parser.parse_args(argv)
@@ -352,12 +434,19 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ}
     env.pop("PRESSWATCH_CONFIG", None)
     started, load = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()
+    profile_text = None
     try:
         urls = folder / "urls.txt"
         urls.write_text("\n".join(f.url for f in feeds), encoding="utf-8")
         config = write_config(folder, feeds, timeout=60)
         steps = run_reader(args.reader_python, folder, urls, httpd, env, args.cycles, args.timeout)
-        steps += run_presswatch(folder, config, httpd, env, args.cycles, args.timeout)
+        profile = folder / "cycle.prof" if args.profile else None
+        steps += run_presswatch(folder, config, httpd, env, args.cycles, args.timeout, profile)
+        imports = import_cpu(env) if args.profile else 0.0
+        if profile and profile.exists():
+            profile_text = io.StringIO()
+            with redirect_stdout(profile_text):
+                print_profile(profile, args.profile, {s.name: s for s in steps}, imports)
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -371,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     print("each step a process of its own; CPU = user+sys of the whole process; reader: update_feeds(workers=4)")
     print()
     print_table({s.name: s for s in steps}, args.cycles)
+    if args.profile:
+        print(profile_text.getvalue() if profile_text else "\nno profile: the daemon's cycles did not finish", end="")
     return 1 if any(s.failed for s in steps) else 0
 
 
