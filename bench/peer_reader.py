@@ -9,10 +9,11 @@ ETag and a Last-Modified, and with 304 Not Modified to a request that sends them
 
 reader is not a dependency of presswatch: it runs from a venv of its own, made once with
 
-    python -m venv bench/.venv-reader && bench/.venv-reader/bin/pip install 'reader==3.26'
+    python -m venv bench/.venv-reader && bench/.venv-reader/bin/pip install 'reader==3.26' sgmllib3k
 
 and given with --reader-python (default $PRESSWATCH_READER_PYTHON, else
-bench/.venv-reader/bin/python).
+bench/.venv-reader/bin/python). sgmllib3k: reader 3.26's vendored feedparser imports
+`sgmllib`, which the feedparser release pip picks beside it no longer installs.
 
 Each step runs in its own process, one after the other, and is measured from outside:
 CPU is the child's user+sys (RUSAGE_CHILDREN, so interpreter start and imports count),
@@ -388,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="Make reader's venv once: python -m venv bench/.venv-reader && "
-               "bench/.venv-reader/bin/pip install 'reader==3.26'",
+               "bench/.venv-reader/bin/pip install 'reader==3.26' sgmllib3k",
     )
     parser.add_argument("corpus", nargs="?", type=Path,
                         default=Path(os.environ.get("PRESSWATCH_CORPUS") or REPO.parent / "shared" / "corpus"),
@@ -410,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not Path(args.reader_python).exists():
         print(f"no reader python at {args.reader_python}; make it with: python -m venv bench/.venv-reader && "
-              "bench/.venv-reader/bin/pip install 'reader==3.26'", file=sys.stderr)
+              "bench/.venv-reader/bin/pip install 'reader==3.26' sgmllib3k", file=sys.stderr)
         return 2
     reader_version = subprocess.run([args.reader_python, "-c", "import reader; print(reader.__version__)"],
                                     capture_output=True, text=True, check=True).stdout.strip()

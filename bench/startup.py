@@ -2,15 +2,15 @@
 
 Usage: python bench/startup.py [--runs 3] [--importtime N]
 
-Each command runs in its own process, `--runs` times (best wall time kept), against a
+Each command runs in its own process, `--runs` times (best wall and best CPU kept), against a
 temporary config with no source and no rule and a fresh database (made by one
 `run --once` first, so the read-only commands have a file to read):
 
     presswatch --help | sources | search x | stats | check-config | run --once
 
 A small wrapper runs the command's `main` and, at exit, writes which of the heavy
-packages (HEAVY below) are in sys.modules; the wall time includes the interpreter's own
-start. With `--importtime N` each command also runs once under `python -X importtime`
+packages (HEAVY below) are in sys.modules; wall and CPU (user+sys, read from outside)
+include the interpreter's own start. On a busy machine read CPU first. With `--importtime N` each command also runs once under `python -X importtime`
 and the N costliest top-level imports (cumulative) are printed under it.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -62,17 +63,21 @@ def write_config(folder: Path) -> Path:
     return path
 
 
-def run_once(args: list[str], folder: Path, env: dict[str, str]) -> tuple[float, str, int]:
+def run_once(args: list[str], folder: Path, env: dict[str, str]) -> tuple[float, float, str, int]:
+    """Wall and CPU (user+sys) seconds of one run, the heavy packages it imported, its exit code."""
     out = folder / "modules.txt"
     out.unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", WRAPPER, *args], cwd=folder, env={**env, "PW_MODULES_OUT": str(out)},
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     modules = out.read_text() if out.exists() else "?"
     if proc.returncode != 0:
         modules += f" (exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]})"
-    return wall, modules, proc.returncode
+    return wall, cpu, modules, proc.returncode
 
 
 def import_costs(args: list[str], folder: Path, env: dict[str, str], top: int) -> list[tuple[int, str]]:
@@ -106,21 +111,21 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pw-startup-") as tmp:
         folder = Path(tmp)
         config = write_config(folder)
-        _, _, code = run_once(["run", "--once", "-c", str(config)], folder, env)  # makes the database
+        *_, code = run_once(["run", "--once", "-c", str(config)], folder, env)  # makes the database
         if code != 0:
             print("run --once on the empty config failed: no database to read", file=sys.stderr)
             return 1
         print(f"start-up per command ({time.strftime('%Y-%m-%d %H:%M')}; {platform.machine()}, nproc "
               f"{os.cpu_count()}, Python {platform.python_version()}; best of {args.runs}, whole process)")
-        print(f"{'command':<14} {'wall s':>7}  heavy modules imported (of {', '.join(HEAVY)})")
+        print(f"{'command':<14} {'wall s':>7} {'CPU s':>6}  heavy modules imported (of {', '.join(HEAVY)})")
         for label, template in COMMANDS:
             cmd = [part.format(config=config) for part in template]
             runs = [run_once(cmd, folder, env) for _ in range(args.runs)]
-            best = min(wall for wall, _, _ in runs)
-            print(f"{label:<14} {best:>7.2f}  {runs[-1][1] or '-'}")
+            wall, cpu = min(run[0] for run in runs), min(run[1] for run in runs)
+            print(f"{label:<14} {wall:>7.2f} {cpu:>6.2f}  {runs[-1][2] or '-'}")
             if args.importtime:
                 for cumulative, name in import_costs(cmd, folder, env, args.importtime):
-                    print(f"{'':<14} {int(cumulative) / 1e6:>7.2f}  import {name}")
+                    print(f"{'':<14} {cumulative / 1e6:>7.2f} {'':>6}  import {name}")
     return 0
 
 
