@@ -16,7 +16,6 @@ from itertools import pairwise
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import apprise
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 from presswatch.config.duration import (
@@ -239,6 +238,9 @@ def check_apprise_url(url: str) -> str:
 def _apprise_accepts(url: str) -> bool:
     # Apprise logs the URLs it rejects, masked only in part: keep a secret's pieces out of the log.
     logger = logging.getLogger("apprise")
+    # imported here: Apprise costs about 60 ms at every start and only a config with channels needs it
+    import apprise
+
     was_disabled, logger.disabled = logger.disabled, True
     try:
         return bool(apprise.Apprise().add(url))

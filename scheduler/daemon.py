@@ -20,18 +20,14 @@ import logging
 import signal
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from scrapy.utils.reactor import install_reactor
 
-from presswatch.crawler.fetch.remote import RemoteCrawls
 from presswatch.crawler.fetch.runner import Crawls, REACTOR
 from presswatch.crawler.metrics import declare_sources
 from presswatch.crawler.store.database import Store
 from presswatch.crawler.stories.health import backoff
 from presswatch.crawler.stories.ingest import Ingest
 from presswatch.scheduler.delivery.deliver import Delivery
-from presswatch.scheduler.monitor import MonitorServer
 from presswatch.scheduler.progress import progress_for
 
 log = logging.getLogger("presswatch.daemon")
@@ -54,6 +50,8 @@ class Daemon:
         self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health,
                                           config.stories)
         if config.workers.redis:  # remote workers fetch and extract; this process writes
+            # imported here: RQ and the remote side cost about 15 ms at start-up and only remote workers need them
+            from presswatch.crawler.fetch.remote import RemoteCrawls
 
             self.crawls = RemoteCrawls(config, self.ingest)
         else:
@@ -103,6 +101,10 @@ class Daemon:
     # The long-running daemon ------------------------------------------------
 
     def start_schedule(self) -> None:
+        # imported here: APScheduler costs about 15 ms at start-up, and `run --once` and the demo schedule nothing
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
         self._resume_interrupted()
         self.scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
         now = datetime.now(UTC)
@@ -276,6 +278,9 @@ def _start_monitor(daemon: Daemon, reactor):
     """
     if daemon.config.monitor.address is None:
         return None
+    # imported here: the endpoint (Twisted's web server) costs about 15 ms at start-up, and
+    # `run --once` and the demo serve no /metrics
+    from presswatch.scheduler.monitor import MonitorServer
 
     monitor = MonitorServer(daemon)
     try:
