@@ -8,6 +8,7 @@ has spent the CPU of a page no small page needs: it is then certainly reading th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -22,8 +24,13 @@ import pytest
 from conftest import article_page, rss_feed
 from presswatch.config.errors import ConfigError
 from presswatch.config.loader import load_config
+from presswatch.config.schema import Source
+from presswatch.crawler.items import EntryItem, FeedEntry, PageItem
 from presswatch.crawler.parse.layout import LISTING
-from presswatch.crawler.stories.extracting import KILLED, machine_processes, pool_size
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.stories.extracting import KILLED, PagePool, machine_processes, pool_size
+from presswatch.crawler.stories.ingest import Ingest
+from presswatch.crawler.stories.run import SourceIngest
 
 POOL_STARTED = "extracting article pages in 2 processes"
 READ_AGAIN = "the page is read again alone"
@@ -251,3 +258,54 @@ def test_extract_processes_refuses_what_is_not_a_count(tmp_path, value):
     path.write_text(f"crawl:\n  extract_processes: {value}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="extract_processes"):
         load_config(path, {})
+
+
+# --- the order pages are handed over in -----------------------------------------------------
+
+
+def test_candidates_reach_the_writer_in_the_order_they_were_collected(tmp_path):
+    """A big page first, then a small page, a feed entry and another small page: the big one's
+    extraction ends last, yet it is stored first, as it would be in process."""
+    source = Source(id="outlet", kind="feed", url="http://127.0.0.1/feed.xml")
+    store = Store(str(tmp_path / "order.db"))
+    store.sync_sources([(source.id, source.kind, source.url, source.name)])
+    pool = PagePool(2)
+
+    def page(path: str, title: str, paragraphs: list[str]) -> PageItem:
+        return PageItem(source.id, f"http://127.0.0.1{path}", article_page(title, paragraphs).encode(), "utf-8")
+
+    big = [f"Paragraph {n} of the full transcript of the hearing, with every speaker's words {n}."
+           for n in range(20000)]
+    entry = FeedEntry(guid="entry-b", link="http://127.0.0.1/b", title="B from the feed",
+                      summary=" ".join(text("entry b")))
+    items = [page("/big", "The transcript", big), page("/a", "A", text("page a")),
+             EntryItem(source.id, entry), page("/c", "C", text("page c"))]
+
+    async def crawl() -> SourceIngest:
+        run = SourceIngest(Ingest.from_config(store, (), (source,)), source.id, pool=pool)
+        await asyncio.gather(*(run.take(item) for item in items))  # as Scrapy: each item a task
+        await run.settle()
+        run.finish()
+        return run
+
+    try:
+        run = asyncio.run(crawl())
+        stored = [row["url"] for row in store.db["articles"].rows_where(order_by="id")]
+    finally:
+        pids = pool.pids()
+        asyncio.run(pool.close())
+        store.close()
+    assert pool.started == 1 and run.pages["read"] == 3
+    assert stored == ["http://127.0.0.1/big", "http://127.0.0.1/a", "http://127.0.0.1/b", "http://127.0.0.1/c"]
+    assert pids and all(gone(pid) for pid in pids)  # closed: none of its processes is left
+
+
+def gone(pid: int, within: float = 30.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
