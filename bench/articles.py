@@ -70,7 +70,6 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import feed_cycle  # its subprocess measurement
 from extract_eval import Page, articles_folder, load_pages  # the same pages, found the same way
 
 REPO = Path(__file__).resolve().parent.parent
@@ -183,11 +182,54 @@ def run_child(argv: list[str], timeout: float, cwd: Path) -> tuple[Figure, subpr
     measures; CPU with its orphaned descendants' (the extraction pool's fork server)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     running = frozenset(_children(os.getpid()))  # redis-server and workers of a remote pass
-    measured, proc = feed_cycle.run_child(argv, timeout, cwd)
+    parent_cpu = time.process_time()
+    t0 = time.perf_counter()
+    env = {k: v for k, v in os.environ.items() if k != "PRESSWATCH_CONFIG"}
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    own = _OwnCpu(child.pid)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    finally:
+        own.stop()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    wall = time.perf_counter() - t0
+    server_cpu = time.process_time() - parent_cpu - own.cost
     reap_orphans(keep=running)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Figure(measured.wall, cpu, server_cpu=measured.server_cpu), proc
+    proc = subprocess.CompletedProcess(argv, child.returncode, stdout, stderr)
+    return Figure(wall, cpu, server_cpu=server_cpu, extra={"own_cpu": own.seconds}), proc
+
+
+class _OwnCpu:
+    """The CPU seconds of one process alone (not its children), read from /proc every 20 ms
+    until it ends: presswatch's own process beside its extraction processes."""
+
+    def __init__(self, pid: int):
+        self.path = f"/proc/{pid}/stat"
+        self.seconds = 0.0
+        self.cost = 0.0  # this sampler's own CPU, not the server's
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        start = time.thread_time()
+        while not self.done.wait(0.02):
+            try:
+                with open(self.path) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                break
+            self.seconds = (int(fields[11]) + int(fields[12])) / ticks
+        self.cost = time.thread_time() - start
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
 
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
@@ -293,7 +335,7 @@ def pipeline_pass(server: Server, feeds: list[str], concurrency: int, max_articl
         facts = db_facts(folder / "pw.db")
         log = (proc.stdout + proc.stderr).splitlines()
         figure.pages = facts["from"].get("page", 0)
-        figure.extra = {
+        figure.extra = {**figure.extra,
             **facts, "served": server.take_served(),
             "problems": Counter(m[2] for line in log if (m := _PROBLEM.search(line))),
             "outcomes": _outcomes(log),
@@ -517,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         raw = row(f"pipeline, concurrency {c}, extract_processes {p or 'auto'}", f.pages, f.wall, f.cpu,
                   f.server_cpu)
         net = row("  net of start-up", f.pages, f.wall - idle.wall, f.cpu - idle.cpu)
+        print(f"{'  of the CPU: presswatch (its own process)':<44} {'':>5} {'':>7} {f.extra['own_cpu']:>7.2f}")
         ratios[c, p] = raw, net
     for w in worker_counts:
         f = fig[f"workers {w}"]

@@ -127,7 +127,10 @@ class PagePool:
         else:
             self._pool = executor
             self.started += 1
-            log.info("extracting article pages in %d processes", self.processes)
+            if self.started == 1:
+                log.info("extracting article pages in %d processes", self.processes)
+            else:  # the last pool lost a process: its pages are read again alone
+                log.info("extracting article pages in %d new processes", self.processes)
         return executor
 
     def _discard(self, alone: bool) -> None:
