@@ -315,3 +315,29 @@ def gone(pid: int, within: float = 30.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+# --- stopping -------------------------------------------------------------------------------
+
+
+def test_sigterm_while_a_page_is_in_the_pool_stores_it_and_exits(web, write_config, tmp_path):
+    items = [big_page(web), *small_pages(web)]
+    config = feed_config(web, write_config, items, 2)
+    argv = [sys.executable, "-m", "presswatch.scheduler", "run", "--config", str(config)]
+    env = {key: value for key, value in os.environ.items() if key != "PRESSWATCH_CONFIG"}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(depth == 2 and cpu_seconds(pid) > BUSY for pid, depth in descendants(proc.pid).items()):
+            assert proc.poll() is None and time.monotonic() < deadline, "no pool process got busy"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)  # the big page is being read in the pool
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert "stopped" in stderr
+    rows = {row[0]: row for row in articles(tmp_path / "presswatch.db")}
+    assert rows[items[0]["link"]][1] == "page"  # read to the end before the pool was closed
