@@ -1,9 +1,10 @@
 """Article pages extracted in a pool of processes (crawl.extract_processes).
 
-Each test runs `presswatch run --once` against the loopback server and watches its processes
-in /proc while it runs: a pool's processes are the children of the multiprocessing fork
-server, itself a child of presswatch. A process is killed from the test (SIGKILL) when it
-has spent the CPU of a page no small page needs: it is then certainly reading the big page.
+Most tests run `presswatch run` against the loopback server and watch its processes in
+/proc while it runs: a pool's processes are the children of the multiprocessing fork server,
+itself a child of presswatch. A process is killed from the test (SIGKILL) when it has spent
+the CPU of a page no small page needs: it is then certainly reading the big page. The order
+of hand-over is tested in this process, on a real pool and a real SQLite store.
 """
 
 from __future__ import annotations
