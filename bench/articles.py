@@ -1,7 +1,7 @@
 """Article pages through the whole pipeline, beside trafilatura alone on the same pages.
 
 Usage: python bench/articles.py [CORPUS] [--rounds 3] [--per-feed 50] [--concurrency 2,8]
-       [--timeout 900] [--workers 1,2]
+       [--processes auto,1] [--timeout 900] [--workers 1,2]
 (CORPUS: the shared corpus folder, or its ``articles/`` folder; default $PRESSWATCH_CORPUS,
 else ../shared/corpus beside the repository. Nothing of the corpus is copied: pages are read
 where they are and served from memory.)
@@ -18,8 +18,10 @@ Measured, each as the best of --rounds (the machine is shared: wall times move b
 - pipeline: `presswatch run --once` (subprocess) on a new database, a feed source per feed
   with fetch_articles true: fetch the feed, fetch each page, extract it (`extract_page`),
   dedup, store, match the shipped mission rules, queue and deliver alerts (console only),
-  with crawl.concurrency_per_domain at each value of --concurrency; delay 0, retries 0,
-  robots off, crawl.max_articles above the pages of a feed;
+  with crawl.concurrency_per_domain at each value of --concurrency and crawl.extract_processes
+  at each value of --processes (auto: unset, one process per core; 1: extraction in
+  presswatch's own process); delay 0, retries 0, robots off, crawl.max_articles above the
+  pages of a feed;
 - start-up: the same command with a config without sources (imports, config, database),
   subtracted for the "net" rows (a daemon pays it once, not every pass);
 - trafilatura alone: `bare_extraction(html, url=..., with_metadata=True)`, default options
@@ -28,13 +30,16 @@ Measured, each as the best of --rounds (the machine is shared: wall times move b
 - for reference (not in the target): `extract_page` alone, in this process, on the same bytes
   and URLs: the pipeline's extraction step without fetching, storing and matching.
 
-CPU seconds of a subprocess are its user + system time (`getrusage(RUSAGE_CHILDREN)` deltas);
-trafilatura's are `time.process_time()`. Both run on one core: the pipeline is one process
-(the reactor's thread does the extraction), the baseline one loop in this one. Pages counted
+CPU seconds of a subprocess are its user + system time (`getrusage(RUSAGE_CHILDREN)` deltas),
+its extraction processes' included (this process adopts them as a subreaper: the pool's fork
+server outlives presswatch by a moment and is reaped here); trafilatura's are
+`time.process_time()`. trafilatura alone runs on one core; the pipeline on as many as its
+extraction processes (the reactor's thread extracts with extract_processes 1). Pages counted
 for the pipeline are rows of `articles` with extracted_from 'page'; every page not stored so is
 accounted for (stored from its feed entry with the page's error, folded into another article,
 never requested, or a problem the run logged).
-Target: the pipeline's pages/s at least 0.8 of trafilatura alone's.
+Targets: the pipeline's pages/s at least 0.8 of trafilatura alone's in one process, and at
+least 1.5x trafilatura alone's (wall) with its extraction processes on the machine's cores.
 
 With --workers N[,M...], the pipeline also runs with remote workers (docs/scaling.md): a
 redis-server on a free loopback port, N `presswatch worker` processes, and `run --once` as the
@@ -65,11 +70,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import feed_cycle  # its subprocess measurement
 from extract_eval import Page, articles_folder, load_pages  # the same pages, found the same way
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = 0.8
+POOL_TARGET = 1.5  # pages/s (wall) over trafilatura alone's, extraction in a pool on the machine's cores
 _PROBLEM = re.compile(r"source=(\S+) problem: (.*?)(?: \((https?://[^)]*)\))?$")
 _RUN = re.compile(r"source=(\S+) run (ok|failed) new=(\d+) copies=(\d+) filled=(\d+) revised=(\d+) seen=(\d+)"
                   r" alerts=(\d+) errors=(\d+)")
@@ -173,20 +178,114 @@ class Figure:
 
 
 def run_child(argv: list[str], timeout: float, cwd: Path) -> tuple[Figure, subprocess.CompletedProcess]:
-    """A subprocess's wall and CPU seconds (and this process's, the server's), as feed_cycle measures."""
-    measured, proc = feed_cycle.run_child(argv, timeout, cwd)
-    return Figure(measured.wall, measured.cpu, server_cpu=measured.server_cpu), proc
+    """A subprocess's wall and CPU seconds (and this process's, the server's), as feed_cycle
+    measures; CPU with its orphaned descendants' (the extraction pool's fork server)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    running = frozenset(_children(os.getpid()))  # redis-server and workers of a remote pass
+    parent_cpu = time.process_time()
+    t0 = time.perf_counter()
+    env = {k: v for k, v in os.environ.items() if k != "PRESSWATCH_CONFIG"}
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    own = _OwnCpu(child.pid)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    finally:
+        own.stop()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    wall = time.perf_counter() - t0
+    server_cpu = time.process_time() - parent_cpu - own.cost
+    reap_orphans(keep=running)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    proc = subprocess.CompletedProcess(argv, child.returncode, stdout, stderr)
+    return Figure(wall, cpu, server_cpu=server_cpu, extra={"own_cpu": own.seconds}), proc
+
+
+class _OwnCpu:
+    """The CPU seconds of one process alone (not its children), read from /proc every 20 ms
+    until it ends: presswatch's own process beside its extraction processes."""
+
+    def __init__(self, pid: int):
+        self.path = f"/proc/{pid}/stat"
+        self.seconds = 0.0
+        self.cost = 0.0  # this sampler's own CPU, not the server's
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        start = time.thread_time()
+        while not self.done.wait(0.02):
+            try:
+                with open(self.path) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                break
+            self.seconds = (int(fields[11]) + int(fields[12])) / ticks
+        self.cost = time.thread_time() - start
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def adopt_orphans() -> bool:
+    """Become the subreaper of our descendants (Linux): a process that outlives its parent
+    comes to us, and its CPU time (with its own children's) is counted when we reap it."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans(grace: float = 30.0, keep: frozenset[int] = frozenset()) -> None:
+    """Wait for the descendants adopted by `adopt_orphans` (not `keep`) to end, and reap them."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        orphans = [pid for pid in _children(os.getpid()) if pid not in keep]
+        if not orphans:
+            return
+        for pid in orphans:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.02)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(entry))
+    return found
 
 
 def write_config(folder: Path, feeds: list[str], concurrency: int, max_articles: int, name: str,
-                 redis_url: str = "") -> Path:
+                 redis_url: str = "", processes: int | None = None) -> Path:
     import yaml
 
     default = yaml.safe_load((REPO / "config" / "default.yaml").read_text(encoding="utf-8"))
     config = {
         "database": str(folder / f"{name}.db"),
         "crawl": {"delay": "0s", "retries": 0, "timeout": "300s", "robots": False,
-                  "concurrency_per_domain": concurrency, "max_articles": max_articles},
+                  "concurrency_per_domain": concurrency, "max_articles": max_articles,
+                  "extract_processes": processes},
         "monitor": {"listen": ""},
         "workers": {"redis": redis_url},
         "sources": [{"id": f"articles-{i:02d}", "kind": "feed", "url": url, "fetch_articles": True}
@@ -222,7 +321,7 @@ def db_facts(db_path: Path) -> dict:
 
 
 def pipeline_pass(server: Server, feeds: list[str], concurrency: int, max_articles: int,
-                  timeout: float) -> tuple[Figure, Figure]:
+                  timeout: float, processes: int | None = None) -> tuple[Figure, Figure]:
     """One start-up run and one pipeline run, each on a new database."""
     with tempfile.TemporaryDirectory(prefix="pw-articles-") as tmp:
         folder = Path(tmp)
@@ -230,13 +329,13 @@ def pipeline_pass(server: Server, feeds: list[str], concurrency: int, max_articl
                                timeout, folder)
         _check(proc, "start-up")
         server.take_served()
-        figure, proc = run_child(presswatch_once(write_config(folder, feeds, concurrency, max_articles, "pw")),
-                                 timeout, folder)
-        _check(proc, f"concurrency {concurrency}")
+        config = write_config(folder, feeds, concurrency, max_articles, "pw", processes=processes)
+        figure, proc = run_child(presswatch_once(config), timeout, folder)
+        _check(proc, f"concurrency {concurrency}, extract_processes {processes}")
         facts = db_facts(folder / "pw.db")
         log = (proc.stdout + proc.stderr).splitlines()
         figure.pages = facts["from"].get("page", 0)
-        figure.extra = {
+        figure.extra = {**figure.extra,
             **facts, "served": server.take_served(),
             "problems": Counter(m[2] for line in log if (m := _PROBLEM.search(line))),
             "outcomes": _outcomes(log),
@@ -364,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-feed", type=int, default=50, help="pages listed by one feed (default 50)")
     parser.add_argument("--concurrency", default="2,8",
                         help="crawl.concurrency_per_domain values, comma-separated (default 2,8; 2 is the default)")
+    parser.add_argument("--processes", default="auto,1",
+                        help="crawl.extract_processes values, comma-separated; auto leaves it unset, one "
+                             "process per core (default auto,1; 1 is extraction in presswatch's process)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per subprocess")
     parser.add_argument("--workers", default="",
                         help="also run the pipeline with N remote workers (presswatch worker, Redis), for each N "
@@ -373,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     if articles is None:
         return 2
     concurrencies = [int(value) for value in args.concurrency.split(",") if value.strip()]
+    pools = [None if value.strip() == "auto" else int(value) for value in args.processes.split(",") if value.strip()]
+    variants = [(c, p) for c in concurrencies for p in pools]
+    adopt_orphans()
     worker_counts = [int(value) for value in args.workers.split(",") if value.strip()]
     warnings.filterwarnings("ignore")
 
@@ -393,10 +498,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {r + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
             rounds.setdefault("trafilatura", []).append(trafilatura_round(pages, urls))
             rounds.setdefault("extract_page", []).append(extract_page_round(pages, urls))
-            for c in concurrencies:
-                idle, figure = pipeline_pass(server, feeds, c, max_articles, args.timeout)
+            for c, p in variants:
+                idle, figure = pipeline_pass(server, feeds, c, max_articles, args.timeout, p)
                 rounds.setdefault("idle", []).append(idle)
-                rounds.setdefault(f"pipeline {c}", []).append(figure)
+                rounds.setdefault(f"pipeline {c} {p}", []).append(figure)
             for w in worker_counts:
                 figure = remote_pass(server, feeds, w, concurrencies[0], max_articles, args.timeout, redis)
                 rounds.setdefault(f"workers {w}", []).append(figure)
@@ -417,15 +522,16 @@ def main(argv: list[str] | None = None) -> int:
           f"Scrapy {scrapy.__version__}, trafilatura {trafilatura.__version__}, SQLite {sqlite3.sqlite_version}; "
           "shared with other work: wall times are noisy")
     print("pipeline: presswatch run --once, fetch_articles true, delay 0, retries 0, robots off, "
-          f"max_articles {max_articles}, the shipped mission rules (console); one process, one core")
+          f"max_articles {max_articles}, the shipped mission rules (console); extract_processes auto: "
+          f"unset, one extraction process per core ({os.cpu_count()} here), 1: in presswatch's process")
     print("trafilatura alone: bare_extraction(html, url=..., with_metadata=True), default options, "
           "in process, on the bytes served; one core")
     print()
     print("(net: the start-up subtracted; x traf.: pages/s over trafilatura alone's; server CPU s: the "
           "loopback server's threads, in this process)")
-    print(f"{'':<40} {'pages':>5} {'wall s':>7} {'CPU s':>7} {'pages/s':>8} {'pages/s':>8} {'x traf.':>7}"
+    print(f"{'':<44} {'pages':>5} {'wall s':>7} {'CPU s':>7} {'pages/s':>8} {'pages/s':>8} {'x traf.':>7}"
           f" {'x traf.':>7} {'server':>7}")
-    print(f"{'':<40} {'':>5} {'':>7} {'':>7} {'(wall)':>8} {'(CPU)':>8} {'(CPU)':>7} {'(wall)':>7} {'CPU s':>7}")
+    print(f"{'':<44} {'':>5} {'':>7} {'':>7} {'(wall)':>8} {'(CPU)':>8} {'(CPU)':>7} {'(wall)':>7} {'CPU s':>7}")
     def rate(pages_, seconds):
         return pages_ / seconds if seconds > 0 else float("inf")
 
@@ -434,12 +540,12 @@ def main(argv: list[str] | None = None) -> int:
     def row(label: str, pages_: int, wall: float, cpu: float, server_cpu: float | None = None,
             fixed: bool = False) -> tuple[float, float]:
         if fixed:
-            print(f"{label:<40} {'-':>5} {wall:>7.2f} {cpu:>7.2f} {'-':>8} {'-':>8} {'-':>7} {'-':>7}"
+            print(f"{label:<44} {'-':>5} {wall:>7.2f} {cpu:>7.2f} {'-':>8} {'-':>8} {'-':>7} {'-':>7}"
                   f" {server_cpu or 0:>7.2f}")
             return 0.0, 0.0
         r_wall, r_cpu = rate(pages_, wall), rate(pages_, cpu)
         server = f"{server_cpu:>7.2f}" if server_cpu is not None else f"{'-':>7}"
-        print(f"{label:<40} {pages_:>5} {wall:>7.2f} {cpu:>7.2f} {r_wall:>8.1f} {r_cpu:>8.1f}"
+        print(f"{label:<44} {pages_:>5} {wall:>7.2f} {cpu:>7.2f} {r_wall:>8.1f} {r_cpu:>8.1f}"
               f" {r_cpu / base_cpu:>7.2f} {r_wall / base_wall:>7.2f} {server}")
         return r_cpu / base_cpu, r_wall / base_wall
 
@@ -448,25 +554,35 @@ def main(argv: list[str] | None = None) -> int:
     ours = fig["extract_page"]
     row("for reference: extract_page alone", ours.pages, ours.wall, ours.cpu)
     ratios = {}
-    for c in concurrencies:
-        f = fig[f"pipeline {c}"]
-        raw = row(f"pipeline, concurrency_per_domain {c}", f.pages, f.wall, f.cpu, f.server_cpu)
+    for c, p in variants:
+        f = fig[f"pipeline {c} {p}"]
+        raw = row(f"pipeline, concurrency {c}, extract_processes {p or 'auto'}", f.pages, f.wall, f.cpu,
+                  f.server_cpu)
         net = row("  net of start-up", f.pages, f.wall - idle.wall, f.cpu - idle.cpu)
-        ratios[c] = raw, net
+        print(f"{'  of the CPU: presswatch (its own process)':<44} {'':>5} {'':>7} {f.extra['own_cpu']:>7.2f}")
+        ratios[c, p] = raw, net
     for w in worker_counts:
         f = fig[f"workers {w}"]
         row(f"remote: {w} worker{'s' if w > 1 else ''} + the writer", f.pages, f.wall, f.cpu)
-        print(f"{'  of the CPU: the writer':<40} {'':>5} {'':>7} {f.extra['writer_cpu']:>7.2f}")
+        print(f"{'  of the CPU: the writer':<44} {'':>5} {'':>7} {f.extra['writer_cpu']:>7.2f}")
     print()
-    for c, (raw, net) in ratios.items():
-        print(f"target, pipeline at least {TARGET} of trafilatura alone's rate: CPU {net[0]:.2f}, wall {net[1]:.2f}"
-              f" -> {'met' if min(net) >= TARGET else 'missed'} (net of start-up, concurrency_per_domain {c};"
-              f" raw: CPU {raw[0]:.2f}, wall {raw[1]:.2f} -> {'met' if min(raw) >= TARGET else 'missed'})")
+    for (c, p), (raw, net) in ratios.items():
+        if p == 1:
+            print(f"target, pipeline in one process at least {TARGET} of trafilatura alone's rate: CPU "
+                  f"{net[0]:.2f}, wall {net[1]:.2f} -> {'met' if min(net) >= TARGET else 'missed'} (net of "
+                  f"start-up, concurrency_per_domain {c}; raw: CPU {raw[0]:.2f}, wall {raw[1]:.2f} -> "
+                  f"{'met' if min(raw) >= TARGET else 'missed'})")
+        else:
+            print(f"target, pipeline with extract_processes {p or 'auto'} at least {POOL_TARGET}x trafilatura "
+                  f"alone's rate (wall): {net[1]:.2f} -> {'met' if net[1] >= POOL_TARGET else 'missed'} (net of "
+                  f"start-up, concurrency_per_domain {c}; raw: {raw[1]:.2f} -> "
+                  f"{'met' if raw[1] >= POOL_TARGET else 'missed'})")
     print()
     print(f"trafilatura alone returned a text for {base.extra['found']} of {n} pages, "
           f"extract_page alone for {ours.extra['found']}")
-    for c in concurrencies:
-        print(f"concurrency_per_domain {c}: " + _accounting(n, fig[f"pipeline {c}"]))
+    for c, p in variants:
+        print(f"concurrency_per_domain {c}, extract_processes {p or 'auto'}: "
+              + _accounting(n, fig[f"pipeline {c} {p}"]))
     for w in worker_counts:
         print(f"{w} remote workers: {fig[f'workers {w}'].pages} of {n} pages stored from their page")
     return 0

@@ -149,6 +149,11 @@ class Crawl(_Section):
     max_parallel_sources: Count = Field(
         16, ge=1, description="Sources crawled at the same time at most; the others wait their turn "
                               "(bounds memory, connections and open files with thousands of sources).")
+    extract_processes: Count | None = Field(
+        None, ge=0, description="Processes that extract article pages, so that a crawl uses every core "
+                                "while presswatch stays the one writer; unset: one per core presswatch "
+                                "may use; 0 or 1: in presswatch's own process. Started at the first "
+                                "article page. Remote workers extract on their side.")
     jitter: float = Field(
         0.05, ge=0, le=0.5, description="Random shift of each run, as a fraction of the source's interval."
     )

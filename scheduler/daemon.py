@@ -25,6 +25,7 @@ from scrapy.utils.reactor import install_reactor
 from presswatch.crawler.fetch.runner import Crawls, REACTOR
 from presswatch.crawler.metrics import declare_sources
 from presswatch.crawler.store.database import Store
+from presswatch.crawler.stories.extracting import close_shared_pool, share_pool
 from presswatch.crawler.stories.health import backoff
 from presswatch.crawler.stories.ingest import Ingest
 from presswatch.scheduler.delivery.deliver import Delivery
@@ -49,6 +50,7 @@ class Daemon:
         self.store.sync_sources([(s.id, s.kind, redact(s.url), s.name) for s in config.sources])
         self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health,
                                           config.stories)
+        share_pool(config.crawl.extract_processes)  # its processes start at the first article page
         if config.workers.redis:  # remote workers fetch and extract; this process writes
             # imported here: RQ and the remote side cost about 15 ms at start-up and only remote workers need them
             from presswatch.crawler.fetch.remote import RemoteCrawls
@@ -202,6 +204,7 @@ class Daemon:
         if self.scheduler is not None:
             self.scheduler.pause()
         await self.crawls.stop()
+        await close_shared_pool()  # after the crawls: their last pages are read
         if self.delivering is not None:
             # At most one alert is in flight, and Apprise's own timeout bounds its send.
             await asyncio.wait([self.delivering])

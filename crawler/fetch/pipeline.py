@@ -44,8 +44,10 @@ class IngestPipeline:
     def from_crawler(cls, crawler):
         return cls(items_receiver(crawler), crawler)
 
-    def process_item(self, item):
-        self.run.process(item)
+    async def process_item(self, item):
+        # Returns once the item is handed over: an article page's extraction may take a pool
+        # process while the loop goes on (`SourceIngest.take`).
+        await self.run.take(item)
         if self.run.pending and self.timer is None:
             # A batch waits at most FLUSH_AFTER for more of its run's candidates.
             self.timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self._flush)
@@ -55,8 +57,9 @@ class IngestPipeline:
         self.timer = None
         self.run.flush()
 
-    def close_spider(self):
+    async def close_spider(self):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        await self.run.settle()
         self.run.finish(getattr(self.crawler.spider, "items_seen", 0))

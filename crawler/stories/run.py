@@ -2,12 +2,14 @@
 
 A `SourceIngest` takes what a crawl yields (`presswatch.crawler.items`), in this process
 through the item pipeline or from a remote worker's records, turns it into candidates
-(`candidates`), hands them to `ingest` in batches of one transaction each, and at the end
-records the run's outcome on the source and logs one summary line.
+(`candidates`; a crawl in this process has its article pages extracted in the process pool
+of `extracting` when there is one), hands them to `ingest` in batches of one transaction
+each, and at the end records the run's outcome on the source and logs one summary line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
@@ -20,6 +22,7 @@ from presswatch.crawler.items import EntryItem, FeedEntry, PageItem, PageUnchang
 from presswatch.crawler.parse.layout import LISTING
 from presswatch.crawler.store.records import SourceRun
 from presswatch.crawler.stories.candidates import Candidate, entry_candidate, extract_candidate, source_reading
+from presswatch.crawler.stories.extracting import PagePool, PoolClosed, shared_pool
 from presswatch.crawler.stories.ingest import Ingest, IngestResult, Outcome
 
 log = logging.getLogger("presswatch.crawl")
@@ -36,7 +39,7 @@ class SourceIngest:
     """
 
     def __init__(self, ingest: Ingest, source_id: str, record_run: Callable[[SourceRun], object] | None = None,
-                 want_page: bool = False):
+                 want_page: bool = False, pool: PagePool | None = None):
         self.ingest = ingest
         self.source_id = source_id
         self.want_page = want_page  # the run reads its entries' pages (`Ingest.is_known`)
@@ -52,6 +55,10 @@ class SourceIngest:
         # Article pages read with text, without any, and refused as listings: a changed layout shows here.
         self.pages = {"read": 0, "without_text": 0, "like_listings": 0}
         self.pending: list[Candidate] = []  # waiting for the batch's one transaction
+        # Where `take` has article pages extracted: the process's pool, else this thread.
+        self.pool = pool if pool is not None else shared_pool()
+        # Done when the last item given to `take` has been handed over; None when nothing waits.
+        self.turn: asyncio.Future | None = None
         self.started = time.monotonic()
 
     def is_known(self, guid: str | None, url: str, fingerprint: str | None = None) -> bool:
@@ -61,6 +68,52 @@ class SourceIngest:
     def page_validators(self, guid: str | None, url: str) -> tuple[str | None, str | None] | None:
         """The stored page's validators, to ask for it again conditionally."""
         return self.ingest.page_validators(self.source_id, guid, url)
+
+    async def take(self, item) -> None:
+        """`process` for a crawl in this process: an article page is extracted in the pool while
+        the loop goes on, and every item is still handed over in the order it came (a page
+        unchanged or a feed entry waits for the pages before it)."""
+        extraction = self._extraction(item)
+        before = self.turn
+        if extraction is None and before is None:
+            self.process(item)
+            return
+        self.turn = turn = asyncio.get_running_loop().create_future()
+        try:
+            if before is not None:
+                await before
+            if extraction is None:
+                self.process(item)
+            else:
+                await self._extracted(item, extraction)
+        finally:
+            turn.set_result(None)
+            if self.turn is turn:
+                self.turn = None
+
+    async def settle(self) -> None:
+        """Wait until every item given to `take` has been handed over."""
+        while self.turn is not None:
+            await self.turn
+
+    def _extraction(self, item) -> asyncio.Task | None:
+        if self.pool is None or not isinstance(item, PageItem):
+            return None
+        source = self.ingest.sources.get(item.source_id)
+        return asyncio.ensure_future(
+            self.pool.candidate(item, getattr(source, "language", None), **source_reading(source)))
+
+    async def _extracted(self, item: PageItem, extraction: asyncio.Task) -> None:
+        try:
+            candidate = await extraction
+        except FetchError as exc:
+            self.unreadable(item.url, str(exc), item.entry)
+            return
+        except PoolClosed:
+            # Stopping: the run fails, so the page is fetched and read again next time.
+            self.fatal = self.fatal or f"page not read, presswatch was stopping ({item.url})"
+            return
+        self.store(candidate)
 
     def process(self, item) -> None:
         if isinstance(item, SourceFetched):
@@ -181,6 +234,8 @@ class SourceIngest:
     def finish(self, items_seen: int = 0, fatal: str | None = None) -> SourceRun:
         """Record the run: `items_seen` are entries the crawl itself knew to be stored;
         `fatal`, why the run as a whole failed when nothing said so on the way."""
+        if self.turn is not None:  # `settle` was not awaited: pages not handed over yet
+            fatal = fatal or "the run ended while article pages were still being read"
         self.flush()
         seen = self.counts[Outcome.SEEN] + items_seen
         fetched = self.fetched
