@@ -88,3 +88,69 @@ def test_cycles_of_many_sources_share_one_crawler_and_keep_each_sources_delay_an
                                                                    "/paced/list", "/paced/list"], paths
     assert min(_gaps(web, "paced")) >= 0.55, _gaps(web, "paced")  # 0.6 s, less the server's timing slack
     assert min(_gaps(web, "quick")) < 0.55, _gaps(web, "quick")  # the other source's delay is not its own
+
+
+# Counts this machine's established TCP connections to a port (/proc/net/tcp: IPv4, hex
+# ports; state 01 is ESTABLISHED) from inside the daemon, after a cycle, until none is left.
+IDLE = textwrap.dedent("""
+    import asyncio, json, sys, time
+    from presswatch.config import load_config
+    from presswatch.scheduler.daemon import run
+
+    def connections(port):
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.read().splitlines()[1:]]
+        return sum(1 for row in rows if int(row[2].split(":")[1], 16) == port and row[3] == "01")
+
+    seen = {}
+
+    async def body(daemon):
+        port = int(sys.argv[2])
+        await daemon.crawls.crawl_all(daemon.sources)
+        seen["after_cycle"] = connections(port)
+        start = time.monotonic()
+        while connections(port) and time.monotonic() - start < 120:
+            await asyncio.sleep(0.2)
+        seen["closed_after"] = round(time.monotonic() - start, 1)
+        seen["left"] = connections(port)
+
+    code = run(load_config(sys.argv[1], {}), lambda text: text, body=body)
+    print(json.dumps({"code": code, **seen}))
+""")
+
+
+def test_the_engine_does_not_keep_idle_connections_open_for_long(web, write_config, tmp_path):
+    """The one crawler lives as long as the daemon: its kept-alive connections to a host
+    close soon after they fall idle, not after Twisted's four minutes (a socket per host)."""
+    feed = web.add("/feed.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+                   '<item><title>One</title><link>http://127.0.0.1/one</link></item></channel></rss>',
+                   content_type="application/rss+xml")
+    config = write_config({"sources": [{"id": "wire", "kind": "feed", "url": feed}]})
+
+    result = subprocess.run([sys.executable, "-c", IDLE, str(config), str(web.port)], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert outcome["code"] == 0 and outcome["after_cycle"] >= 1, outcome  # kept alive after the run
+    assert outcome["left"] == 0 and outcome["closed_after"] < 60, outcome  # Twisted's default: 240 s
+
+
+def test_a_hosts_robots_txt_is_read_again_once_its_copy_is_old(web, write_config, tmp_path):
+    """The engine's robots.txt copies live as long as the daemon: one older than
+    robots.MAX_AGE is read again (here the age is 0 s: every cycle reads it)."""
+    web.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    feed = web.add("/feed.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+                   '<item><title>One</title><link>http://127.0.0.1/one</link></item></channel></rss>',
+                   content_type="application/rss+xml")
+    config = write_config({"crawl": {"robots": True}, "sources": [{"id": "wire", "kind": "feed", "url": feed}]})
+    script = "from presswatch.crawler.fetch.downloadermiddlewares import robots\n" \
+             "robots.MAX_AGE = float(sys.argv.pop())\n"
+
+    for max_age, reads in (("3600", 1), ("0", 2)):
+        web.requests.clear()
+        result = subprocess.run([sys.executable, "-c", CYCLES.replace("import json, sys\n", f"import json, sys\n{script}"),
+                                 str(config), max_age], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        paths = [path for path, _ in web.requests]
+        assert paths.count("/robots.txt") == reads and paths.count("/feed.xml") == 2, (max_age, paths)

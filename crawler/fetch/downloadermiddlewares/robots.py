@@ -69,7 +69,8 @@ class QuietRobotsTxtMiddleware(RobotsTxtMiddleware):
     async def robot_parser(self, request):
         netloc = urlparse_cached(request).netloc
         read = self.read_at.get(netloc)
-        if read is not None and time.monotonic() - read > MAX_AGE and not isinstance(self._parsers.get(netloc), Deferred):
+        stale = read is not None and time.monotonic() - read > MAX_AGE
+        if stale and not isinstance(self._parsers.get(netloc), Deferred):  # (not while being read)
             del self._parsers[netloc]
         if netloc not in self._parsers:
             self.read_at[netloc] = time.monotonic()
