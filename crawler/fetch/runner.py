@@ -191,7 +191,7 @@ class Crawls:
         self.engine = self.make_engine()
         # At most this many sources crawl at once; the others wait their turn. Thousands of
         # sources falling due together would otherwise open thousands of connections (and
-        # files) and hold every crawler in memory at once.
+        # files) and hold every run in memory at once.
         self.slots = asyncio.Semaphore(self.parallel_sources())
         self.with_fallback: set[asyncio.Task] = set()  # runs that may crawl a fallback
         self.stopping = False
