@@ -58,8 +58,17 @@ class IngestPipeline:
         self.run.flush()
 
     async def close_spider(self):
+        self._stop_timer()
+        await self.run.settle()
+        self.run.finish(getattr(self.crawler.spider, "items_seen", 0))
+
+    async def abandon_spider(self):
+        """The crawl was stopped before it ended: what was read is stored, the run not recorded."""
+        self._stop_timer()
+        await self.run.settle()
+        self.run.abandon()
+
+    def _stop_timer(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        await self.run.settle()
-        self.run.finish(getattr(self.crawler.spider, "items_seen", 0))

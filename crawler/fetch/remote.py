@@ -78,7 +78,7 @@ class RemoteCrawls(Crawls):
         self.warned = False  # about a queue no worker takes from
         super().__init__(config, ingest)
 
-    def make_runner(self):
+    def make_engine(self):
         return None  # the workers crawl
 
     def parallel_sources(self) -> int:

@@ -1,7 +1,8 @@
 """Running crawls: Scrapy settings from the config, and one crawl per due source.
 
 All HTTP goes through Scrapy's downloader (timeouts, retries, robots.txt, politeness,
-a size limit). Crawls run on the already running asyncio loop of Twisted's asyncio
+a size limit), in one crawl engine for the process (`crawler.fetch.engine`) that each
+source run feeds. Crawls run on the already running asyncio loop of Twisted's asyncio
 reactor; installing and running that reactor is the caller's business (the daemon).
 
 A feed source with a `fallback` is crawled in two steps when its feed is gone: the feed
@@ -19,13 +20,12 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from scrapy import signals
-from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.settings import Settings
 
 from presswatch.crawler import metrics
 from presswatch.crawler.fetch.downloadermiddlewares.address import source_hosts
-from presswatch.crawler.fetch.pipeline import IngestPipeline, hand_items_to
+from presswatch.crawler.fetch.engine import CrawlEngine, engine_settings
+from presswatch.crawler.fetch.pipeline import IngestPipeline
 from presswatch.crawler.fetch.spiders.feed import FeedSpider
 from presswatch.crawler.fetch.spiders.site import SiteSpider
 from presswatch.crawler.fetch.spiders.sitemap import SitemapSpider
@@ -157,11 +157,9 @@ def source_policy(config, source) -> dict:
 
 
 def source_settings(source) -> dict:
-    """The Scrapy settings a source's own `timeout` and `delay` override in its crawl.
-
-    Each source has a crawler of its own, so these hold for its requests only; the pacing
-    middleware reads the delay of its crawler, so the source's pace holds across crawls too.
-    """
+    """The Scrapy settings a source's own `timeout` and `delay` override in a crawler of its
+    own (a worker's job, a probe). In the crawl engine they go with its run's requests instead
+    (`source_overrides`)."""
     settings: dict = {}
     timeout = getattr(source, "timeout", None)
     if timeout is not None:
@@ -174,6 +172,15 @@ def source_settings(source) -> dict:
     return settings
 
 
+def source_overrides(source) -> dict:
+    """A source's own `timeout` and `delay` in seconds (None: the crawl section's), for its
+    run in the crawl engine: its requests' timeout, its slots' delay and its pace per host."""
+    timeout = getattr(source, "timeout", None)
+    delay = getattr(source, "delay", None)
+    return {"timeout": None if timeout is None else timeout.total_seconds(),
+            "delay": None if delay is None else delay.total_seconds()}
+
+
 class Crawls:
     """Starts crawls of sources on the running loop and can stop them all."""
 
@@ -181,18 +188,19 @@ class Crawls:
         self.config = config
         self.ingest = ingest
         self.held: dict[str, SourceRun] = {}  # a feed's first try, until the fallback is decided
-        self.runner = self.make_runner()
+        self.engine = self.make_engine()
         # At most this many sources crawl at once; the others wait their turn. Thousands of
         # sources falling due together would otherwise open thousands of connections (and
-        # files) and hold every crawler in memory at once.
+        # files) and hold every run in memory at once.
         self.slots = asyncio.Semaphore(self.parallel_sources())
         self.with_fallback: set[asyncio.Task] = set()  # runs that may crawl a fallback
         self.stopping = False
         self.progress = None  # told of each article read during crawl_all(..., progress)
 
-    def make_runner(self):
-        """What starts the crawls in this process."""
-        return AsyncCrawlerRunner(scrapy_settings(self.config, IngestPipeline))
+    def make_engine(self) -> CrawlEngine | None:
+        """What crawls in this process: one engine, opened at the first run."""
+        settings = scrapy_settings(self.config, IngestPipeline)
+        return CrawlEngine(engine_settings(settings, self.parallel_sources()))
 
     def source_run(self, source, hold: bool = False) -> SourceIngest:
         """The writer's side of one run of `source` (a configured source or its fallback):
@@ -224,17 +232,17 @@ class Crawls:
 
     def _start(self, source, etag: str | None, last_modified: str | None, body_digest: str | None = None,
                hold: bool = False):
-        crawler = self.runner.create_crawler(SPIDERS[source.kind])
-        crawler.settings.setdict(source_settings(source), priority="spider")
-        hand_items_to(crawler, self.source_run(source, hold))
-        if self.progress is not None:
-            crawler.signals.connect(_article_counter(self.progress, source.id), signals.item_scraped,
-                                    weak=False)
-        return self.runner.crawl(
-            crawler, source=source, etag=etag, last_modified=last_modified, body_digest=body_digest,
-            max_articles=self.config.crawl.max_articles,
-            **source_policy(self.config, source),
-        )
+        return asyncio.ensure_future(self._run(source, etag, last_modified, body_digest, hold))
+
+    async def _run(self, source, etag, last_modified, body_digest, hold) -> None:
+        """One run of `source` in the engine; done when it has been recorded (or held)."""
+        run = self.source_run(source, hold)
+        spider = SPIDERS[source.kind](
+            source=source, etag=etag, last_modified=last_modified, body_digest=body_digest,
+            max_articles=self.config.crawl.max_articles, is_known=run.is_known,
+            page_validators=run.page_validators, **source_policy(self.config, source))
+        counter = _article_counter(self.progress, source.id) if self.progress is not None else None
+        await (await self.engine.start(spider, run, on_item=counter, **source_overrides(source)))
 
     async def crawl_with_fallback(self, source) -> None:
         """The feed first; its fallback in the same run when the feed is gone."""
@@ -316,13 +324,13 @@ class Crawls:
     async def stop(self) -> None:
         """Stop every crawl; runs that were to crawl a fallback record what they have."""
         self.stopping = True
-        await self.runner.stop()
+        await self.engine.stop()
         if self.with_fallback:
             await asyncio.wait(list(self.with_fallback))
 
 
 def _article_counter(progress, source_id: str):
-    """A handler of Scrapy's item_scraped telling `progress` of each article of a source."""
+    """Told of each item of a source's run: tells `progress` of each article."""
 
     def count(item, **_) -> None:
         if isinstance(item, (EntryItem, PageItem)):

@@ -231,6 +231,14 @@ class SourceIngest:
         self.errors.append(problem)
         log.info("source=%s problem: %s", self.source_id, problem)
 
+    def abandon(self) -> None:
+        """The crawl was stopped before it ended: what it read is stored, and the run is not
+        recorded, so the source keeps its last validators and is read in full next time (a
+        run recorded with this feed's ETag would hide the entries it never reached)."""
+        self.flush()
+        log.info("source=%s stopped before the run ended: %d entries stored, the run not recorded "
+                 "(read again next time)", self.source_id, self.counts[Outcome.NEW] + self.counts[Outcome.COPY])
+
     def finish(self, items_seen: int = 0, fatal: str | None = None) -> SourceRun:
         """Record the run: `items_seen` are entries the crawl itself knew to be stored;
         `fatal`, why the run as a whole failed when nothing said so on the way."""

@@ -13,6 +13,21 @@ from scrapy.exceptions import IgnoreRequest
 
 from presswatch.config.errors import PresswatchError
 
+# The meta key of a request made by a source run of the crawl engine (crawler.fetch.engine):
+# the run, whose `spider` serves the source. Without it the crawler's own spider does.
+RUN_META = "presswatch_run"
+
+
+def spider_of(request, crawler):
+    """The spider a request was made for: its run's in the crawl engine, else the crawler's."""
+    run = request.meta.get(RUN_META) if request is not None else None
+    return run.spider if run is not None else crawler.spider
+
+
+def source_id_of(request, crawler) -> str | None:
+    """The id of the source a request was made for, or None (a probe's own, robots.txt)."""
+    return getattr(getattr(spider_of(request, crawler), "source", None), "id", None)
+
 
 class PageRefused(IgnoreRequest, PresswatchError):
     """A request ended on purpose; the message says why, in plain words."""

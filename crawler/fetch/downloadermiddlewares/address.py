@@ -41,7 +41,7 @@ from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
 from zope.interface import implementer
 
-from presswatch.crawler.fetch.downloadermiddlewares import AddressRefused
+from presswatch.crawler.fetch.downloadermiddlewares import AddressRefused, source_id_of
 
 log = logging.getLogger("presswatch.crawl")
 
@@ -124,10 +124,6 @@ def refused(request, host: str, address: str, kind: str, source_id: str | None) 
     return AddressRefused(f"refused: {what}, neither a source's host nor in crawl.allow_private_networks")
 
 
-def _source_id(crawler) -> str | None:
-    return getattr(getattr(crawler.spider, "source", None), "id", None)
-
-
 class AddressGuardMiddleware:
     """Before a request leaves (and before robots.txt is asked for): refuses a host that
     is, or resolves to, an internal address. Installs the guarded resolver on the reactor."""
@@ -156,7 +152,7 @@ class AddressGuardMiddleware:
         addresses = [literal] if literal else await resolver.lookup(host, url.port or 0, timeout)
         for address in addresses:
             if kind := self.policy.refusal(address):
-                raise refused(request, host, address, kind, _source_id(self.crawler))
+                raise refused(request, host, address, kind, source_id_of(request, self.crawler))
         return None  # a name that does not resolve fails at the download, with its own reason
 
 
@@ -179,7 +175,7 @@ class ConnectedAddressMiddleware:
         if address is None or not host or self.policy.trusts(host) or request.meta.get("proxy"):
             return response
         if kind := self.policy.refusal(str(address)):
-            raise refused(request, host, str(address), kind, _source_id(self.crawler))
+            raise refused(request, host, str(address), kind, source_id_of(request, self.crawler))
         return response
 
     def process_exception(self, request, exception):
@@ -194,7 +190,7 @@ class ConnectedAddressMiddleware:
         if dropped is None:
             return None
         address, kind = dropped
-        raise refused(request, host, address, kind, _source_id(self.crawler))
+        raise refused(request, host, address, kind, source_id_of(request, self.crawler))
 
 
 @implementer(IHostnameResolver)

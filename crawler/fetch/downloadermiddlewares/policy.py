@@ -6,6 +6,8 @@ What the policy is (the source's own choice, else the crawl section's) is the ru
 
 from __future__ import annotations
 
+from presswatch.crawler.fetch.downloadermiddlewares import spider_of
+
 
 class SourcePolicyMiddleware:
     """Gives every request of a source its robots.txt and redirect policy as meta.
@@ -22,7 +24,7 @@ class SourcePolicyMiddleware:
         return cls(crawler)
 
     def process_request(self, request):
-        policy = getattr(self.crawler.spider, "policy_meta", None)
+        policy = getattr(spider_of(request, self.crawler), "policy_meta", None)
         for key, value in (policy() if policy else {}).items():
             request.meta.setdefault(key, value)
         return None

@@ -1,11 +1,12 @@
 """One pace per host for every crawl of this process: `crawl.delay` between requests to a site.
 
-Scrapy spaces requests per download slot of one crawler, and presswatch runs one crawler
-per source, so two sources on one site (an outlet's English and Korean feeds, several
-Google News searches) would each keep their own pace and hit the site together. This
-middleware holds the next free moment of each host for all of them: a request waits until
-then, and books the moment `crawl.delay` later for the next one. Requests of one crawler
-are then spaced by at least the delay (Scrapy's own randomised wait may add to it).
+Scrapy spaces requests per download slot, and each source run has slots of its own (in
+the crawl engine, or a worker's crawler per job), so two sources on one site (an outlet's
+English and Korean feeds, several Google News searches) would each keep their own pace and
+hit the site together. This middleware holds the next free moment of each host for all of
+them: a request waits until then, and books the moment its delay later for the next one
+(`crawl.delay`, or its source's own `delay`, carried as meta `presswatch_delay`). Requests
+of one run are then spaced by at least the delay (Scrapy's own randomised wait may add to it).
 
 On a remote worker each job is a process of its own; there the booking is kept in Redis
 (`share_through`), read and written by one script on the server with the server's clock, so
@@ -21,6 +22,8 @@ import time
 from scrapy.utils.httpobj import urlparse_cached
 
 log = logging.getLogger("presswatch.crawl")
+
+DELAY_META = "presswatch_delay"  # a source's own delay, on each request of its run in the crawl engine
 
 
 # KEYS[1]: the host's key; ARGV[1]: the delay. Books the host's next free moment, returns
@@ -52,22 +55,23 @@ class HostPacingMiddleware:
         return cls(crawler.settings.getfloat("DOWNLOAD_DELAY"))
 
     async def process_request(self, request):
-        if self.delay <= 0:
+        delay = request.meta.get(DELAY_META, self.delay)
+        if delay <= 0:
             return None
         host = (urlparse_cached(request).hostname or "").lower()
-        wait = self._booked(host)
+        wait = self._booked(host, delay)
         if wait > 0:
             await asyncio.sleep(wait)
         return None
 
-    def _booked(self, host: str) -> float:
+    def _booked(self, host: str, delay: float) -> float:
         if self.shared is not None:
             script, prefix = self.shared
             try:
-                return float(script(keys=[f"{prefix}{host}"], args=[self.delay]))
+                return float(script(keys=[f"{prefix}{host}"], args=[delay]))
             except Exception as exc:  # Redis away: this job keeps its own pace
                 log.warning("pace of %s kept in this job only: %s", host, exc)
         now = time.monotonic()
         start = max(now, self.next_free.get(host, 0.0))
-        self.next_free[host] = start + self.delay
+        self.next_free[host] = start + delay
         return start - now

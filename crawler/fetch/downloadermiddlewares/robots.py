@@ -12,9 +12,11 @@ everything, as in Scrapy.
 from __future__ import annotations
 
 import logging
+import time
 
 from OpenSSL.SSL import Error as TLSError
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.utils.httpobj import urlparse_cached
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -24,9 +26,12 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectError, ConnectionLost
 from twisted.internet.error import TimeoutError as TwistedTimeoutError
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
+
+from presswatch.crawler.fetch.downloadermiddlewares import source_id_of
 
 log = logging.getLogger("presswatch.crawl")
 
@@ -38,6 +43,9 @@ NETWORK_ERRORS = (
 )
 
 SCRAPY_LOGGER = "scrapy.downloadermiddlewares.robotstxt"
+# A host's robots.txt is read again when its copy is this old (seconds): the crawl engine
+# lives as long as the daemon, and RFC 9309 asks that a copy be kept no longer than a day.
+MAX_AGE = 3600.0
 
 
 class _ScrapyDownloadError(logging.Filter):
@@ -55,9 +63,22 @@ class QuietRobotsTxtMiddleware(RobotsTxtMiddleware):
     def __init__(self, crawler):
         super().__init__(crawler)
         logging.getLogger(SCRAPY_LOGGER).addFilter(_FILTER)  # once: the same filter is not added twice
+        self.read_at: dict[str, float] = {}  # netloc -> when its robots.txt was asked for
+        self.asked_by: dict[str, str | None] = {}  # netloc -> the source whose request asked
+
+    async def robot_parser(self, request):
+        netloc = urlparse_cached(request).netloc
+        read = self.read_at.get(netloc)
+        stale = read is not None and time.monotonic() - read > MAX_AGE
+        if stale and not isinstance(self._parsers.get(netloc), Deferred):  # (not while being read)
+            del self._parsers[netloc]
+        if netloc not in self._parsers:
+            self.read_at[netloc] = time.monotonic()
+            self.asked_by[netloc] = source_id_of(request, self.crawler)
+        return await super().robot_parser(request)
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
-        source = getattr(getattr(self.crawler.spider, "source", None), "id", None) or "-"
+        source = self.asked_by.get(netloc) or "-"
         if isinstance(exc, IgnoreRequest):
             log.info("source=%s robots.txt of %s not read: %s", source, netloc, exc)
         elif isinstance(exc, NETWORK_ERRORS):

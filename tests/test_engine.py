@@ -1,0 +1,156 @@
+"""One crawl engine per process: cycles of many sources share one Scrapy crawler, and each
+source's own delay and timeout still hold for its requests only."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+from conftest import article_page
+
+# Runs in a process of its own (it installs the asyncio reactor): two cycles of every
+# source in one daemon, counting the Scrapy crawlers made (by their spider class).
+CYCLES = textwrap.dedent("""
+    import json, sys
+    from scrapy import crawler as scrapy_crawler
+
+    made = []
+    _init = scrapy_crawler.Crawler.__init__
+
+    def counted(self, spidercls, *args, **kwargs):
+        made.append(spidercls.__name__)
+        _init(self, spidercls, *args, **kwargs)
+
+    scrapy_crawler.Crawler.__init__ = counted
+
+    from presswatch.config import load_config
+    from presswatch.scheduler.daemon import run
+
+    async def two_cycles(daemon):
+        for _ in range(2):
+            await daemon.crawls.crawl_all(daemon.sources)
+
+    code = run(load_config(sys.argv[1], {}), lambda text: text, body=two_cycles)
+    print(json.dumps({"code": code, "crawlers": made}))
+""")
+
+
+def _listing(web, prefix: str, host: str) -> str:
+    links = "".join(f'<a href="/{prefix}/a{n}">Story {n}</a>' for n in range(3))
+    for n in range(3):
+        web.add(f"/{prefix}/a{n}", article_page(f"{prefix} story {n}", [
+            f"Paragraph of {prefix} story {n}, long enough to be kept as the text of the page."] * 3))
+    web.add(f"/{prefix}/list", f"<html><body>{links}</body></html>")
+    return f"http://{host}:{web.port}/{prefix}/list"
+
+
+def _gaps(web, prefix: str) -> list[float]:
+    times = sorted(t for t, path in web.request_times if path.startswith(f"/{prefix}/"))
+    return [later - earlier for earlier, later in zip(times, times[1:])]
+
+
+def test_cycles_of_many_sources_share_one_crawler_and_keep_each_sources_delay_and_timeout(
+        web, write_config, tmp_path):
+    feed = '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><title>One</title>' \
+           '<link>http://127.0.0.1/one</link><description>Text of one.</description></item></channel></rss>'
+    slow = web.add("/slow.xml", feed, content_type="application/rss+xml", delay=2)
+    patient = web.add("/patient.xml", feed, content_type="application/rss+xml", delay=2)
+    config = write_config({
+        "crawl": {"delay": "0s", "timeout": "10s"},
+        "sources": [
+            {"id": "paced", "kind": "site", "url": _listing(web, "paced", "127.0.0.1"), "follow": "/paced/a",
+             "delay": "0.6s"},
+            # Another host name for the same server: its pace is its own.
+            {"id": "quick", "kind": "site", "url": _listing(web, "quick", "localhost"), "follow": "/quick/a"},
+            {"id": "slow", "kind": "feed", "url": slow, "timeout": "1s"},
+            {"id": "patient", "kind": "feed", "url": patient},
+        ],
+    })
+
+    result = subprocess.run([sys.executable, "-c", CYCLES, str(config)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert outcome == {"code": 0, "crawlers": ["EngineSpider"]}, outcome  # not one per source run
+    with sqlite3.connect(tmp_path / "presswatch.db") as db:
+        states = {row[0]: row[1:] for row in db.execute("SELECT id, runs, failures, last_error FROM sources")}
+    assert {key: runs for key, (runs, _, _) in states.items()} == dict.fromkeys(states, 2), states
+    assert "timed out after 1s" in states["slow"][2], states  # its own timeout
+    assert states["patient"][1:] == (0, None), states  # the crawl's: the same slow answer is waited for
+    assert states["paced"][1] == states["quick"][1] == 0, states
+    # Each listing twice (a page stored is not asked for again) and each page once.
+    paths = [path for path, _ in web.requests]
+    assert sorted(p for p in paths if p.startswith("/paced/")) == ["/paced/a0", "/paced/a1", "/paced/a2",
+                                                                   "/paced/list", "/paced/list"], paths
+    assert min(_gaps(web, "paced")) >= 0.55, _gaps(web, "paced")  # 0.6 s, less the server's timing slack
+    assert min(_gaps(web, "quick")) < 0.55, _gaps(web, "quick")  # the other source's delay is not its own
+
+
+# Counts this machine's established TCP connections to a port (/proc/net/tcp: IPv4, hex
+# ports; state 01 is ESTABLISHED) from inside the daemon, after a cycle, until none is left.
+IDLE = textwrap.dedent("""
+    import asyncio, json, sys, time
+    from presswatch.config import load_config
+    from presswatch.scheduler.daemon import run
+
+    def connections(port):
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.read().splitlines()[1:]]
+        return sum(1 for row in rows if int(row[2].split(":")[1], 16) == port and row[3] == "01")
+
+    seen = {}
+
+    async def body(daemon):
+        port = int(sys.argv[2])
+        await daemon.crawls.crawl_all(daemon.sources)
+        seen["after_cycle"] = connections(port)
+        start = time.monotonic()
+        while connections(port) and time.monotonic() - start < 120:
+            await asyncio.sleep(0.2)
+        seen["closed_after"] = round(time.monotonic() - start, 1)
+        seen["left"] = connections(port)
+
+    code = run(load_config(sys.argv[1], {}), lambda text: text, body=body)
+    print(json.dumps({"code": code, **seen}))
+""")
+
+
+def test_the_engine_does_not_keep_idle_connections_open_for_long(web, write_config, tmp_path):
+    """The one crawler lives as long as the daemon: its kept-alive connections to a host
+    close soon after they fall idle, not after Twisted's four minutes (a socket per host)."""
+    feed = web.add("/feed.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+                   '<item><title>One</title><link>http://127.0.0.1/one</link></item></channel></rss>',
+                   content_type="application/rss+xml")
+    config = write_config({"sources": [{"id": "wire", "kind": "feed", "url": feed}]})
+
+    result = subprocess.run([sys.executable, "-c", IDLE, str(config), str(web.port)], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert outcome["code"] == 0 and outcome["after_cycle"] >= 1, outcome  # kept alive after the run
+    assert outcome["left"] == 0 and outcome["closed_after"] < 60, outcome  # Twisted's default: 240 s
+
+
+def test_a_hosts_robots_txt_is_read_again_once_its_copy_is_old(web, write_config, tmp_path):
+    """The engine's robots.txt copies live as long as the daemon: one older than
+    robots.MAX_AGE is read again (here the age is 0 s: every cycle reads it)."""
+    web.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    feed = web.add("/feed.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+                   '<item><title>One</title><link>http://127.0.0.1/one</link></item></channel></rss>',
+                   content_type="application/rss+xml")
+    config = write_config({"crawl": {"robots": True}, "sources": [{"id": "wire", "kind": "feed", "url": feed}]})
+    script = "from presswatch.crawler.fetch.downloadermiddlewares import robots\n" \
+             "robots.MAX_AGE = float(sys.argv.pop())\n"
+
+    for max_age, reads in (("3600", 1), ("0", 2)):
+        web.requests.clear()
+        result = subprocess.run([sys.executable, "-c", CYCLES.replace("import json, sys\n", f"import json, sys\n{script}"),
+                                 str(config), max_age], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        paths = [path for path, _ in web.requests]
+        assert paths.count("/robots.txt") == reads and paths.count("/feed.xml") == 2, (max_age, paths)
