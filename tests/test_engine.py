@@ -154,3 +154,68 @@ def test_a_hosts_robots_txt_is_read_again_once_its_copy_is_old(web, write_config
         assert result.returncode == 0, result.stderr
         paths = [path for path, _ in web.requests]
         assert paths.count("/robots.txt") == reads and paths.count("/feed.xml") == 2, (max_age, paths)
+
+
+def test_a_run_stopped_mid_crawl_is_not_recorded_so_its_unread_entries_come_next_time(web, write_config, tmp_path):
+    """SIGTERM while a feed's pages are being fetched: what was read is stored, but the run is
+    not recorded with the feed's ETag, which would make the next run's 304 hide the rest."""
+    import os
+    import signal
+    import time
+
+    from conftest import Route, rss_feed
+
+    items = []
+    for n in range(6):
+        title = f"Report {n} on the flood relief"
+        # One page at a time, the first at once, the others slowly: the stop finds one in
+        # flight (it is read to its end) and the rest still queued (they are dropped).
+        link = web.add(f"/news/{n}", article_page(title, [f"Flood relief effort {n} in the north. " * 12]),
+                       delay=0 if n == 0 else 3)
+        items.append({"title": title, "link": link, "description": f"teaser {n}"})
+    feed = web.add("/flood.xml", rss_feed(items), content_type="application/rss+xml", etag='"v1"')
+    config = write_config({"crawl": {"max_articles": 100, "concurrency_per_domain": 1},
+                           "sources": [{"id": "outlet", "kind": "feed", "url": feed, "fetch_articles": True,
+                                        "timeout": "120s"}],
+                           "rules": [{"id": "floods", "query": "flood"}]})
+    database = tmp_path / "presswatch.db"
+    env = {key: value for key, value in os.environ.items() if key != "PRESSWATCH_CONFIG"}
+    daemon = subprocess.Popen([sys.executable, "-m", "presswatch.scheduler", "run", "--config", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    def stored() -> int:
+        if not database.exists():
+            return 0
+        try:
+            with sqlite3.connect(database, timeout=30) as db:
+                return db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+    try:
+        deadline = time.monotonic() + 120
+        while not (stored() >= 1 and any(path == "/news/1" for path, _ in web.requests)):
+            assert daemon.poll() is None and time.monotonic() < deadline, "the first page was not stored"
+            time.sleep(0.1)
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=120)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert daemon.returncode == 0, stderr
+    assert "stopped before the run ended" in stderr
+    with sqlite3.connect(database) as db:
+        (etag, last_success) = db.execute("SELECT etag, last_success_at FROM sources WHERE id = 'outlet'").fetchone()
+    assert etag is None and last_success is None  # not recorded: the feed is read in full next time
+    assert 1 <= stored() < 6
+
+    for n in range(1, 6):  # the pages answer at once now
+        web.routes[f"/news/{n}"] = Route(web.routes[f"/news/{n}"].body)
+    before = len(web.requests)
+    once = subprocess.run([sys.executable, "-m", "presswatch.scheduler", "run", "--once", "--config", str(config)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert once.returncode == 0, once.stderr
+    feed_request = next(headers for path, headers in web.requests[before:] if path == "/flood.xml")
+    assert "If-None-Match" not in feed_request
+    assert stored() == 6

@@ -37,7 +37,7 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.extensions.throttle import AutoThrottle
 from scrapy.settings import Settings
 
-from presswatch.crawler.fetch.downloadermiddlewares import RUN_META
+from presswatch.crawler.fetch.downloadermiddlewares import RUN_META, CrawlStopped
 from presswatch.crawler.fetch.downloadermiddlewares.politeness import DELAY_META
 from presswatch.crawler.fetch.pipeline import IngestPipeline
 
@@ -95,6 +95,17 @@ class RunDownloader(Downloader):
             return key
         return f"{key} {run.key}"
 
+    def drop_queued(self) -> int:
+        """The crawl is stopping: requests waiting in a download slot end with CrawlStopped
+        (those being downloaded finish, within their timeout). Returns how many."""
+        dropped = 0
+        for slot in list(self.slots.values()):
+            while slot.queue:
+                request, waiting = slot.queue.popleft()
+                waiting.errback(CrawlStopped("the crawl was stopped before this request was sent"))
+                dropped += 1
+        return dropped
+
     def _get_slot(self, request, spider=None):
         new = self.get_slot_key(request) not in self.slots
         key, slot = super()._get_slot(request)
@@ -142,6 +153,7 @@ class SourceCrawl:
         self.pending = 0
         self.seen: set[bytes] = set()
         self.handing: set[asyncio.Task] = set()  # items on their way to the writer (a page in the pool)
+        self.cut_short = False  # a request of it was not sent because the crawl stopped
         self.ended = False
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
 
@@ -186,6 +198,10 @@ class SourceCrawl:
 
     def on_failure(self, failure) -> None:
         request = getattr(failure, "request", None)
+        if failure.check(CrawlStopped):  # not the page's failure: the run is read again
+            self.cut_short = True
+            self.answered()
+            return
         try:
             errback = request.meta.get(_ERRBACK) if request is not None else None
             if errback is not None:
@@ -222,7 +238,7 @@ class SourceCrawl:
     def answered(self) -> None:
         self.pending -= 1
         if self.pending <= 0:
-            self.end()
+            self.end(interrupted=self.cut_short)
 
     def end(self, interrupted: bool = False) -> None:
         """End the run, once: recorded (the pipeline's close_spider) when every request it
@@ -325,6 +341,12 @@ class CrawlEngine:
         """Close the crawler: requests in flight are dropped; what open runs read is stored,
         but they are not recorded (their sources are read again in full next time)."""
         self.stopping = True
+        if self.crawler is not None and self.crawler.engine is not None:
+            # Requests not sent yet are not sent now: a stop waits for downloads under way only.
+            for middleware in self.crawler.engine.downloader.middleware.middlewares:
+                if hasattr(middleware, "stop_waiting"):
+                    middleware.stop_waiting()
+            self.crawler.engine.downloader.drop_queued()
         if self.task is not None:
             await self.runner.stop()
             await asyncio.wait([self.task])

@@ -47,3 +47,8 @@ class ResponseTooLarge(PageRefused):
 
 class AddressRefused(PageRefused):
     """A link (or redirect) to an internal address, on a host that is no source's own."""
+
+
+class CrawlStopped(PageRefused):
+    """The crawl is stopping: a request still waiting (for its host's pace, or its download
+    slot) is not sent. Its run is then not recorded, so it is read again next time."""

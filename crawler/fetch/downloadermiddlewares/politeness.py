@@ -21,6 +21,8 @@ import time
 
 from scrapy.utils.httpobj import urlparse_cached
 
+from presswatch.crawler.fetch.downloadermiddlewares import CrawlStopped
+
 log = logging.getLogger("presswatch.crawl")
 
 DELAY_META = "presswatch_delay"  # a source's own delay, on each request of its run in the crawl engine
@@ -44,6 +46,13 @@ class HostPacingMiddleware:
 
     def __init__(self, delay: float):
         self.delay = delay
+        self.stopping: asyncio.Event | None = None  # set when the crawl stops: waits end at once
+
+    def stop_waiting(self) -> None:
+        """The crawl is stopping: requests waiting for their host's pace are not sent."""
+        if self.stopping is None:
+            self.stopping = asyncio.Event()
+        self.stopping.set()
 
     @classmethod
     def share_through(cls, connection, prefix: str) -> None:
@@ -59,9 +68,17 @@ class HostPacingMiddleware:
         if delay <= 0:
             return None
         host = (urlparse_cached(request).hostname or "").lower()
+        if self.stopping is not None and self.stopping.is_set():
+            raise CrawlStopped("the crawl was stopped before this request was sent")
         wait = self._booked(host, delay)
         if wait > 0:
-            await asyncio.sleep(wait)
+            if self.stopping is None:
+                self.stopping = asyncio.Event()
+            try:
+                await asyncio.wait_for(self.stopping.wait(), wait)
+            except TimeoutError:
+                return None  # its turn came
+            raise CrawlStopped("the crawl was stopped before this request was sent")
         return None
 
     def _booked(self, host: str, delay: float) -> float:
