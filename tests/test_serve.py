@@ -192,7 +192,7 @@ def test_every_canned_query_runs_and_reads_only(tmp_path):
     try:
         for name, query in queries.items():
             assert not query.get("write"), name
-            params = {p: "" for p in ("rule", "story_id", "state") if f":{p}" in query["sql"]}
+            params = {p: "" for p in ("rule", "story_id", "state", "event_id") if f":{p}" in query["sql"]}
             conn.execute(query["sql"], params).fetchall()  # no error: tables and columns exist
         (title, outlets), = conn.execute(
             "select title, outlets from (" + queries["latest_stories_by_rule"]["sql"] + ")",

@@ -44,7 +44,7 @@ class ArchiveQueries:
             SELECT o.*, s.title AS story_title, s.url AS story_url, m.terms AS terms, m.snippet AS snippet,
                    e.source_id AS event_source, e.detail AS event_detail
             FROM outbox o LEFT JOIN stories s ON s.id = o.story_id LEFT JOIN matches m ON m.id = o.match_id
-            LEFT JOIN source_events e ON e.id = o.event_id WHERE 1"""),
+            LEFT JOIN source_events e ON e.id = o.source_event_id WHERE 1"""),
     }
 
     def search(self, match: str, since: datetime | None = None, until: datetime | None = None,

@@ -10,6 +10,12 @@ writes that intent, the rules it matches and their outbox rows in one transactio
 and nothing stored can miss its alert. A match is kept once per (story, rule): a story
 alerts each rule's channels once, however many outlets carry it; a story that already
 alerted sends one short update when it reaches each configured outlet count.
+
+Above stories, events: a story a rule matches (any story, with `events.scope: all`) is
+embedded once and joins the event of the same happening if `crawler.stories.events`
+finds one among its nearest stories of the window; a rule alerting per event (the
+default) alerts once per (event, rule, channel), and the event's later matching stories
+go out as event updates.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from presswatch.config.redact import Redactor
-from presswatch.config.schema import CONSOLE, Health, Stories
+from presswatch.config.schema import CONSOLE, Events, Health, Stories
 from presswatch.crawler.parse.canonical import canonical_url, is_plausible_canonical, site_of
 from presswatch.crawler.rules.match import RuleMatcher
 from presswatch.crawler.store.database import Store
@@ -37,6 +43,7 @@ from presswatch.crawler.store.records import (
 )
 from presswatch.crawler.stories.candidates import Candidate
 from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
+from presswatch.crawler.stories import events as grouping
 from presswatch.crawler.stories.health import judge
 from presswatch.crawler.stories.intent import (
     CopyOf,
@@ -71,6 +78,8 @@ class IngestResult:
     alerts_queued: int = 0
     similarity: float | None = None  # a copy: how close to the story's text (1.0: the same)
     updates_queued: int = 0  # spread updates
+    event_id: int | None = None  # the event its story is in
+    event_updates: int = 0  # event updates queued (a later story of an event that alerted)
 
 
 def content_hash(text: str) -> str | None:
@@ -87,7 +96,9 @@ class Ingest:
     def __init__(self, store: Store, matcher: RuleMatcher,
                  rule_channels: dict[str, tuple[str, ...]], sources: dict | None = None,
                  redact: Redactor | None = None, health: Health | None = None,
-                 stories: Stories | None = None):
+                 stories: Stories | None = None, events: Events | None = None,
+                 rule_alert: dict[str, str] | None = None,
+                 rule_updates: dict[str, tuple[int, timedelta | None]] | None = None):
         self.store = store
         self.matcher = matcher
         self.rule_channels = rule_channels
@@ -100,15 +111,23 @@ class Ingest:
             threshold=self.stories.near_duplicate, short_threshold=self.stories.short_text,
         )
         self._pruned_at: datetime | None = None
+        self.events = events or Events()
+        self.rule_alert = rule_alert or {}  # rule -> "event" or "story" (unlisted: story)
+        self.rule_updates = rule_updates or {}  # rule -> (new outlets an update waits for, interval)
+        self._index: grouping.EventIndex | None = None  # built from the stored vectors on first use
+        self._index_since: datetime | None = None
 
     @classmethod
     def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
                     redact: Redactor | None = None, health: Health | None = None,
-                    stories: Stories | None = None) -> Ingest:
+                    stories: Stories | None = None, events: Events | None = None) -> Ingest:
         """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel."""
         rules = [r for r in rules if getattr(r, "enabled", True)]
         channels = {r.id: tuple(r.channels) or (CONSOLE_CHANNEL,) for r in rules}
-        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health, stories)
+        alert = {r.id: getattr(r, "alert", "event") for r in rules}
+        updates = {r.id: (getattr(r, "event_updates", 1), getattr(r, "event_updates_every", None)) for r in rules}
+        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health, stories,
+                   events, alert, updates)
 
     def record_run(self, run: SourceRun, at: datetime | None = None) -> HealthChange:
         """Save a source's run with its health; a change of health is queued as an alert."""
@@ -128,6 +147,7 @@ class Ingest:
         now = now or datetime.now(UTC)
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             self.store.prune_index(now - self.stories.window)
+            self._prune_events(now - self.events.window)
             self._pruned_at = now
 
     def is_known(self, source_id: str, guid: str | None, url: str, fingerprint: str | None = None,
@@ -202,11 +222,13 @@ class Ingest:
         copy_of = intent.story_id if isinstance(intent, CopyOf) else None
         article_id, story_id = self.store.add_article(intent.article, copy_of)
         self.store.add_signatures(article_id, intent.signed, self.scheme)
-        queued = self.store.add_matches(story_id, article_id, self._matches(intent.article, story_id))
+        matches = self._matches(intent.article, story_id)
+        event_id = self._group(story_id, intent.article, matches)
+        queued, event_updates = self._queue(story_id, article_id, matches)
         if copy_of is None:
-            return IngestResult(Outcome.NEW, story_id, queued)
+            return IngestResult(Outcome.NEW, story_id, queued, event_id=event_id, event_updates=event_updates)
         updates = self._spread(story_id, intent.outlets_before)
-        return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates)
+        return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates, event_id, event_updates)
 
     def _write_text(self, intent: Fill) -> IngestResult:
         """A fuller or changed text of a stored article: stored, indexed and matched, so a
@@ -221,8 +243,69 @@ class Ingest:
         if intent.move_to is not None:
             self.store.move_article(known.id, intent.move_to)
             story_id = intent.move_to
-        queued = self.store.add_matches(story_id, known.id, self._matches(article, story_id))
-        return IngestResult(intent.outcome, story_id, queued)
+        matches = self._matches(article, story_id)
+        event_id = self._group(story_id, article, matches)
+        queued, event_updates = self._queue(story_id, known.id, matches)
+        return IngestResult(intent.outcome, story_id, queued, event_id=event_id, event_updates=event_updates)
+
+    def _queue(self, story_id: int, article_id: int, matches: list[NewMatch]) -> tuple[int, int]:
+        """The matches stored, with their alerts (per event or per story) or event updates."""
+        return self.store.add_event_matches(story_id, article_id, matches, self.rule_alert, self.rule_updates)
+
+    # Events ------------------------------------------------------------------
+
+    def _group(self, story_id: int, article: NewArticle, matches: list[NewMatch]) -> int | None:
+        """The story's event: a story that is to be grouped (it matched a rule, or every story
+        is) and has no vector yet is embedded once; alone in its event, it joins the event
+        `crawler.stories.events` chooses among its nearest stories of the window, if any."""
+        event_id = self.store.story_event(story_id)
+        wanted = self.events.enabled and (matches or self.events.scope == "all")
+        if not wanted or self.store.has_story_vector(story_id):
+            return event_id
+        vector = grouping.embed([grouping.event_text(article.headline, article.text)])[0]
+        found = self._event_candidates(vector, story_id)
+        own = grouping.neighbourhood(float(c.vector @ vector) for c in found)
+        held = min(len(found), grouping.NEIGHBOURS)
+        alone = self.store.event_size(event_id) == 1
+        choice = grouping.choose_event(self.events, vector, own, held,
+                                       [c for c in found if c.event_id != event_id]) if alone else None
+        self.store.add_story_vector(story_id, grouping.to_blob(vector), grouping.MODEL, own, held)
+        if choice is not None:
+            self.store.move_story(story_id, choice.event_id)
+            event_id = choice.event_id
+        self._add_to_event_vector(event_id, vector)
+        # The index may hold a key whose transaction then rolls back: harmless, as a key is
+        # only a way to a stored vector, compared again before anything is decided.
+        self._event_index().add(story_id, vector)
+        return event_id
+
+    def _event_candidates(self, vector, story_id: int) -> list[grouping.Candidate]:
+        near = [key for key in self._event_index().nearest(vector) if key != story_id]
+        since = datetime.now(UTC) - self.events.window
+        return [grouping.Candidate(row["story_id"], row["event_id"], grouping.from_blob(row["vector"]),
+                                   row["neighbourhood"], row["neighbours"], grouping.from_blob(row["vector_sum"]))
+                for row in self.store.event_candidates(near, since, grouping.MODEL)]
+
+    def _add_to_event_vector(self, event_id: int, vector) -> None:
+        total, count = self.store.event_vector(event_id)
+        total = vector if total is None else grouping.from_blob(total) + vector
+        self.store.set_event_vector(event_id, grouping.to_blob(total), count + 1)
+
+    def _event_index(self) -> grouping.EventIndex:
+        """The candidate index, rebuilt from the window's stored vectors when first needed."""
+        if self._index is None:
+            since = datetime.now(UTC) - self.events.window
+            index = grouping.EventIndex()
+            index.add_many(self.store.vectors_since(since, grouping.MODEL))
+            self._index, self._index_since = index, since
+        return self._index
+
+    def _prune_events(self, cutoff: datetime) -> None:
+        """Stories embedded before the events window leave the candidate index."""
+        if self._index is None or self._index_since is None or cutoff <= self._index_since:
+            return
+        self._index.remove(self.store.vectors_between(self._index_since, cutoff))
+        self._index_since = cutoff
 
     def _known(self, source_id: str, guid: str | None, url: str) -> KnownArticle | None:
         """The stored article a link (or this source's GUID) names; None for an unusable link."""
