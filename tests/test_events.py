@@ -347,3 +347,19 @@ def test_split_alerts_the_story_as_its_own_event_and_merge_alerts_nothing_again(
 def cfg_yaml(cfg: Config) -> str:
     data = cfg.model_dump(mode="json", include={"database", "sources", "rules", "channels"})
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def test_exports_stats_and_metrics_carry_events(store):
+    ingest = make_ingest(store)
+    for key in ("reuters", "voa", "yonhap-ko"):
+        arrive(ingest, key)
+    hrw = event_of(store, "reuters")
+    assert {row["event_id"] for row in store.export("articles")} == {hrw}
+    [event] = [row for row in store.export("events") if row["story_count"]]
+    assert (event["id"], len(event["stories"]), event["rules"], event["outlet_count"]) == (
+        hrw, 3, ["hrw-report", "nk"], 3)
+    assert [row["id"] for row in store.export("events", rules=("hrw-report",))] == [hrw]
+    assert [row["id"] for row in store.export("events", sources=("yonhap-ko",))] == [hrw]
+    [day] = store.stats_by_day()
+    assert (day["stories"], day["events"], day["alerts"], day["updates"]) == (3, 1, 2, 2)
+    assert store.event_counts() == {"events": 1, "grouped": 1}

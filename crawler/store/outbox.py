@@ -274,6 +274,12 @@ class OutboxQueries:
 
     # Monitoring: read-only and cheap, as they run at every scrape of /metrics and /healthz --------
 
+    def event_counts(self) -> dict[str, int]:
+        """How many events there are (merged ones aside), and how many hold more than one story."""
+        row = self._one("SELECT count(*) AS events, coalesce(sum(story_count > 1), 0) AS grouped FROM events "
+                        "WHERE merged_into IS NULL")
+        return dict(row)
+
     def matches_by_rule(self) -> dict[str, int]:
         """How many stories each rule matched, as stored."""
         return {row["rule_id"]: row["n"] for row in
