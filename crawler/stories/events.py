@@ -23,8 +23,9 @@ Korean and English, and 0.15% of different KCNA stories within 3 days).
 Here: the pure deciding (`choose_event`), the model (loaded once per process, on first
 use) and `EventIndex`, the HNSW index (usearch) the candidates come from. The index is a
 cache: rebuilt from the stored vectors of the window when a process first needs it,
-never the truth. Grouping a new story is `crawler.stories.ingest`'s; an analyst's
-corrections (`split_story`, `merge_events`) are here, each one transaction of the store.
+never the truth. `Grouping` puts a story in its event with store calls, inside the
+writer's transaction (`crawler.stories.ingest` calls it); an analyst's corrections
+(`split_story`, `merge_events`) are one transaction each.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -189,6 +191,70 @@ class EventIndex:
             return []
         found = self._index.search(np.asarray(vector, dtype=np.float32), count, threads=1)
         return [int(key) for key in found.keys]
+
+
+class Grouping:
+    """Puts stories in their events, for the one writer: the config's `events` settings and
+    the candidate index, built from the stored vectors of the window when first needed."""
+
+    def __init__(self, store, settings):
+        self.store = store
+        self.settings = settings
+        self._index: EventIndex | None = None
+        self._index_since: datetime | None = None
+
+    def group(self, story_id: int, article, matches: list) -> int | None:
+        """The story's event: a story that is to be grouped (it matched a rule, or every
+        story is) and has no vector yet is embedded once; alone in its event, it joins the
+        event `choose_event` finds among its nearest stories of the window, if any."""
+        event_id = self.store.story_event(story_id)
+        wanted = self.settings.enabled and (matches or self.settings.scope == "all")
+        if not wanted or self.store.has_story_vector(story_id):
+            return event_id
+        vector = embed([event_text(article.headline, article.text)])[0]
+        found = self._candidates(vector, story_id)
+        own = neighbourhood(float(c.vector @ vector) for c in found)
+        held = min(len(found), NEIGHBOURS)
+        alone = self.store.event_size(event_id) == 1
+        choice = choose_event(self.settings, vector, own, held,
+                              [c for c in found if c.event_id != event_id]) if alone else None
+        self.store.add_story_vector(story_id, to_blob(vector), MODEL, own, held)
+        if choice is not None:
+            self.store.move_story(story_id, choice.event_id)
+            event_id = choice.event_id
+        self._add_to_event_vector(event_id, vector)
+        # The index may keep a key whose transaction then rolls back: harmless, as a key is
+        # only a way to a stored vector, compared again before anything is decided.
+        self._event_index().add(story_id, vector)
+        return event_id
+
+    def prune(self, now: datetime) -> None:
+        """Stories embedded before the window leave the candidate index (their rows stay)."""
+        cutoff = now - self.settings.window
+        if self._index is None or self._index_since is None or cutoff <= self._index_since:
+            return
+        self._index.remove(self.store.vectors_between(self._index_since, cutoff))
+        self._index_since = cutoff
+
+    def _candidates(self, vector: np.ndarray, story_id: int) -> list[Candidate]:
+        near = [key for key in self._event_index().nearest(vector) if key != story_id]
+        since = datetime.now(UTC) - self.settings.window
+        return [Candidate(row["story_id"], row["event_id"], from_blob(row["vector"]), row["neighbourhood"],
+                          row["neighbours"], from_blob(row["vector_sum"]))
+                for row in self.store.event_candidates(near, since, MODEL)]
+
+    def _add_to_event_vector(self, event_id: int, vector: np.ndarray) -> None:
+        total, count = self.store.event_vector(event_id)
+        total = vector if total is None else from_blob(total) + vector
+        self.store.set_event_vector(event_id, to_blob(total), count + 1)
+
+    def _event_index(self) -> EventIndex:
+        if self._index is None:
+            since = datetime.now(UTC) - self.settings.window
+            index = EventIndex()
+            index.add_many(self.store.vectors_since(since, MODEL))
+            self._index, self._index_since = index, since
+        return self._index
 
 
 # Corrections ---------------------------------------------------------------------------

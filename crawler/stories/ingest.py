@@ -111,11 +111,9 @@ class Ingest:
             threshold=self.stories.near_duplicate, short_threshold=self.stories.short_text,
         )
         self._pruned_at: datetime | None = None
-        self.events = events or Events()
+        self.grouping = grouping.Grouping(store, events or Events())
         self.rule_alert = rule_alert or {}  # rule -> "event" or "story" (unlisted: story)
         self.rule_updates = rule_updates or {}  # rule -> (new outlets an update waits for, interval)
-        self._index: grouping.EventIndex | None = None  # built from the stored vectors on first use
-        self._index_since: datetime | None = None
 
     @classmethod
     def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
@@ -147,7 +145,7 @@ class Ingest:
         now = now or datetime.now(UTC)
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             self.store.prune_index(now - self.stories.window)
-            self._prune_events(now - self.events.window)
+            self.grouping.prune(now)
             self._pruned_at = now
 
     def is_known(self, source_id: str, guid: str | None, url: str, fingerprint: str | None = None,
@@ -223,7 +221,7 @@ class Ingest:
         article_id, story_id = self.store.add_article(intent.article, copy_of)
         self.store.add_signatures(article_id, intent.signed, self.scheme)
         matches = self._matches(intent.article, story_id)
-        event_id = self._group(story_id, intent.article, matches)
+        event_id = self.grouping.group(story_id, intent.article, matches)
         queued, event_updates = self._queue(story_id, article_id, matches)
         if copy_of is None:
             return IngestResult(Outcome.NEW, story_id, queued, event_id=event_id, event_updates=event_updates)
@@ -244,68 +242,13 @@ class Ingest:
             self.store.move_article(known.id, intent.move_to)
             story_id = intent.move_to
         matches = self._matches(article, story_id)
-        event_id = self._group(story_id, article, matches)
+        event_id = self.grouping.group(story_id, article, matches)
         queued, event_updates = self._queue(story_id, known.id, matches)
         return IngestResult(intent.outcome, story_id, queued, event_id=event_id, event_updates=event_updates)
 
     def _queue(self, story_id: int, article_id: int, matches: list[NewMatch]) -> tuple[int, int]:
         """The matches stored, with their alerts (per event or per story) or event updates."""
         return self.store.add_event_matches(story_id, article_id, matches, self.rule_alert, self.rule_updates)
-
-    # Events ------------------------------------------------------------------
-
-    def _group(self, story_id: int, article: NewArticle, matches: list[NewMatch]) -> int | None:
-        """The story's event: a story that is to be grouped (it matched a rule, or every story
-        is) and has no vector yet is embedded once; alone in its event, it joins the event
-        `crawler.stories.events` chooses among its nearest stories of the window, if any."""
-        event_id = self.store.story_event(story_id)
-        wanted = self.events.enabled and (matches or self.events.scope == "all")
-        if not wanted or self.store.has_story_vector(story_id):
-            return event_id
-        vector = grouping.embed([grouping.event_text(article.headline, article.text)])[0]
-        found = self._event_candidates(vector, story_id)
-        own = grouping.neighbourhood(float(c.vector @ vector) for c in found)
-        held = min(len(found), grouping.NEIGHBOURS)
-        alone = self.store.event_size(event_id) == 1
-        choice = grouping.choose_event(self.events, vector, own, held,
-                                       [c for c in found if c.event_id != event_id]) if alone else None
-        self.store.add_story_vector(story_id, grouping.to_blob(vector), grouping.MODEL, own, held)
-        if choice is not None:
-            self.store.move_story(story_id, choice.event_id)
-            event_id = choice.event_id
-        self._add_to_event_vector(event_id, vector)
-        # The index may hold a key whose transaction then rolls back: harmless, as a key is
-        # only a way to a stored vector, compared again before anything is decided.
-        self._event_index().add(story_id, vector)
-        return event_id
-
-    def _event_candidates(self, vector, story_id: int) -> list[grouping.Candidate]:
-        near = [key for key in self._event_index().nearest(vector) if key != story_id]
-        since = datetime.now(UTC) - self.events.window
-        return [grouping.Candidate(row["story_id"], row["event_id"], grouping.from_blob(row["vector"]),
-                                   row["neighbourhood"], row["neighbours"], grouping.from_blob(row["vector_sum"]))
-                for row in self.store.event_candidates(near, since, grouping.MODEL)]
-
-    def _add_to_event_vector(self, event_id: int, vector) -> None:
-        total, count = self.store.event_vector(event_id)
-        total = vector if total is None else grouping.from_blob(total) + vector
-        self.store.set_event_vector(event_id, grouping.to_blob(total), count + 1)
-
-    def _event_index(self) -> grouping.EventIndex:
-        """The candidate index, rebuilt from the window's stored vectors when first needed."""
-        if self._index is None:
-            since = datetime.now(UTC) - self.events.window
-            index = grouping.EventIndex()
-            index.add_many(self.store.vectors_since(since, grouping.MODEL))
-            self._index, self._index_since = index, since
-        return self._index
-
-    def _prune_events(self, cutoff: datetime) -> None:
-        """Stories embedded before the events window leave the candidate index."""
-        if self._index is None or self._index_since is None or cutoff <= self._index_since:
-            return
-        self._index.remove(self.store.vectors_between(self._index_since, cutoff))
-        self._index_since = cutoff
 
     def _known(self, source_id: str, guid: str | None, url: str) -> KnownArticle | None:
         """The stored article a link (or this source's GUID) names; None for an unusable link."""
