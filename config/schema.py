@@ -607,6 +607,12 @@ class Channel(_Section):
     rate_limit: RateLimit | None = Field(
         None, description='At most this many messages, such as "20/1h"; alerts over it wait and '
                           "go out together as one message when there is room; none is dropped.")
+    event_updates: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="Event updates to this channel wait for this many new outlets (0: none "
+                          "here), whatever the rule says; unset means the rule's event_updates.")
+    event_updates_every: PositiveDuration | None = Field(
+        None, description="At most one event update per this interval to this channel, whatever the "
+                          "rule says; unset means the rule's event_updates_every.")
 
     @property
     def apprise_urls(self) -> tuple[str, ...]:

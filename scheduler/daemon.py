@@ -52,7 +52,7 @@ class Daemon:
             raise
         self.store.sync_sources([(s.id, s.kind, redact(s.url), s.name) for s in config.sources])
         self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health,
-                                          config.stories, config.events)
+                                          config.stories, config.events, config.channels)
         if config.workers.redis:  # remote workers fetch and extract; this process writes
 
             self.crawls = RemoteCrawls(config, self.ingest)

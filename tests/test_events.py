@@ -58,7 +58,7 @@ def store(tmp_path):
 
 def make_ingest(store: Store, cfg: Config | None = None) -> Ingest:
     cfg = cfg or config()
-    return Ingest.from_config(store, cfg.rules, cfg.sources, events=cfg.events)
+    return Ingest.from_config(store, cfg.rules, cfg.sources, events=cfg.events, channels_config=cfg.channels)
 
 
 def arrive(ingest: Ingest, key: str):
@@ -382,3 +382,15 @@ def test_the_model_loads_only_when_a_story_is_embedded():
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == "[]"
+
+
+def test_a_channel_may_set_its_own_pace_of_event_updates(store):
+    cfg = config()
+    mail = Channel(id="mail", url="json://127.0.0.1:9/mail", event_updates=0)
+    rule = cfg.rules[1].model_copy(update={"channels": ("analysts", "mail")})
+    cfg = cfg.model_copy(update={"channels": (*cfg.channels, mail), "rules": (rule,)})
+    ingest = make_ingest(store, cfg)
+    for key in ("reuters", "voa", "yonhap-ko"):
+        arrive(ingest, key)
+    rows = store.db.execute("SELECT kind, channel_id FROM outbox ORDER BY id").fetchall()
+    assert rows == [("alert", "analysts"), ("alert", "mail"), ("update", "analysts")]

@@ -122,13 +122,14 @@ class EventQueries:
     # Outbox rows of events ----------------------------------------------------------
 
     def add_event_matches(self, story_id: int, article_id: int, matches: list[NewMatch],
-                          per: dict[str, str], updates: dict[str, tuple[int, timedelta | None]],
+                          per: dict[str, str], updates: dict[tuple[str, str], tuple[int, timedelta | None]],
                           at: datetime | None = None) -> tuple[int, int]:
         """Record rule matches and queue their outbox rows: an alert per (event, rule, channel)
         for rules alerting per event (per story for the others), else an event update.
 
-        `per` maps a rule to "event" or "story"; `updates` to (new outlets an update waits
-        for, at most one update per this interval). Returns (alerts, updates) queued.
+        `per` maps a rule to "event" or "story"; `updates` a (rule, channel) to (new outlets
+        an update waits for, at most one update per this interval). Returns (alerts, updates)
+        queued.
         """
         now = now_iso(at)
         event_id = self.story_event(story_id)
@@ -143,7 +144,7 @@ class EventQueries:
                 elif not self._event_alerted(event_id, match.rule_id, channel_id):
                     alerts += self._queue_alert(story_id, event_id, match.rule_id, channel_id, match_id, "event", now)
                 else:
-                    every, interval = updates.get(match.rule_id, (1, None))
+                    every, interval = updates.get((match.rule_id, channel_id), (1, None))
                     updated += self._queue_update(event_id, story_id, match.rule_id, channel_id, match_id,
                                                   every, interval, at)
         return alerts, updated

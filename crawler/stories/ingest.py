@@ -98,7 +98,7 @@ class Ingest:
                  redact: Redactor | None = None, health: Health | None = None,
                  stories: Stories | None = None, events: Events | None = None,
                  rule_alert: dict[str, str] | None = None,
-                 rule_updates: dict[str, tuple[int, timedelta | None]] | None = None):
+                 rule_updates: dict[tuple[str, str], tuple[int, timedelta | None]] | None = None):
         self.store = store
         self.matcher = matcher
         self.rule_channels = rule_channels
@@ -113,17 +113,22 @@ class Ingest:
         self._pruned_at: datetime | None = None
         self.grouping = grouping.Grouping(store, events or Events())
         self.rule_alert = rule_alert or {}  # rule -> "event" or "story" (unlisted: story)
-        self.rule_updates = rule_updates or {}  # rule -> (new outlets an update waits for, interval)
+        self.rule_updates = rule_updates or {}  # (rule, channel) -> (new outlets an update waits for, interval)
 
     @classmethod
     def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
                     redact: Redactor | None = None, health: Health | None = None,
-                    stories: Stories | None = None, events: Events | None = None) -> Ingest:
-        """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel."""
+                    stories: Stories | None = None, events: Events | None = None,
+                    channels_config: Iterable = ()) -> Ingest:
+        """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel.
+
+        A rule's event updates keep its pace (`event_updates`, `event_updates_every`) unless a
+        channel of `channels_config` sets its own.
+        """
         rules = [r for r in rules if getattr(r, "enabled", True)]
         channels = {r.id: tuple(r.channels) or (CONSOLE_CHANNEL,) for r in rules}
         alert = {r.id: getattr(r, "alert", "event") for r in rules}
-        updates = {r.id: (getattr(r, "event_updates", 1), getattr(r, "event_updates_every", None)) for r in rules}
+        updates = update_paces(rules, channels, {c.id: c for c in channels_config})
         return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health, stories,
                    events, alert, updates)
 
@@ -386,6 +391,21 @@ class Ingest:
         )
 
 
+
+
+def update_paces(rules: list, channels: dict[str, tuple[str, ...]],
+                 configured: dict) -> dict[tuple[str, str], tuple[int, timedelta | None]]:
+    """(rule, channel) -> (new outlets an event update waits for, at most one per interval):
+    the channel's setting where it has one, else the rule's."""
+    paces = {}
+    for rule in rules:
+        for channel_id in channels[rule.id]:
+            channel = configured.get(channel_id)
+            count = getattr(channel, "event_updates", None)
+            every = getattr(channel, "event_updates_every", None)
+            paces[(rule.id, channel_id)] = (getattr(rule, "event_updates", 1) if count is None else count,
+                                            getattr(rule, "event_updates_every", None) if every is None else every)
+    return paces
 
 
 def page_not_wanted(extracted_from: str, page_error: str | None, fingerprint: str | None,
