@@ -91,7 +91,7 @@ from presswatch.config.query import QuerySyntaxError, parse_term
 __all__ = [  # the models, and the names other modules import from here
     "CONSOLE", "CROSS_CHECK", "FALLBACK_KINDS", "FOLLOW_PREFIXES", "FROM_ENVIRONMENT", "ID_PATTERN",
     "AppriseUrl", "Channel", "ChannelId", "Config", "Count", "Crawl", "CssSelector", "Delivery",
-    "Duration", "Fallback", "Follow", "Health", "HttpUrl", "Id", "Interval", "Invalid", "Language",
+    "Duration", "Events", "Fallback", "Follow", "Health", "HttpUrl", "Id", "Interval", "Invalid", "Language",
     "Loc", "Log", "PositiveDuration", "Problem", "Query", "Regex", "Rule", "Similarity", "Size", "Source",
     "Stories", "Monitor", "Retention", "channel_problems", "check_apprise_url", "cross_check", "default_user_agent",
     "describe_value", "did_you_mean", "duration_type", "follow_kind", "format_path", "increasing",
@@ -329,6 +329,36 @@ class Stories(_Section):
                              "least 2; [] turns updates off.")
 
 
+class Events(_Section):
+    """How stories are grouped into events: the stories of one real-world happening across
+    outlets and languages, by a multilingual sentence embedding of each story's headline and lead."""
+
+    enabled: bool = Field(
+        True, description="false leaves every story in an event of its own (alerts then come per story).")
+    scope: Literal["matched", "all"] = Field(
+        "matched", description="matched: only stories that match a rule are embedded and grouped (a "
+                               "story matching no rule stays alone in its event); all: every story "
+                               "(about 15-24 ms of CPU a story more).")
+    window: StoryWindow = Field(
+        timedelta(days=3), description="How far back a story looks for its event; older stories leave "
+                                       "the candidate index (at least 1h).")
+    min_cosine: Similarity = Field(
+        0.45, description="A story joins an event only when it is at least this close (embedding cosine) "
+                          "to one of the event's stories (above 0, at most 1).")
+    min_margin: Annotated[float, Field(gt=0, le=5)] = Field(
+        1.0, description="... and that cosine over the mean of the two stories' neighbourhoods (each "
+                         "story's mean cosine to its 4 nearest stories held when it arrived) is at "
+                         "least this (above 0, at most 5): formulaic look-alikes are close to "
+                         "everything of their kind, translations to little else.")
+    centroid_cosine: Similarity = Field(
+        0.6, description="... and the story is at least this close to the event's mean vector, so "
+                         "events do not chain from story to story.")
+    cold_cosine: Similarity = Field(
+        0.7, description="While either story's neighbourhood was taken over fewer than 4 stories "
+                         "(a new or quiet database), the margin is not asked and the cosine must "
+                         "reach this instead.")
+
+
 class Log(_Section):
     """What the daemon logs, and how."""
 
@@ -539,6 +569,17 @@ class Rule(_Section):
         (), description="Only the channels' URLs carrying one of these tags get its alerts; "
                         "none means every URL.")
     enabled: bool = Field(True, description="false stops the rule without deleting it.")
+    alert: Literal["event", "story"] = Field(
+        "event", description="event: one alert per event (the stories of one happening across "
+                             "outlets and languages), later matching stories as event updates; "
+                             "story: one alert per story, as before events.")
+    event_updates: Annotated[int, Field(ge=0)] = Field(
+        1, description="With alert: event, an update follows the alert once the event's later "
+                       "matching stories come from this many outlets not reported yet; 0 sends no "
+                       "updates (the stories stay listed in presswatch event ID).")
+    event_updates_every: PositiveDuration | None = Field(
+        None, description="At most one event update per this interval (such as 1h): stories "
+                          "arriving meanwhile join the waiting update; unset sends each at once.")
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -571,6 +612,12 @@ class Channel(_Section):
     rate_limit: RateLimit | None = Field(
         None, description='At most this many messages, such as "20/1h"; alerts over it wait and '
                           "go out together as one message when there is room; none is dropped.")
+    event_updates: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="Event updates to this channel wait for this many new outlets (0: none "
+                          "here), whatever the rule says; unset means the rule's event_updates.")
+    event_updates_every: PositiveDuration | None = Field(
+        None, description="At most one event update per this interval to this channel, whatever the "
+                          "rule says; unset means the rule's event_updates_every.")
 
     @property
     def apprise_urls(self) -> tuple[str, ...]:
@@ -613,6 +660,7 @@ class Config(_Section):
     log: Log = Field(default_factory=Log, description=Log.__doc__)
     health: Health = Field(default_factory=Health, description=Health.__doc__)
     stories: Stories = Field(default_factory=Stories, description=Stories.__doc__)
+    events: Events = Field(default_factory=Events, description=Events.__doc__)
     monitor: Monitor = Field(default_factory=Monitor, description=Monitor.__doc__)
     retention: Retention = Field(default_factory=Retention, description=Retention.__doc__)
     workers: Workers = Field(default_factory=Workers, description=Workers.__doc__)

@@ -212,8 +212,12 @@ class MonitorServer:
                                     labels=["rule"])
         for rule in sorted({rule.id for rule in daemon.config.rules} | set(matched)):
             matches.add_metric([rule], matched.get(rule, 0))
+        events = daemon.store.event_counts()
+        grouped = GaugeMetricFamily("presswatch_events_grouped", "Events holding more than one story "
+                                    "(write-ups of one happening by several outlets or in several languages).",
+                                    value=events["grouped"])
         checks = self.checks()
-        return [alerts, held, matches, *self._source_families(checks), _health_family(checks)]
+        return [alerts, held, matches, grouped, *self._source_families(checks), _health_family(checks)]
 
     def _source_families(self, checks: list[Check]) -> list[GaugeMetricFamily]:
         states = {state.id: state for state in self.daemon.store.source_states()}

@@ -89,20 +89,32 @@ def test_config_from_environment_variable(tmp_path, run_presswatch):
     assert result.returncode == 2 and "bogus_key: unknown key" in result.stderr
 
 
-def test_demo_shows_one_alert_per_story(run_presswatch):
-    result = run_presswatch("demo", timeout=180)
+def test_demo_shows_one_alert_per_event_and_its_updates(run_presswatch, tmp_path):
+    result = run_presswatch("demo", "--keep", str(tmp_path), timeout=180)
     assert result.returncode == 0, result.stderr
-    alerts = [line for line in result.stdout.splitlines() if line.lstrip().startswith("ALERT ")]
-    headlines = sorted(line.split(": ", 1)[1] for line in alerts)
-    assert headlines == sorted([
-        "North Korea: Officials Sexually Abuse Women With Impunity",
-        "Sexual abuse of women by officials is rampant in North Korea, rights group says",
-        "휴먼라이츠워치, 북한 여성 대상 성폭력 실태 보고서 발표",
-        "Press Statement of Spokesperson of Korean Association for Human Rights Studies",
-        "Rodong Sinmun Denounces Anti-DPRK Smear Campaign",
-    ])
-    assert "«휴먼라이츠워치»" in result.stdout and "«Korean Association for Human Rights Studies»" in result.stdout
-    assert "== done:" in result.stdout
+    titles = [line.lstrip()[len("ALERT "):] for line in result.stdout.splitlines()
+              if line.lstrip().startswith("ALERT ")]
+    release = ("North Korea: Officials Sexually Abuse Women With Impunity",
+               "Sexual abuse of women by officials is rampant in North Korea, rights group says")
+    # The HRW release, the wire story and the Korean daily's report: one event, one alert
+    # (for whichever of the first two came first), then an update for each new outlet.
+    [alert] = [t for t in titles if t.startswith("[presswatch] hrw-report: ")]
+    assert alert.split(": ", 1)[1] in release
+    assert [t for t in titles if t.startswith("Re: ")] == [f"Re: {alert}"] * 2
+    assert "휴먼라이츠워치, 북한 여성 대상 성폭력 실태 보고서 발표" in result.stdout
+    assert "«휴먼라이츠워치»" not in result.stdout  # the Korean report came as an update, not an alert
+    # KCNA's rebuttal (one story under two menus) and the Rodong Sinmun commentary: their own events.
+    assert sorted(t for t in titles if "state-media-response" in t) == [
+        "[presswatch] state-media-response: Press Statement of Spokesperson of Korean Association for Human Rights Studies",
+        "[presswatch] state-media-response: Rodong Sinmun Denounces Anti-DPRK Smear Campaign",
+    ]
+    assert "«Korean Association for Human Rights Studies»" in result.stdout
+    assert "== done:" in result.stdout and "5 alerts" in result.stdout
+    with sqlite3.connect(tmp_path / "demo.db") as db:
+        events = dict(db.execute("SELECT title, event_id FROM stories WHERE merged_into IS NULL"))
+    assert events[release[0]] == events[release[1]] == events["휴먼라이츠워치, 북한 여성 대상 성폭력 실태 보고서 발표"]
+    statement = events["Press Statement of Spokesperson of Korean Association for Human Rights Studies"]
+    assert statement != events[release[0]]
 
 
 def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, web, sink):

@@ -342,6 +342,9 @@ def test_kill_9_during_crawls_and_deliveries_loses_no_alert_and_sends_none_twice
             ],
             "rules": [{"id": "hrw", "query": RULE, "channels": ["desk"]}],
             "channels": [{"id": "desk", "url": sink.apprise_url}],
+            # The entries are filler around one sentence, alike to an embedding: each story
+            # must alert on its own here (tests/test_events.py covers alerts per event).
+            "events": {"enabled": False},
         })
         db = tmp_path / "presswatch.db"
         everything = wire + daily + agency + late
@@ -500,6 +503,7 @@ def test_alerts_wait_out_an_outage_and_arrive_once_each_in_order(tmp_path, write
                       {"id": "kcna", "query": KCNA_RULE, "channels": ["desk"]}],
             "channels": [{"id": "desk", "url": desk.apprise_url},
                          {"id": "archive", "url": archive.apprise_url}],
+            "events": {"enabled": False},  # as above: every story alerts on its own
         })
         db = tmp_path / "presswatch.db"
         log = tmp_path / "daemon.log"

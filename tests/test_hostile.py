@@ -331,7 +331,10 @@ def hostile(tmp_path_factory):
     config = write_yaml(workdir / "presswatch.yaml", {
         "crawl": {"timeout": "3s"},  # ends the trickle; max_response_size stays at its 10 MB default
         "sources": [{"id": sid, "kind": "feed", "url": url} for sid, url in feeds.items()],
-        "rules": [{"id": "xss", "query": "Pyongyang", "channels": ["as-text", "as-markdown", "as-html"]}],
+        # Each hostile title must reach the channels as an alert of its own (alike headlines
+        # would otherwise be one event, the rest as its update).
+        "rules": [{"id": "xss", "query": "Pyongyang", "channels": ["as-text", "as-markdown", "as-html"],
+                   "alert": "story"}],
         "channels": [{"id": f"as-{fmt}", "format": fmt, "url": f"{sink.apprise_url}?format={fmt}"}
                      for fmt, sink in sinks.items()],
     })

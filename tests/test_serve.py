@@ -192,7 +192,7 @@ def test_every_canned_query_runs_and_reads_only(tmp_path):
     try:
         for name, query in queries.items():
             assert not query.get("write"), name
-            params = {p: "" for p in ("rule", "story_id", "state") if f":{p}" in query["sql"]}
+            params = {p: "" for p in ("rule", "story_id", "state", "event_id") if f":{p}" in query["sql"]}
             conn.execute(query["sql"], params).fetchall()  # no error: tables and columns exist
         (title, outlets), = conn.execute(
             "select title, outlets from (" + queries["latest_stories_by_rule"]["sql"] + ")",
@@ -412,6 +412,14 @@ def test_the_archive_in_a_browser(browser, served):
     first = result_rows(browser)[0]
     assert (first["source"], first["state"], first["failures_in_a_row"]) == ("rodong", "failing", "3")
     assert first["last_error"] == "HTTP 503 Service Unavailable"
+
+    # Event timeline: the report's event, its story first, then its alert.
+    with sqlite3.connect(f"{served.database.as_uri()}?mode=ro", uri=True) as conn:
+        (event_id,) = conn.execute("SELECT event_id FROM stories WHERE id = ?", (served.stories["report"],)).fetchone()
+    browser.get(f"{served.url}/event_timeline")
+    rows = run_query(browser, event_id=event_id)
+    assert (rows[0]["what"], rows[0]["title"]) == ("story", REPORT_TITLE)
+    assert ("alert", "hrw-report", "pending") in {(r["what"], r["rules"], r["state"]) for r in rows}
 
     # The articles' search box finds a word, and the facets count the results.
     browser.get(f"{served.url}/articles")

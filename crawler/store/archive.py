@@ -30,7 +30,7 @@ class ArchiveQueries:
     SEARCH_WEIGHTS = (5.0, 1.0)
     SNIPPET_WORDS = 24
     # Columns holding JSON arrays, returned decoded by `export`.
-    _JSON_COLUMNS = frozenset({"languages", "rules", "sources", "authors", "done_urls", "terms"})
+    _JSON_COLUMNS = frozenset({"languages", "rules", "sources", "authors", "done_urls", "terms", "stories"})
     _EXPORTS = {
         "stories": ("s", "s.first_seen_at", """
             SELECT s.*,
@@ -39,12 +39,21 @@ class ArchiveQueries:
                    (SELECT json_group_array(source_id) FROM (SELECT DISTINCT source_id FROM articles a
                     WHERE a.story_id = s.id ORDER BY source_id)) AS sources
             FROM stories s WHERE 1"""),
-        "articles": ("a", "a.first_seen_at", "SELECT a.* FROM articles a WHERE 1"),
+        "articles": ("a", "a.first_seen_at", """
+            SELECT a.*, s.event_id FROM articles a JOIN stories s ON s.id = a.story_id WHERE 1"""),
+        "events": ("ev", "ev.first_seen_at", """
+            SELECT ev.id, ev.title, ev.url, ev.first_story_id, ev.first_seen_at, ev.last_seen_at, ev.story_count,
+                   ev.outlet_count, ev.languages, ev.merged_into,
+                   (SELECT json_group_array(id) FROM (SELECT id FROM stories x WHERE x.event_id = ev.id
+                    AND x.merged_into IS NULL ORDER BY id)) AS stories,
+                   (SELECT json_group_array(rule_id) FROM (SELECT DISTINCT rule_id FROM matches m
+                    JOIN stories x ON x.id = m.story_id WHERE x.event_id = ev.id ORDER BY rule_id)) AS rules
+            FROM events ev WHERE 1"""),
         "alerts": ("o", "o.created_at", """
             SELECT o.*, s.title AS story_title, s.url AS story_url, m.terms AS terms, m.snippet AS snippet,
                    e.source_id AS event_source, e.detail AS event_detail
             FROM outbox o LEFT JOIN stories s ON s.id = o.story_id LEFT JOIN matches m ON m.id = o.match_id
-            LEFT JOIN source_events e ON e.id = o.event_id WHERE 1"""),
+            LEFT JOIN source_events e ON e.id = o.source_event_id WHERE 1"""),
     }
 
     def search(self, match: str, since: datetime | None = None, until: datetime | None = None,
@@ -138,9 +147,10 @@ class ArchiveQueries:
 
     def export(self, what: str, since: datetime | None = None, until: datetime | None = None,
                sources: tuple[str, ...] = (), rules: tuple[str, ...] = ()) -> Iterator[dict]:
-        """Every row of `what` (stories, articles or alerts) in id order, as stored.
+        """Every row of `what` (stories, articles, events or alerts) in id order, as stored.
 
         Stories come with the rules they matched and the sources that carried them;
+        articles with their story's event; events with their stories and the rules matched;
         alerts (the outbox: story alerts, spread updates, health notices) with their
         story's title and URL, and the match's terms and snippet. JSON columns come
         decoded. `since`/`until` keep to rows first seen (alerts: queued) in that span;
@@ -156,7 +166,9 @@ class ArchiveQueries:
             yield {key: json.loads(value) if key in self._JSON_COLUMNS and value is not None else value
                    for key, value in row.items()}
 
-    _STORY_OF = {"stories": "s.id", "articles": "a.story_id", "alerts": "o.story_id"}
+    # The stories a row of each export is about (an event: all of its stories).
+    _STORY_OF = {"stories": "s.id", "articles": "a.story_id", "alerts": "o.story_id",
+                 "events": "SELECT id FROM stories WHERE event_id = ev.id"}
 
     def _export_sources(self, what: str, where: str, params: list, sources: tuple[str, ...]) -> tuple[str, list]:
         if not sources:
@@ -164,7 +176,7 @@ class ArchiveQueries:
         marks = ",".join("?" * len(sources))
         if what == "articles":
             return f"{where} AND a.source_id IN ({marks})", [*params, *sources]
-        carried = (f"EXISTS (SELECT 1 FROM articles x WHERE x.story_id = {self._STORY_OF[what]} "
+        carried = (f"EXISTS (SELECT 1 FROM articles x WHERE x.story_id IN ({self._STORY_OF[what]}) "
                    f"AND x.source_id IN ({marks}))")
         if what == "alerts":
             return f"{where} AND ({carried} OR e.source_id IN ({marks}))", [*params, *sources, *sources]
@@ -176,7 +188,7 @@ class ArchiveQueries:
         marks = ",".join("?" * len(rules))
         if what == "alerts":
             return f"{where} AND o.rule_id IN ({marks})", [*params, *rules]
-        matched = (f"EXISTS (SELECT 1 FROM matches x WHERE x.story_id = {self._STORY_OF[what]} "
+        matched = (f"EXISTS (SELECT 1 FROM matches x WHERE x.story_id IN ({self._STORY_OF[what]}) "
                    f"AND x.rule_id IN ({marks}))")
         return f"{where} AND {matched}", [*params, *rules]
 
@@ -201,17 +213,24 @@ class ArchiveQueries:
                FROM sources src ORDER BY src.id""", {"since": cutoff}))
 
     def stats_by_day(self, since: datetime | None = None) -> list[dict]:
-        """Per day (UTC) since `since`: articles stored, new stories, rule matches, alerts
-        queued and alerts sent; days with none of them are left out."""
+        """Per day (UTC) since `since`: articles stored, new stories, new events that a rule
+        matched, rule matches, alerts queued, event updates queued and alerts sent; days
+        with none of them are left out."""
         cutoff = now_iso(since) if since else ""
         return list(self.db.query(
             """SELECT day, sum(what = 'article') AS articles, sum(what = 'story') AS stories,
-                      sum(what = 'match') AS matches, sum(what = 'alert') AS alerts, sum(what = 'sent') AS sent
+                      sum(what = 'event') AS events, sum(what = 'match') AS matches,
+                      sum(what = 'alert') AS alerts, sum(what = 'update') AS updates, sum(what = 'sent') AS sent
                FROM (SELECT substr(first_seen_at, 1, 10) AS day, 'article' AS what FROM articles
                      WHERE first_seen_at >= :since
                      UNION ALL SELECT substr(first_seen_at, 1, 10), 'story' FROM stories
                      WHERE first_seen_at >= :since AND merged_into IS NULL
+                     UNION ALL SELECT substr(first_seen_at, 1, 10), 'event' FROM events ev
+                     WHERE first_seen_at >= :since AND merged_into IS NULL AND EXISTS (SELECT 1 FROM matches m
+                         JOIN stories x ON x.id = m.story_id WHERE x.event_id = ev.id)
                      UNION ALL SELECT substr(matched_at, 1, 10), 'match' FROM matches WHERE matched_at >= :since
+                     UNION ALL SELECT substr(created_at, 1, 10), 'update' FROM outbox
+                     WHERE kind = 'update' AND created_at >= :since
                      UNION ALL SELECT substr(created_at, 1, 10), 'alert' FROM outbox
                      WHERE kind = 'alert' AND created_at >= :since
                      UNION ALL SELECT substr(sent_at, 1, 10), 'sent' FROM outbox

@@ -32,6 +32,7 @@ from presswatch.crawler.store.records import (
     now_iso,
 )
 from presswatch.crawler.store.archive import ArchiveQueries
+from presswatch.crawler.store.events import EventQueries
 from presswatch.crawler.store.outbox import OutboxQueries
 
 
@@ -68,7 +69,7 @@ def inspect_database(path: str | Path, integrity: bool = False, timeout: float =
 
 
 @dataclass
-class Store(ArchiveQueries, OutboxQueries):
+class Store(ArchiveQueries, OutboxQueries, EventQueries):
     """A connection to the presswatch database, migrated on open."""
 
     path: str
@@ -261,7 +262,7 @@ class Store(ArchiveQueries, OutboxQueries):
         )
         for channel_id in channels:
             self.db.execute(
-                """INSERT INTO outbox (kind, event_id, rule_id, channel_id, next_attempt_at,
+                """INSERT INTO outbox (kind, source_event_id, rule_id, channel_id, next_attempt_at,
                    created_at, updated_at) VALUES ('health',?,?,?,?,?,?)""",
                 (cursor.lastrowid, f"source:{source_id}", channel_id, now, now, now),
             )
@@ -389,6 +390,8 @@ class Store(ArchiveQueries, OutboxQueries):
         self.db.execute(
             """UPDATE stories SET article_count = article_count + 1, outlet_count = outlet_count + ?,
                updated_at = ? WHERE id = ?""", (outlets, now, to_story))
+        for event_id in dict.fromkeys((self.story_event(old), self.story_event(to_story))):
+            self.refresh_event(event_id, now)
 
     def story_size(self, story_id: int) -> int:
         row = self._one("SELECT article_count FROM stories WHERE id = ?", (story_id,))
@@ -490,6 +493,9 @@ class Store(ArchiveQueries, OutboxQueries):
                 (article.title, article.url, now, now),
             )
             story_id = cursor.lastrowid
+            new_story = True
+        else:
+            new_story = False
         cursor = self.db.execute(
             """INSERT INTO articles (source_id, story_id, url, url_key, canonical_url, guid, title,
                text, published_at, date_source, language, authors, content_hash, extracted_from,
@@ -516,6 +522,10 @@ class Store(ArchiveQueries, OutboxQueries):
                WHERE id = ?""",
             (outlets, now, article_id, article.language, article.language, article.language, story_id),
         )
+        if new_story:
+            self.new_event(story_id, now)
+        else:
+            self.refresh_event(self.story_event(story_id), now)
         return article_id, story_id
 
     def outlet_count(self, story_id: int) -> int:
@@ -546,29 +556,10 @@ class Store(ArchiveQueries, OutboxQueries):
         """Record rule matches and queue one outbox row per (story, rule, channel).
 
         The unique keys make a second call for the same story a no-op, so an alert can
-        never be queued twice. Returns the number of outbox rows queued.
+        never be queued twice. Returns the number of outbox rows queued. (Rules alerting
+        once per event go through `add_event_matches`.)
         """
-        now = now_iso(at)
-        queued = 0
-        for match in matches:
-            cursor = self.db.execute(
-                """INSERT INTO matches (story_id, rule_id, article_id, terms, snippet, matched_at)
-                   VALUES (?,?,?,?,?,?) ON CONFLICT(story_id, rule_id) DO NOTHING""",
-                (story_id, match.rule_id, article_id,
-                 json.dumps(list(match.terms), ensure_ascii=False), match.snippet, now),
-            )
-            if cursor.rowcount == 0:
-                continue
-            match_id = cursor.lastrowid
-            for channel_id in match.channels:
-                cursor = self.db.execute(
-                    """INSERT INTO outbox (kind, story_id, rule_id, channel_id, match_id,
-                       next_attempt_at, created_at, updated_at) VALUES ('alert',?,?,?,?,?,?,?)
-                       ON CONFLICT DO NOTHING""",
-                    (story_id, match.rule_id, channel_id, match_id, now, now, now),
-                )
-                queued += cursor.rowcount
-        return queued
+        return self.add_event_matches(story_id, article_id, matches, {}, {}, at)[0]
 
     def stories(self, since: datetime | None = None, limit: int = 50, min_outlets: int = 1) -> list[StorySummary]:
         """Recent stories, newest first, with their counts and the rules they matched."""

@@ -459,3 +459,121 @@ def m010_owners_and_stand_ins(db: sqlite_utils.Database) -> None:
         """UPDATE articles SET title_stand_in = 1, version_hash = ?,
                title = CASE WHEN canonical_url LIKE 'urn:%' THEN '(no title)' ELSE url END
            WHERE title = canonical_url AND text = ''""", (_frozen_version_hash("", ""),))
+
+
+@migrations(transactional=False)
+def m011_events(db: sqlite_utils.Database) -> None:
+    """Events above stories: the stories of one real-world happening across outlets and
+    languages, each story in exactly one; the embedding of the stories grouped by it; and
+    alerts once per (event, rule, channel) with numbered event updates after them.
+
+    One name per meaning: "event" is now this; a source's change of health stays a
+    `source_events` row, and the outbox's column pointing at one is renamed
+    `source_event_id`. Every story stored before gets an event of its own (same id), and
+    every outbox row its story's event, so what was alerted or queued before is neither
+    lost nor sent again. The outbox is rebuilt (its kind and keys change) with foreign keys
+    off, as m009 rebuilt the sources.
+    """
+    db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            _create_events(db)
+            _rebuild_outbox_for_events(db)
+            problems = db.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise sqlite3.IntegrityError(f"foreign keys broken by the events migration: {problems[:3]}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    finally:
+        db.execute("PRAGMA foreign_keys=ON")
+
+
+def _create_events(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            url TEXT NOT NULL,
+            first_story_id INTEGER REFERENCES stories(id),
+            first_seen_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            story_count INTEGER NOT NULL DEFAULT 1,
+            outlet_count INTEGER NOT NULL DEFAULT 1,
+            languages TEXT NOT NULL DEFAULT '[]',
+            vector_sum BLOB,
+            vector_count INTEGER NOT NULL DEFAULT 0,
+            merged_into INTEGER REFERENCES events(id)
+        )"""
+    )
+    db.execute("ALTER TABLE stories ADD COLUMN event_id INTEGER REFERENCES events(id)")
+    db.execute(
+        """INSERT INTO events (id, title, url, first_story_id, first_seen_at, last_seen_at, story_count,
+                               outlet_count, languages)
+           SELECT id, title, url, id, first_seen_at, updated_at, 1, outlet_count, languages FROM stories""")
+    db.execute("UPDATE stories SET event_id = id")
+    db.execute("CREATE INDEX stories_event ON stories(event_id)")
+    db.execute("CREATE INDEX events_first_seen ON events(first_seen_at)")
+    db.execute(
+        """
+        CREATE TABLE story_vectors (
+            story_id INTEGER PRIMARY KEY REFERENCES stories(id),
+            vector BLOB NOT NULL,
+            model TEXT NOT NULL,
+            neighbourhood REAL NOT NULL,
+            neighbours INTEGER NOT NULL,
+            at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX story_vectors_at ON story_vectors(at)")
+
+
+def _rebuild_outbox_for_events(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE outbox_new (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'alert' CHECK (kind IN ('alert', 'health', 'spread', 'update')),
+            story_id INTEGER REFERENCES stories(id),
+            event_id INTEGER REFERENCES events(id),
+            source_event_id INTEGER REFERENCES source_events(id),
+            rule_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            match_id INTEGER REFERENCES matches(id),
+            milestone INTEGER NOT NULL DEFAULT 0,
+            alert_per TEXT NOT NULL DEFAULT 'story' CHECK (alert_per IN ('story', 'event')),
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'sending', 'sent', 'dead', 'uncertain')),
+            tries INTEGER NOT NULL DEFAULT 0,
+            done_urls TEXT NOT NULL DEFAULT '[]',
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            pace TEXT CHECK (pace IN ('digest', 'quiet', 'rate')),
+            UNIQUE (kind, story_id, rule_id, channel_id, milestone)
+        )"""
+    )
+    kept = ("id, kind, story_id, rule_id, channel_id, match_id, milestone, state, tries, done_urls, "
+            "next_attempt_at, last_error, created_at, updated_at, sent_at, pace")
+    # Each story is alone in its event: an alert sent before is its event's alert.
+    db.execute(
+        f"""INSERT INTO outbox_new ({kept}, source_event_id, event_id, alert_per)
+            SELECT {kept}, event_id, story_id, CASE WHEN kind = 'alert' THEN 'event' ELSE 'story' END
+            FROM outbox""")
+    db.execute("DROP TABLE outbox")
+    db.execute("ALTER TABLE outbox_new RENAME TO outbox")
+    db.execute("CREATE INDEX outbox_due ON outbox(state, next_attempt_at)")
+    db.execute("CREATE INDEX outbox_channel_queue ON outbox(channel_id, state, id)")
+    db.execute("CREATE UNIQUE INDEX outbox_source_event ON outbox(source_event_id, channel_id) "
+               "WHERE source_event_id IS NOT NULL")
+    db.execute("CREATE UNIQUE INDEX outbox_spread ON outbox(story_id, channel_id, milestone) WHERE kind = 'spread'")
+    db.execute("CREATE UNIQUE INDEX outbox_event_alert ON outbox(event_id, rule_id, channel_id) "
+               "WHERE kind = 'alert' AND alert_per = 'event'")
+    db.execute("CREATE UNIQUE INDEX outbox_event_update ON outbox(event_id, rule_id, channel_id, milestone) "
+               "WHERE kind = 'update'")
+    db.execute("CREATE INDEX outbox_event ON outbox(event_id)")

@@ -33,6 +33,10 @@ class OutboxQueries:
                CASE WHEN o.story_id IS NOT NULL THEN (SELECT json_group_array(outlet) FROM (
                    SELECT outlet FROM story_outlets WHERE story_id = o.story_id
                    ORDER BY first_seen_at, article_id LIMIT 12)) END AS outlets,
+               CASE WHEN o.kind = 'update' THEN (SELECT s2.title FROM outbox a2 JOIN stories s2
+                   ON s2.id = a2.story_id WHERE a2.kind = 'alert' AND a2.rule_id = o.rule_id
+                   AND a2.channel_id = o.channel_id AND a2.event_id IN (SELECT id FROM events
+                   WHERE id = o.event_id OR merged_into = o.event_id) ORDER BY a2.id LIMIT 1) END AS thread_title,
                (SELECT json_group_array(json_array(u.url_key, u.url, u.state, u.error, u.tries,
                                                    u.updated_at))
                 FROM outbox_urls u WHERE u.outbox_id = o.id) AS url_results
@@ -41,15 +45,19 @@ class OutboxQueries:
         LEFT JOIN matches m ON m.id = o.match_id
         LEFT JOIN articles a ON a.id = COALESCE(m.article_id, s.first_article_id)
         LEFT JOIN sources src ON src.id = a.source_id
-        LEFT JOIN source_events e ON e.id = o.event_id
+        LEFT JOIN source_events e ON e.id = o.source_event_id
         LEFT JOIN sources esrc ON esrc.id = e.source_id
     """
 
-    @staticmethod
-    def _outbox_row(row: dict) -> OutboxRow:
+    def _outbox_row(self, row: dict) -> OutboxRow:
         row = dict(row)
+        if row["kind"] == "update":
+            row["entries"] = tuple(self.update_entries(row["event_id"], row["rule_id"], row["channel_id"],
+                                                       row["match_id"]))
+        row["thread_title"] = row["thread_title"] or ""
         row.pop("match_id", None)
-        row.pop("event_id", None)
+        row.pop("source_event_id", None)
+        row.pop("alert_per", None)
         row["article_count"] = row["article_count"] or 0
         row["outlet_count"] = row["outlet_count"] or 0
         row.pop("updated_at", None)
@@ -88,11 +96,15 @@ class OutboxQueries:
             # A spread update waits while the story's alert to that channel is on its way
             # (pending or being sent): "now 5 outlets" must not arrive before the alert it
             # follows up. Once the alert is settled (sent, uncertain or dead), it goes.
+            # Likewise an event update waits for its event's alert on that rule and channel.
             ids = [r["id"] for r in self.db.query(
                 """SELECT id FROM outbox o WHERE state='pending' AND next_attempt_at <= ?
                    AND NOT (kind = 'spread' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
                             AND a.story_id = o.story_id AND a.channel_id = o.channel_id
                             AND a.state IN ('pending', 'sending')))
+                   AND NOT (kind = 'update' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
+                            AND a.event_id = o.event_id AND a.rule_id = o.rule_id
+                            AND a.channel_id = o.channel_id AND a.state IN ('pending', 'sending')))
                    AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.channel_id = o.channel_id AND b.id < o.id
                                    AND b.state IN ('pending', 'sending') AND b.pace IS NULL)
                    ORDER BY next_attempt_at, id LIMIT ?""", (now, limit))]
@@ -261,6 +273,12 @@ class OutboxQueries:
         return counts
 
     # Monitoring: read-only and cheap, as they run at every scrape of /metrics and /healthz --------
+
+    def event_counts(self) -> dict[str, int]:
+        """How many events there are (merged ones aside), and how many hold more than one story."""
+        row = self._one("SELECT count(*) AS events, coalesce(sum(story_count > 1), 0) AS grouped FROM events "
+                        "WHERE merged_into IS NULL")
+        return dict(row)
 
     def matches_by_rule(self) -> dict[str, int]:
         """How many stories each rule matched, as stored."""

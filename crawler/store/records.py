@@ -167,6 +167,9 @@ class OutboxRow:
     outlets: tuple[str, ...] = ()  # the first outlets that carried the story (spread: as when reached)
     pace: str | None = None  # why it waits for a digest: digest, quiet or rate; None: sent at once
     url_results: tuple[UrlResult, ...] = ()  # the last outcome at each URL it was sent to
+    event_id: int | None = None  # the event of its story (None: a health notice)
+    thread_title: str = ""  # event updates: the headline of the event's alert they follow up
+    entries: tuple[dict, ...] = ()  # event updates: the stories reported (headline, url, outlet, language)
 
     def url_result(self, key: str) -> UrlResult | None:
         return next((result for result in self.url_results if result.key == key), None)

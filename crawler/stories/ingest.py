@@ -10,6 +10,12 @@ writes that intent, the rules it matches and their outbox rows in one transactio
 and nothing stored can miss its alert. A match is kept once per (story, rule): a story
 alerts each rule's channels once, however many outlets carry it; a story that already
 alerted sends one short update when it reaches each configured outlet count.
+
+Above stories, events: a story a rule matches (any story, with `events.scope: all`) is
+embedded once and joins the event of the same happening if `crawler.stories.events`
+finds one among its nearest stories of the window; a rule alerting per event (the
+default) alerts once per (event, rule, channel), and the event's later matching stories
+go out as event updates.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from presswatch.config.redact import Redactor
-from presswatch.config.schema import CONSOLE, Health, Stories
+from presswatch.config.schema import CONSOLE, Events, Health, Stories
 from presswatch.crawler.parse.canonical import canonical_url, is_plausible_canonical, site_of
 from presswatch.crawler.rules.match import RuleMatcher
 from presswatch.crawler.store.database import Store
@@ -37,6 +43,7 @@ from presswatch.crawler.store.records import (
 )
 from presswatch.crawler.stories.candidates import Candidate
 from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
+from presswatch.crawler.stories import events as grouping
 from presswatch.crawler.stories.health import judge
 from presswatch.crawler.stories.intent import (
     CopyOf,
@@ -71,6 +78,8 @@ class IngestResult:
     alerts_queued: int = 0
     similarity: float | None = None  # a copy: how close to the story's text (1.0: the same)
     updates_queued: int = 0  # spread updates
+    event_id: int | None = None  # the event its story is in
+    event_updates: int = 0  # event updates queued (a later story of an event that alerted)
 
 
 def content_hash(text: str) -> str | None:
@@ -87,7 +96,9 @@ class Ingest:
     def __init__(self, store: Store, matcher: RuleMatcher,
                  rule_channels: dict[str, tuple[str, ...]], sources: dict | None = None,
                  redact: Redactor | None = None, health: Health | None = None,
-                 stories: Stories | None = None):
+                 stories: Stories | None = None, events: Events | None = None,
+                 rule_alert: dict[str, str] | None = None,
+                 rule_updates: dict[tuple[str, str], tuple[int, timedelta | None]] | None = None):
         self.store = store
         self.matcher = matcher
         self.rule_channels = rule_channels
@@ -100,15 +111,26 @@ class Ingest:
             threshold=self.stories.near_duplicate, short_threshold=self.stories.short_text,
         )
         self._pruned_at: datetime | None = None
+        self.grouping = grouping.Grouping(store, events or Events())
+        self.rule_alert = rule_alert or {}  # rule -> "event" or "story" (unlisted: story)
+        self.rule_updates = rule_updates or {}  # (rule, channel) -> (new outlets an update waits for, interval)
 
     @classmethod
     def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
                     redact: Redactor | None = None, health: Health | None = None,
-                    stories: Stories | None = None) -> Ingest:
-        """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel."""
+                    stories: Stories | None = None, events: Events | None = None,
+                    channels_config: Iterable = ()) -> Ingest:
+        """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel.
+
+        A rule's event updates keep its pace (`event_updates`, `event_updates_every`) unless a
+        channel of `channels_config` sets its own.
+        """
         rules = [r for r in rules if getattr(r, "enabled", True)]
         channels = {r.id: tuple(r.channels) or (CONSOLE_CHANNEL,) for r in rules}
-        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health, stories)
+        alert = {r.id: getattr(r, "alert", "event") for r in rules}
+        updates = update_paces(rules, channels, {c.id: c for c in channels_config})
+        return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health, stories,
+                   events, alert, updates)
 
     def record_run(self, run: SourceRun, at: datetime | None = None) -> HealthChange:
         """Save a source's run with its health; a change of health is queued as an alert."""
@@ -128,6 +150,7 @@ class Ingest:
         now = now or datetime.now(UTC)
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             self.store.prune_index(now - self.stories.window)
+            self.grouping.prune(now)
             self._pruned_at = now
 
     def is_known(self, source_id: str, guid: str | None, url: str, fingerprint: str | None = None,
@@ -221,13 +244,15 @@ class Ingest:
         article_id, story_id = self.store.add_article(intent.article, copy_of)
         self.store.add_signatures(article_id, intent.signed, self.scheme)
         outlets = 1 if copy_of is None else intent.outlets_after
-        queued = self.store.add_matches(story_id, article_id, self._matches(intent.article, outlets))
+        matches = self._matches(intent.article, outlets)
+        event_id = self.grouping.group(story_id, intent.article, matches)
+        queued, event_updates = self._queue(story_id, article_id, matches)
         if copy_of is None:
-            return IngestResult(Outcome.NEW, story_id, queued)
+            return IngestResult(Outcome.NEW, story_id, queued, event_id=event_id, event_updates=event_updates)
         # One update per alerted channel when the story reaches a configured outlet count.
         milestone = intent.spread_milestone(self.stories.spread_updates)
         updates = self.store.queue_spread(story_id, milestone) if milestone is not None else 0
-        return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates)
+        return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates, event_id, event_updates)
 
     def _write_text(self, intent: Fill) -> IngestResult:
         """A fuller or changed text of a stored article: stored, indexed and matched, so a
@@ -242,8 +267,14 @@ class Ingest:
         if intent.move_to is not None:
             self.store.move_article(known.id, intent.move_to)
             story_id = intent.move_to
-        queued = self.store.add_matches(story_id, known.id, self._matches(article, intent.outlets))
-        return IngestResult(intent.outcome, story_id, queued)
+        matches = self._matches(article, intent.outlets)
+        event_id = self.grouping.group(story_id, article, matches)
+        queued, event_updates = self._queue(story_id, known.id, matches)
+        return IngestResult(intent.outcome, story_id, queued, event_id=event_id, event_updates=event_updates)
+
+    def _queue(self, story_id: int, article_id: int, matches: list[NewMatch]) -> tuple[int, int]:
+        """The matches stored, with their alerts (per event or per story) or event updates."""
+        return self.store.add_event_matches(story_id, article_id, matches, self.rule_alert, self.rule_updates)
 
     def _known(self, source_id: str, guid: str | None, url: str) -> KnownArticle | None:
         """The stored article a link (or this source's GUID) names; None for an unusable link."""
@@ -374,6 +405,21 @@ class Ingest:
         )
 
 
+
+
+def update_paces(rules: list, channels: dict[str, tuple[str, ...]],
+                 configured: dict) -> dict[tuple[str, str], tuple[int, timedelta | None]]:
+    """(rule, channel) -> (new outlets an event update waits for, at most one per interval):
+    the channel's setting where it has one, else the rule's."""
+    paces = {}
+    for rule in rules:
+        for channel_id in channels[rule.id]:
+            channel = configured.get(channel_id)
+            count = getattr(channel, "event_updates", None)
+            every = getattr(channel, "event_updates_every", None)
+            paces[(rule.id, channel_id)] = (getattr(rule, "event_updates", 1) if count is None else count,
+                                            getattr(rule, "event_updates_every", None) if every is None else every)
+    return paces
 
 
 def page_not_wanted(extracted_from: str, page_error: str | None, fingerprint: str | None,

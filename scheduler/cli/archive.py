@@ -31,7 +31,7 @@ from presswatch.scheduler.delivery.markup import one_line
 __all__ = ["export", "parse_when", "search", "search_lines", "stats",
            "stats_lines", "write_rows"]
 
-EXPORTS = ("stories", "articles", "alerts")
+EXPORTS = ("stories", "articles", "events", "alerts")
 FORMATS = ("csv", "json", "jsonl")
 
 
@@ -175,11 +175,12 @@ def search_lines(hits: list[dict], query: str):
 @click.option("--rule", "rules", multiple=True, help="Only stories matched by this rule, their articles, "
                                                      "and its alerts (repeat for several).")
 def export(what, config_path, fmt, output, since, until, sources, rules):
-    """Export stories, articles or alerts as stored: CSV, JSON or JSON Lines.
+    """Export stories, articles, events or alerts as stored: CSV, JSON or JSON Lines.
 
     \b
     stories:  every column, with the rules each matched and the sources that carried it
-    articles: every column, text included (empty once dropped by retention)
+    articles: every column, text included (empty once dropped by retention), and event_id
+    events:   each event with its stories and the rules they matched
     alerts:   the outbox (alerts, spread updates, health notices) with each one's state,
               its story's title and URL, and the match's terms and snippet
     Times are UTC (ISO 8601). Rows come in id order.
@@ -249,7 +250,8 @@ def stats(config_path, since, as_json):
     \b
     Per source: articles stored, stories it carried, new stories (it was the first to
     carry them), rule matches on its articles, alerts queued for them (one per channel).
-    Per day: articles stored, new stories, matches, alerts queued and alerts sent.
+    Per day: articles stored, new stories, new events a rule matched, matches, alerts
+    queued, event updates queued and alerts sent.
     A source with nothing in the span still shows, with zeros.
     Example:
       presswatch stats --since 7d
@@ -275,12 +277,13 @@ def stats_lines(by_source: list[dict], by_day: list[dict], since: datetime):
         yield (f"{row['source']:<24} {row['articles']:>8} {row['stories']:>8} {row['new_stories']:>6} "
                f"{row['matches']:>8} {row['alerts']:>7}")
     yield ""
-    yield f"{'day':<10} {'articles':>8} {'stories':>8} {'matches':>8} {'alerts':>7} {'sent':>6}"
+    yield (f"{'day':<10} {'articles':>8} {'stories':>8} {'events':>7} {'matches':>8} {'alerts':>7} "
+           f"{'updates':>8} {'sent':>6}")
     if not by_day:
         yield "(nothing stored in this span)"
     for row in by_day:
-        yield (f"{row['day']:<10} {row['articles']:>8} {row['stories']:>8} {row['matches']:>8} "
-               f"{row['alerts']:>7} {row['sent']:>6}")
+        yield (f"{row['day']:<10} {row['articles']:>8} {row['stories']:>8} {row['events']:>7} "
+               f"{row['matches']:>8} {row['alerts']:>7} {row['updates']:>8} {row['sent']:>6}")
 
 
 def _time(stamp: str | None) -> str:

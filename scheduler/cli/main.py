@@ -18,6 +18,7 @@ from presswatch.scheduler.cli.archive import export, search, stats
 from presswatch.scheduler.cli.common import config_option, load
 from presswatch.scheduler.cli.db import db
 from presswatch.scheduler.cli.doctor import doctor
+from presswatch.scheduler.cli.events import event_command, events
 from presswatch.scheduler.cli.rules import rules
 from presswatch.scheduler.cli.serve import serve
 from presswatch.scheduler.cli.sources import sources
@@ -114,6 +115,6 @@ def demo(keep):
     sys.exit(run_demo(keep))
 
 
-for command in (sources, stories_command, story_command, rules, alerts, serve, doctor, search, export, stats, db,
-                worker):
+for command in (sources, stories_command, story_command, events, event_command, rules, alerts, serve, doctor,
+                search, export, stats, db, worker):
     main.add_command(command)

@@ -1,4 +1,4 @@
-"""Writing messages from outbox rows: one alert, a health or spread notice, or a digest.
+"""Writing messages from outbox rows: one alert, an event update, a health or spread notice, or a digest.
 
 A message has a plain-text title and a body in the channel's format (text, Markdown or
 HTML). Feed-derived text is escaped for that format (`markup`), so a headline holding
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from presswatch.config.alerts import TEMPLATE_FIELDS
@@ -77,6 +77,8 @@ def render(rows: Sequence[OutboxRow], style: Style = Style()) -> Message:
     row = rows[0]
     if row.kind == "alert":
         return alert_message(row, style)
+    if row.kind == "update":
+        return update_message(row, style)
     plain = notice_title(row)
     lines = health_lines(row) if row.kind == "health" else spread_lines(row)
     return Message(plain, escape(plain, style.format), render_lines(lines, style.format), style.format)
@@ -148,6 +150,41 @@ def alert_body(row: OutboxRow, style: Style = Style()) -> str:
     return render([row], style).body
 
 
+# --- event updates ----------------------------------------------------------------------------
+
+
+def update_message(row: OutboxRow, style: Style) -> Message:
+    """Later stories of an event that alerted, titled "Re: " and the alert's own title, so
+    mail clients that thread by subject, and chat clients that group by title, put it under
+    the alert."""
+    first = alert_message(replace(row, kind="alert", title=row.thread_title or row.title), style)
+    title = one_line(f"Re: {first.title}")
+    lines = update_lines(row)
+    return Message(title, escape(title, style.format), render_lines(lines, style.format), style.format)
+
+
+def update_lines(row: OutboxRow) -> list[Line]:
+    """Each story the update reports: headline, outlet, language and date, link."""
+    entries = row.entries
+    outlets = ", ".join(dict.fromkeys(one_line(e["outlet"] or "") for e in entries if e["outlet"]))
+    languages = ", ".join(dict.fromkeys(e["language"] for e in entries if e["language"]))
+    count = f"{len(entries)} more {'story' if len(entries) == 1 else 'stories'}"
+    lines: list[Line] = [
+        (Strong(one_line(row.thread_title or row.title)),),
+        (Text(f"Update {row.milestone}: {count} of this event"
+              + (f" from {outlets}" if outlets else "") + (f" ({languages})" if languages else "")),),
+    ]
+    for entry in entries:
+        # The source's name as alerts show it, and the site it counts as an outlet under.
+        name = one_line(entry["source"] or "")
+        outlet = one_line(entry["outlet"] or "")
+        meta = " · ".join(p for p in (name if name == outlet or not outlet else f"{name} ({outlet})",
+                                      entry["language"] or "", (entry["dated"] or "")[:10]) if p)
+        lines += [(), (Strong(one_line(entry["title"])),), (Text(meta),), (Link(entry["url"]),)]
+    lines += [(), (Text(f"Rule: {row.rule_id}. presswatch event {row.event_id}  lists every story of the event."),)]
+    return lines
+
+
 # --- health notices and spread updates --------------------------------------------------------
 
 
@@ -211,6 +248,8 @@ def digest_entry(number: int, row: OutboxRow) -> list[Line]:
     headline = one_line(row.title)
     if row.kind == "spread":
         headline = f"now {row.milestone} outlets: {headline}"
+    elif row.kind == "update":
+        headline = f"update {row.milestone} ({len(row.entries)} more): {one_line(row.thread_title or headline)}"
     meta = " · ".join(p for p in (one_line(row.outlet), story_date(row), f"rule {row.rule_id}") if p)
     terms = ", ".join(one_line(t) for t in row.terms)
     return [

@@ -2,9 +2,10 @@
 
 The files beside this module are the replay (see `replay.yaml` and README.md here). A
 loopback HTTP server serves them stage by stage; between stages the daemon runs every
-source once and delivers, so the alerts print as the story unfolds: the HRW release,
-its wire copy, a variant URL of that copy (no new alert), Korean coverage, and KCNA's
-press statement of 4 November filed under two menus (one alert).
+source once and delivers, so the alerts print as the story unfolds: the HRW release and
+its wire story (one event: one alert and an update), a variant URL of that copy (no new
+alert), the Korean daily's report (an update of that event), and KCNA's press statement
+of 4 November filed under two menus (one alert, an event of its own).
 """
 
 from __future__ import annotations
@@ -31,22 +32,40 @@ def load_replay() -> dict:
 
 
 class ReplayServer:
-    """Serves the replay's files on 127.0.0.1, as they stand at the current stage."""
+    """Serves the replay's files on 127.0.0.1, as they stand at the current stage.
+
+    Each outlet (the first segment of a path: /hrw/, /wire/, /hanbit/, /kcna/) has a port of
+    its own, so that its pages have a site of their own: outlets are counted by site, and
+    an event's update names the new outlets it reports. "{base}" in a file is the address
+    of the outlet serving it.
+    """
 
     def __init__(self, replay: dict):
         self.replay = replay
         self.stage = 0
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.outlets = {}
+        for source in replay["sources"]:
+            for url in [source.get("url"), *(source.get("urls") or [])]:
+                if url and (outlet := _outlet_of(url)) not in self.outlets:
+                    self.outlets[outlet] = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.threads = [threading.Thread(target=h.serve_forever, daemon=True) for h in self.outlets.values()]
+
+    def base(self, outlet: str) -> str:
+        return f"http://127.0.0.1:{self.outlets[outlet].server_address[1]}"
+
+    @property
+    def addresses(self) -> str:
+        return ", ".join(f"{outlet} {self.base(outlet)}" for outlet in self.outlets)
 
     def __enter__(self) -> ReplayServer:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        for httpd in self.outlets.values():
+            httpd.shutdown()
+            httpd.server_close()
 
     def files_now(self) -> dict[str, str]:
         served: dict[str, str] = {}
@@ -56,9 +75,9 @@ class ReplayServer:
 
     def body(self, path: str) -> tuple[bytes, str] | None:
         name = self.files_now().get(path)
-        if name is None:
+        if name is None or _outlet_of(path) not in self.outlets:
             return None
-        text = DATA.joinpath(name).read_text(encoding="utf-8").replace("{base}", self.base)
+        text = DATA.joinpath(name).read_text(encoding="utf-8").replace("{base}", self.base(_outlet_of(path)))
         return text.encode("utf-8"), content_type(name)
 
     def _handler(self):
@@ -83,6 +102,12 @@ class ReplayServer:
         return Handler
 
 
+def _outlet_of(url: str) -> str:
+    """The outlet of a replay URL or path: its first path segment ("{base}/hrw/rss.xml": hrw)."""
+    path = url.replace("{base}", "", 1)
+    return path.lstrip("/").split("/", 1)[0]
+
+
 def content_type(name: str) -> str:
     if name.endswith(".xml"):
         return "application/xml; charset=utf-8"
@@ -91,9 +116,9 @@ def content_type(name: str) -> str:
     return (mimetypes.guess_type(name)[0] or "application/octet-stream") + "; charset=utf-8"
 
 
-def demo_config(replay: dict, base: str, folder: Path) -> Path:
+def demo_config(replay: dict, server: ReplayServer, folder: Path) -> Path:
     """Write the demo's config (the replay's sources and rules, console alerts) to `folder`."""
-    sources = [_at(s, base) for s in replay["sources"]]
+    sources = [_at(s, server) for s in replay["sources"]]
     config = {
         "database": "demo.db",
         "crawl": {"delay": "0s", "retries": 0, "timeout": "10s", "robots": False},
@@ -106,13 +131,13 @@ def demo_config(replay: dict, base: str, folder: Path) -> Path:
     return path
 
 
-def _at(source: dict, base: str) -> dict:
-    """A replay source with "{base}" in its url and urls made the server's address."""
+def _at(source: dict, server: ReplayServer) -> dict:
+    """A replay source with "{base}" in its url and urls made its outlet's address."""
     placed = {**source, "every": "1m"}
     if "url" in source:
-        placed["url"] = source["url"].replace("{base}", base)
+        placed["url"] = source["url"].replace("{base}", server.base(_outlet_of(source["url"])))
     if "urls" in source:
-        placed["urls"] = [url.replace("{base}", base) for url in source["urls"]]
+        placed["urls"] = [url.replace("{base}", server.base(_outlet_of(url))) for url in source["urls"]]
     return placed
 
 
@@ -133,9 +158,9 @@ def run_demo(keep: Path | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with ReplayServer(replay) as server:
-            config = load_config(demo_config(replay, server.base, folder))
+            config = load_config(demo_config(replay, server, folder))
             redact = setup_logging(config.log.level, config.log.format, config.secrets)
-            print(f"presswatch demo: replay served at {server.base}, database {config.database}\n")
+            print(f"presswatch demo: replay served at {server.addresses}; database {config.database}\n")
 
             async def passes(daemon) -> None:
                 for number, stage in enumerate(replay["stages"]):

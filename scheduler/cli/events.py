@@ -1,0 +1,136 @@
+"""`presswatch events`, `event`, `events split` and `events merge`: events as an analyst reads
+and corrects them.
+
+An event is the stories of one real-world happening across outlets and languages; the
+daemon groups them as they arrive (crawler/stories/events.py). When it grouped wrongly,
+`split` takes a story out (it then alerts as its own event) and `merge` joins two events.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from presswatch.config import CONSOLE
+from presswatch.scheduler.cli.common import config_option, load, open_store, parse_since
+from presswatch.scheduler.delivery.markup import one_line
+
+
+@click.group("events", invoke_without_command=True)
+@config_option
+@click.option("--since", default="7d", show_default=True, help="Only events first seen this recently (e.g. 12h, 30d).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most this many.")
+@click.option("--min-stories", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Only events of at least this many stories.")
+@click.pass_context
+def events(ctx, config_path, since, limit, min_stories):
+    """List recent events, newest first: id, first seen, outlets, languages, stories, rules, title.
+
+    \b
+    Examples:
+      presswatch events --since 30d --min-stories 2
+      presswatch event 12
+      presswatch events split 345
+      presswatch events merge 12 15
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    config = load(config_path)
+    with open_store(config) as store:
+        found = store.events(datetime.now(UTC) - parse_since(since), limit, min_stories)
+    if not found:
+        click.echo(f"no events first seen in the last {since}")
+    for event in found:
+        click.echo(f"{event['id']:>6}  {event['first_seen_at'][:16].replace('T', ' ')}  "
+                   f"outlets {event['outlet_count']:>3}  {'/'.join(event['languages']) or '-':<6} "
+                   f"stories {event['story_count']:>3}  rules {','.join(event['rules']) or '-':<16} "
+                   f"{one_line(event['title'])}")
+
+
+@click.command("event")
+@config_option
+@click.argument("event_id", type=int)
+def event_command(config_path, event_id):
+    """Show an event: the timeline of its stories (outlet, language, link, rules) and its alerts.
+
+    \b
+    Example:
+      presswatch event 12
+    """
+    config = load(config_path)
+    with open_store(config) as store:
+        event = store.event(event_id)
+    if event is None:
+        raise click.ClickException(f"no event {event_id}; presswatch events lists them")
+    for line in event_lines(event):
+        click.echo(line)
+
+
+def event_lines(event: dict):
+    if event["merged_into"]:
+        yield f"event {event['id']} was merged into event {event['merged_into']}"
+    yield f"event {event['id']}: {one_line(event['title'])}"
+    yield (f"first seen {event['first_seen_at']}, last {event['last_seen_at']}, {event['story_count']} "
+           f"stories, {event['outlet_count']} outlet(s), languages {event['languages']}")
+    yield "stories:"
+    for s in event["stories"]:
+        yield (f"  {s['first_seen_at'][:16].replace('T', ' ')}  story {s['id']}  {s['outlet'] or '?'} "
+               f"({s['language'] or '?'}), {s['outlet_count']} outlet(s), rules {','.join(s['rules']) or '-'}: "
+               f"{one_line(s['title'])}")
+        yield f"      {one_line(s['url'])}"
+    yield "alerts:" if event["alerts"] else "alerts: none"
+    for o in event["alerts"]:
+        what = {"update": f"update {o['milestone']}", "spread": f"spread at {o['milestone']} outlets"}.get(
+            o["kind"], "alert")
+        sent = f" sent {o['sent_at']}" if o["sent_at"] else ""
+        yield (f"  #{o['id']} {o['created_at'][:16].replace('T', ' ')} {what} (story {o['story_id']}) "
+               f"rule {o['rule_id']} -> {o['channel_id']}: {o['state']}{sent}")
+
+
+@events.command("split")
+@config_option
+@click.argument("story_id", type=int)
+def split_command(config_path, story_id):
+    """Take a story out of its event into an event of its own; it alerts as its own event
+    (the channels of the rules it matched).
+
+    \b
+    Example:
+      presswatch events split 345
+    """
+    from presswatch.crawler.errors import StoreError
+    from presswatch.crawler.stories.events import split_story
+
+    config = load(config_path)
+    channels = {r.id: tuple(r.channels) or (CONSOLE,) for r in config.rules if r.enabled and r.alert == "event"}
+    with open_store(config) as store:
+        try:
+            old, new, queued = split_story(store, story_id, channels)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"story {story_id} left event {old}: it is event {new} now, {queued} alert(s) queued")
+
+
+@events.command("merge")
+@config_option
+@click.argument("into", type=int)
+@click.argument("other", type=int)
+def merge_command(config_path, into, other):
+    """Merge event OTHER into event INTO: its stories join INTO; later stories of either
+    go out as updates of INTO. Nothing is alerted again.
+
+    \b
+    Example:
+      presswatch events merge 12 15
+    """
+    from presswatch.crawler.errors import StoreError
+    from presswatch.crawler.stories.events import merge_events
+
+    config = load(config_path)
+    with open_store(config) as store:
+        try:
+            moved = merge_events(store, into, other)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"event {other} merged into event {into}: {moved} story(ies) moved")
