@@ -85,10 +85,10 @@ def _local_imports_without_reason(path: Path) -> list[int]:
             continue
         for node in ast.walk(func):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
-                # The reason is a comment on one of the three lines above the import
-                # (or above the first of a group of imports).
+                # The reason is a comment on the import's line or one of the three
+                # lines above it (or above the first of a group of imports).
                 above = lines[max(0, node.lineno - 4):node.lineno - 1]
-                if not any(line.strip().startswith("#") for line in above):
+                if "#" not in lines[node.lineno - 1] and not any(line.strip().startswith("#") for line in above):
                     missing.append(node.lineno)
     return missing
 

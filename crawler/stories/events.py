@@ -151,6 +151,7 @@ class EventIndex:
     """
 
     def __init__(self) -> None:
+        # Imported here: only a writer that groups stories needs the index (and its native library).
         from usearch.index import Index
         self._index = Index(ndim=DIMENSIONS, metric="cos", dtype="i8", connectivity=16,
                             expansion_add=64, expansion_search=64)

@@ -99,6 +99,7 @@ def split_command(config_path, story_id):
     Example:
       presswatch events split 345
     """
+    # Imported here to keep `presswatch --help` fast: grouping loads numpy and the model's code.
     from presswatch.crawler.errors import StoreError
     from presswatch.crawler.stories.events import split_story
 
@@ -124,6 +125,7 @@ def merge_command(config_path, into, other):
     Example:
       presswatch events merge 12 15
     """
+    # Imported here to keep `presswatch --help` fast: grouping loads numpy and the model's code.
     from presswatch.crawler.errors import StoreError
     from presswatch.crawler.stories.events import merge_events
 
