@@ -35,6 +35,21 @@ from presswatch.crawler.store.archive import ArchiveQueries
 from presswatch.crawler.store.outbox import OutboxQueries
 
 
+# What a write costs on disk (bench/README.md, "Disk writes of the cold cycle"):
+CONNECTION_PRAGMAS = (
+    # Each entry of a batch is a savepoint, and SQLite keeps the first copy of every page a
+    # savepoint changes in a temporary file so that it can be undone: on disk, that file
+    # wrote three times the WAL. In memory it holds one entry's pages at a time.
+    "temp_store=MEMORY",
+    # A batch's changed pages stay in memory until its commit (a smaller cache spills them
+    # to the WAL on the way, and a page changed again is written again): 16 MB at most.
+    "cache_size=-16384",
+    # The WAL is copied into the database every 4,000 pages (16 MB) rather than every 1,000:
+    # a page that many batches change (an index's) is copied once for all of them. The
+    # file is cut back to 16 MB after a checkpoint.
+    "wal_autocheckpoint=4000",
+    f"journal_size_limit={16 * 1024 * 1024}",
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,8 @@ class Store(ArchiveQueries, OutboxQueries):
             self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            for pragma in CONNECTION_PRAGMAS:
+                self.db.execute(f"PRAGMA {pragma}")
             if list(migrations.pending(self.db)):
                 self._migrate()
         except sqlite3.DatabaseError as exc:
