@@ -1,7 +1,7 @@
 """The `Store` class: opening the file, sources, articles, stories and matches.
 
-The outbox and archive queries are its mixins (`outbox`, `archive`); the dataclasses
-it takes and gives are `records`'.
+The outbox, the archive queries and the near-duplicate index are its mixins (`outbox`,
+`archive`, `nearindex`); the dataclasses it takes and gives are `records`'.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from presswatch.crawler.store.records import (
     BUSY_TIMEOUT_MS,
     HealthChange,
     KnownArticle,
-    NearCandidate,
     NewArticle,
     NewMatch,
     SourceRun,
@@ -32,6 +31,7 @@ from presswatch.crawler.store.records import (
     now_iso,
 )
 from presswatch.crawler.store.archive import ArchiveQueries
+from presswatch.crawler.store.nearindex import NearIndexQueries, PendingBuckets
 from presswatch.crawler.store.outbox import OutboxQueries
 
 
@@ -83,13 +83,14 @@ def inspect_database(path: str | Path, integrity: bool = False, timeout: float =
 
 
 @dataclass
-class Store(ArchiveQueries, OutboxQueries):
+class Store(ArchiveQueries, NearIndexQueries, OutboxQueries):
     """A connection to the presswatch database, migrated on open."""
 
     path: str
     db: sqlite_utils.Database = field(init=False)
     _lock: object = field(default=None, init=False, repr=False)
     _depth: int = field(default=0, init=False, repr=False)  # transactions open (savepoints inside)
+    _pending: PendingBuckets | None = field(default=None, init=False, repr=False)  # see nearindex
 
     def __post_init__(self) -> None:
         if self.path != ":memory:":
@@ -160,6 +161,7 @@ class Store(ArchiveQueries, OutboxQueries):
         try:
             yield
         except BaseException:
+            self._forget_pending()
             # SQLite may have rolled the whole transaction back itself (disk full, I/O
             # error): then there is nothing left to undo, and the error is the caller's.
             if self.db.conn.in_transaction:
@@ -176,8 +178,10 @@ class Store(ArchiveQueries, OutboxQueries):
                 self.db.execute(f"RELEASE {name}")
             else:
                 try:
+                    self._flush_index_when_full()
                     self.db.execute("COMMIT")
                 except BaseException:
+                    self._forget_pending()
                     if self.db.conn.in_transaction:
                         self.db.execute("ROLLBACK")
                     raise
@@ -415,76 +419,6 @@ class Store(ArchiveQueries, OutboxQueries):
         return list(self.db.query(
             "SELECT id, title, version_hash, seen_at, replaced_at FROM revisions WHERE article_id = ? ORDER BY id",
             (article_id,)))
-
-    # Near-duplicate index ----------------------------------------------------
-
-    def add_signatures(self, article_id: int, signatures: list, scheme, at: datetime | None = None) -> None:
-        """Index an article's MinHash signatures (dedup.Signature) under `scheme` (dedup.Scheme),
-        in place of any it had (a revision's text replaces the old one in the index too)."""
-        now = now_iso(at)
-        self.db.execute("DELETE FROM lsh_buckets WHERE article_id = ?", (article_id,))
-        self.db.execute("DELETE FROM signatures WHERE article_id = ?", (article_id,))
-        for sig in signatures:
-            self.db.execute(
-                """INSERT OR REPLACE INTO signatures (article_id, kind, scheme, permutations, seed,
-                   shingle, minhash, seen_at) VALUES (?,?,?,?,?,?,?,?)""",
-                (article_id, sig.kind, scheme.label, scheme.permutations, scheme.seed, scheme.shingle,
-                 sig.to_bytes(), now),
-            )
-            self.db.conn.executemany(
-                "INSERT OR REPLACE INTO lsh_buckets (bucket, article_id) VALUES (?,?)",
-                [(bucket, article_id) for bucket in sig.buckets],
-            )
-
-    # A lookup reads at most this many bucket rows, and confirms at most this many articles
-    # (those sharing the most buckets): templated headlines from one outlet can put thousands
-    # of articles in one bucket, and an unbounded lookup would grow with them.
-    MAX_BUCKET_ROWS = 5000
-    MAX_CANDIDATES = 100
-
-    def near_candidates(self, kind: str, scheme_label: str, buckets: tuple[int, ...],
-                        since: datetime, only_short: bool = False,
-                        other_than_outlet: str | None = None) -> list[NearCandidate]:
-        """Indexed articles sharing a bucket with `buckets`, seen since `since`, of the same scheme.
-
-        With `only_short`, only articles that have no full-text signature; with
-        `other_than_outlet`, only articles of other outlets.
-        """
-        if not buckets:
-            return []
-        marks = ",".join("?" * len(buckets))
-        shared: dict[int, int] = {}
-        for (article_id,) in self.db.execute(
-                f"SELECT article_id FROM lsh_buckets WHERE bucket IN ({marks}) LIMIT ?",
-                (*buckets, self.MAX_BUCKET_ROWS)):
-            shared[article_id] = shared.get(article_id, 0) + 1
-        if not shared:
-            return []
-        ids = sorted(shared, key=lambda a: (-shared[a], -a))[:self.MAX_CANDIDATES]
-        short_only = ("AND NOT EXISTS (SELECT 1 FROM signatures t WHERE t.article_id = s.article_id "
-                      "AND t.kind = 'text')") if only_short else ""
-        id_marks = ",".join("?" * len(ids))
-        rows = self.db.query(
-            f"""SELECT s.article_id, a.story_id, s.minhash, a.outlet,
-                       COALESCE(a.published_at, a.first_seen_at) AS dated FROM signatures s
-                JOIN articles a ON a.id = s.article_id
-                WHERE s.article_id IN ({id_marks}) AND s.kind = ? AND s.scheme = ? AND s.seen_at >= ?
-                AND a.outlet IS NOT ? {short_only}""",
-            (*ids, kind, scheme_label, now_iso(since), other_than_outlet),
-        )
-        return [NearCandidate(**row) for row in rows]
-
-    def prune_index(self, before: datetime) -> int:
-        """Forget signatures and buckets older than `before` (the near-duplicate window)."""
-        cutoff = now_iso(before)
-        with self.transaction():
-            # Bucket rows carry no time (57 of them an article: each column costs disk writes);
-            # they go with their article's signatures.
-            self.db.execute(
-                "DELETE FROM lsh_buckets WHERE article_id IN (SELECT article_id FROM signatures WHERE seen_at < ?)",
-                (cutoff,))
-            cursor = self.db.execute("DELETE FROM signatures WHERE seen_at < ?", (cutoff,))
-        return cursor.rowcount
 
     def story_with_content(self, content_hash: str, exclude_story: int | None = None) -> int | None:
         row = self._one(
