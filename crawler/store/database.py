@@ -31,7 +31,7 @@ from presswatch.crawler.store.records import (
     now_iso,
 )
 from presswatch.crawler.store.archive import ArchiveQueries
-from presswatch.crawler.store.nearindex import NearIndexQueries, PendingBuckets
+from presswatch.crawler.store.nearindex import NearIndexQueries
 from presswatch.crawler.store.outbox import OutboxQueries
 
 
@@ -41,9 +41,6 @@ CONNECTION_PRAGMAS = (
     # savepoint changes in a temporary file so that it can be undone: on disk, that file
     # wrote three times the WAL. In memory it holds one entry's pages at a time.
     "temp_store=MEMORY",
-    # A batch's changed pages stay in memory until its commit (a smaller cache spills them
-    # to the WAL on the way, and a page changed again is written again): 16 MB at most.
-    "cache_size=-16384",
     # The WAL is copied into the database every 4,000 pages (16 MB) rather than every 1,000:
     # a page that many batches change (an index's) is copied once for all of them. The
     # file is cut back to 16 MB after a checkpoint.
@@ -90,7 +87,7 @@ class Store(ArchiveQueries, NearIndexQueries, OutboxQueries):
     db: sqlite_utils.Database = field(init=False)
     _lock: object = field(default=None, init=False, repr=False)
     _depth: int = field(default=0, init=False, repr=False)  # transactions open (savepoints inside)
-    _pending: PendingBuckets | None = field(default=None, init=False, repr=False)  # see nearindex
+    _waiting_version: int | None = field(default=None, init=False, repr=False)  # see nearindex
 
     def __post_init__(self) -> None:
         if self.path != ":memory:":
@@ -161,7 +158,7 @@ class Store(ArchiveQueries, NearIndexQueries, OutboxQueries):
         try:
             yield
         except BaseException:
-            self._forget_pending()
+            self._forget_waiting()
             # SQLite may have rolled the whole transaction back itself (disk full, I/O
             # error): then there is nothing left to undo, and the error is the caller's.
             if self.db.conn.in_transaction:
@@ -181,7 +178,7 @@ class Store(ArchiveQueries, NearIndexQueries, OutboxQueries):
                     self._flush_index_when_full()
                     self.db.execute("COMMIT")
                 except BaseException:
-                    self._forget_pending()
+                    self._forget_waiting()
                     if self.db.conn.in_transaction:
                         self.db.execute("ROLLBACK")
                     raise

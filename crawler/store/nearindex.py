@@ -13,10 +13,12 @@ Three tables:
 Why the wait: a bucket key is a hash, so each of an article's 57 keys lands on its own page
 of `lsh_buckets`; a batch of 20 articles changed most pages of that tree, and every commit
 wrote them all again. A new article's keys are written with it in `lsh_articles` (an
-append, in the article's transaction), kept in memory, where lookups find them too, and
-moved into `lsh_buckets` together once `FLUSH_ARTICLES` wait, in key order: a page of the
-tree is then written once for a thousand articles. After a restart the waiting keys are
-read back from `lsh_articles`.
+append, in the article's transaction) and into `temp.lsh_waiting`, a table of this
+connection held in memory (PRAGMA temp_store), which lookups read too; once
+`FLUSH_ARTICLES` articles wait, their keys go into `lsh_buckets` together, in key order,
+and a page of that tree is written once for all of them. The temporary table is undone
+with the transaction like any other; after a restart, or another connection's commit, it
+is read again from `lsh_articles`.
 """
 
 from __future__ import annotations
@@ -36,72 +38,47 @@ def unpack_keys(blob: bytes) -> tuple[int, ...]:
     return struct.unpack(f"<{len(blob) // 8}q", blob)
 
 
-class PendingBuckets:
-    """The keys not yet in `lsh_buckets`, in memory: by article, and the articles by key.
-
-    `version` is the database's `PRAGMA data_version` when they were read: another
-    connection's commit changes it, and they are read again.
-    """
-
-    def __init__(self, version: int):
-        self.version = version
-        self.keys: dict[int, tuple[int, ...]] = {}
-        self.articles: dict[int, list[int]] = {}
-
-    def add(self, article_id: int, keys: tuple[int, ...]) -> None:
-        self.remove(article_id)
-        self.keys[article_id] = keys
-        for key in keys:
-            self.articles.setdefault(key, []).append(article_id)
-
-    def remove(self, article_id: int) -> None:
-        for key in self.keys.pop(article_id, ()):
-            ids = self.articles[key]
-            ids.remove(article_id)
-            if not ids:
-                del self.articles[key]
-
-    def find(self, keys: tuple[int, ...]) -> list[int]:
-        """The articles under each of `keys`, once per key shared."""
-        return [article_id for key in keys for article_id in self.articles.get(key, ())]
-
-
 class NearIndexQueries:
     """Storing signatures and finding the articles that share a bucket."""
 
-    # Keys moved into `lsh_buckets` together: about 6 MB of memory for the waiting ones,
-    # and a page of the tree written once for that many articles instead of once a batch.
-    FLUSH_ARTICLES = 1000
+    # Articles whose keys go into `lsh_buckets` together: a page of the tree is written once
+    # for that many articles; their keys take about 4 MB of memory meanwhile (5,000: 8 MB).
+    FLUSH_ARTICLES = 2500
     # A lookup reads at most this many bucket rows, and confirms at most this many articles
     # (those sharing the most buckets): templated headlines from one outlet can put thousands
     # of articles in one bucket, and an unbounded lookup would grow with them.
     MAX_BUCKET_ROWS = 5000
     MAX_CANDIDATES = 100
 
-    def _pending_buckets(self) -> PendingBuckets:
+    def _read_waiting(self) -> None:
+        """Fill `temp.lsh_waiting` with the waiting keys, unless it holds them already: the
+        database's data_version changes when another connection commits."""
         version = self.db.execute("PRAGMA data_version").fetchone()[0]
-        pending = self._pending
-        if pending is None or pending.version != version:
-            pending = PendingBuckets(version)
-            for article_id, blob in self.db.execute(
-                    "SELECT article_id, buckets FROM lsh_articles WHERE pending = 1"):
-                pending.add(article_id, unpack_keys(blob))
-            self._pending = pending
-        return pending
+        if self._waiting_version == version:
+            return
+        self.db.execute("DROP TABLE IF EXISTS temp.lsh_waiting")
+        self.db.execute("""CREATE TEMP TABLE lsh_waiting (bucket INTEGER NOT NULL, article_id INTEGER NOT NULL,
+                           PRIMARY KEY (bucket, article_id)) WITHOUT ROWID""")
+        found = self.db.execute("SELECT article_id, buckets FROM lsh_articles WHERE pending = 1")
+        while rows := found.fetchmany(200):
+            self.db.conn.executemany("INSERT OR IGNORE INTO temp.lsh_waiting VALUES (?, ?)",
+                                     [(key, article_id) for article_id, blob in rows for key in unpack_keys(blob)])
+        self._waiting_version = version
 
-    def _forget_pending(self) -> None:
-        """What is in memory may no longer be what is stored (a rollback): read it again."""
-        self._pending = None
+    def _forget_waiting(self) -> None:
+        """The temporary table may have gone with a rollback (it was made inside): read it again."""
+        self._waiting_version = None
 
     def add_signatures(self, article_id: int, signatures: list, scheme, at: datetime | None = None) -> None:
         """Index an article's MinHash signatures (dedup.Signature) under `scheme` (dedup.Scheme),
         in place of any it had (a revision's text replaces the old one in the index too)."""
         now = now_iso(at)
-        pending = self._pending_buckets()
+        self._read_waiting()
         old = self._one("SELECT buckets, pending FROM lsh_articles WHERE article_id = ?", (article_id,))
-        if old is not None and not old["pending"]:
-            self._delete_buckets([(key, article_id) for key in unpack_keys(old["buckets"])])
-        pending.remove(article_id)
+        if old is not None:
+            table = "temp.lsh_waiting" if old["pending"] else "lsh_buckets"
+            self.db.conn.executemany(f"DELETE FROM {table} WHERE bucket = ? AND article_id = ?",
+                                     sorted((key, article_id) for key in unpack_keys(old["buckets"])))
         self.db.execute("DELETE FROM signatures WHERE article_id = ?", (article_id,))
         keys: list[int] = []
         for sig in signatures:
@@ -115,7 +92,8 @@ class NearIndexQueries:
         if keys:
             self.db.execute("INSERT OR REPLACE INTO lsh_articles (article_id, buckets, pending) VALUES (?,?,1)",
                             (article_id, pack_keys(keys)))
-            pending.add(article_id, tuple(keys))
+            self.db.conn.executemany("INSERT OR IGNORE INTO temp.lsh_waiting VALUES (?, ?)",
+                                     [(key, article_id) for key in keys])
         elif old is not None:
             self.db.execute("DELETE FROM lsh_articles WHERE article_id = ?", (article_id,))
 
@@ -126,22 +104,20 @@ class NearIndexQueries:
         `FLUSH_ARTICLES` wait), never inside a savepoint: one would keep a copy of every
         page it changes.
         """
-        pending = self._pending_buckets()
-        if not pending.keys:
-            return 0
-        rows = sorted((key, article_id) for article_id, keys in pending.keys.items() for key in keys)
-        self.db.conn.executemany("INSERT OR REPLACE INTO lsh_buckets (bucket, article_id) VALUES (?,?)", rows)
-        self.db.execute("UPDATE lsh_articles SET pending = 0 WHERE pending = 1")
-        moved = len(pending.keys)
-        self._pending = PendingBuckets(pending.version)
+        self._read_waiting()
+        moved = self.db.execute("UPDATE lsh_articles SET pending = 0 WHERE pending = 1").rowcount
+        # The temporary table is read in its own order, (bucket, article_id): the tree's.
+        self.db.execute("INSERT OR REPLACE INTO lsh_buckets (bucket, article_id) "
+                        "SELECT bucket, article_id FROM temp.lsh_waiting")
+        self.db.execute("DELETE FROM temp.lsh_waiting")
         return moved
 
     def _flush_index_when_full(self) -> None:
-        if self._pending is not None and len(self._pending.keys) >= self.FLUSH_ARTICLES:
+        if self._waiting_version is None:  # no article indexed by this connection yet
+            return
+        waiting = self.db.execute("SELECT count(*) FROM lsh_articles WHERE pending = 1").fetchone()[0]
+        if waiting >= self.FLUSH_ARTICLES:
             self.flush_index()
-
-    def _delete_buckets(self, rows: list[tuple[int, int]]) -> None:
-        self.db.conn.executemany("DELETE FROM lsh_buckets WHERE bucket = ? AND article_id = ?", sorted(rows))
 
     def near_candidates(self, kind: str, scheme_label: str, buckets: tuple[int, ...],
                         since: datetime, only_short: bool = False,
@@ -153,14 +129,14 @@ class NearIndexQueries:
         """
         if not buckets:
             return []
+        self._read_waiting()
         marks = ",".join("?" * len(buckets))
         shared: dict[int, int] = {}
-        for (article_id,) in self.db.execute(
-                f"SELECT article_id FROM lsh_buckets WHERE bucket IN ({marks}) LIMIT ?",
-                (*buckets, self.MAX_BUCKET_ROWS)):
-            shared[article_id] = shared.get(article_id, 0) + 1
-        for article_id in self._pending_buckets().find(buckets):
-            shared[article_id] = shared.get(article_id, 0) + 1
+        for table in ("lsh_buckets", "temp.lsh_waiting"):
+            for (article_id,) in self.db.execute(
+                    f"SELECT article_id FROM {table} WHERE bucket IN ({marks}) LIMIT ?",
+                    (*buckets, self.MAX_BUCKET_ROWS)):
+                shared[article_id] = shared.get(article_id, 0) + 1
         if not shared:
             return []
         ids = sorted(shared, key=lambda a: (-shared[a], -a))[:self.MAX_CANDIDATES]
@@ -188,9 +164,10 @@ class NearIndexQueries:
                     f"SELECT article_id, buckets FROM lsh_articles WHERE pending = 0 AND article_id IN ({old})",
                     (cutoff,))
                 while rows := found.fetchmany(chunk):
-                    self._delete_buckets([(key, a) for a, blob in rows for key in unpack_keys(blob)])
+                    self.db.conn.executemany("DELETE FROM lsh_buckets WHERE bucket = ? AND article_id = ?",
+                                             sorted((key, a) for a, blob in rows for key in unpack_keys(blob)))
                 self.db.execute(f"DELETE FROM lsh_articles WHERE article_id IN ({old})", (cutoff,))
                 cursor = self.db.execute("DELETE FROM signatures WHERE seen_at < ?", (cutoff,))
         finally:
-            self._forget_pending()
+            self._forget_waiting()  # the waiting ones pruned: read again
         return cursor.rowcount
