@@ -171,3 +171,13 @@ def test_an_m010_database_keeps_its_index_and_search_across_the_upgrade(tmp_path
         assert bucket_rows(store) == 0 and store.db["lsh_articles"].count == 0
     finally:
         store.close()
+
+
+def test_waiting_keys_are_found_after_a_vacuum(store):
+    ingest = make_ingest(store)
+    first = ingest.ingest(candidate(1))
+    store.lock_writer()
+    store.vacuum()  # runs with its temporary files on disk, which drops this connection's temporary tables
+    assert store.db.execute("PRAGMA temp_store").fetchone()[0] == 2  # memory again
+    assert ingest.ingest(candidate(2)).story_id == first.story_id
+    assert waiting(store) == [1, 2]

@@ -39,7 +39,9 @@ from presswatch.crawler.store.outbox import OutboxQueries
 CONNECTION_PRAGMAS = (
     # Each entry of a batch is a savepoint, and SQLite keeps the first copy of every page a
     # savepoint changes in a temporary file so that it can be undone: on disk, that file
-    # wrote three times the WAL. In memory it holds one entry's pages at a time.
+    # wrote three times the WAL. In memory it holds one entry's pages at a time. (Other
+    # temporary files follow: VACUUM and migrations, which may copy or sort the whole
+    # file, run with temp_store=FILE.)
     "temp_store=MEMORY",
     # The WAL is copied into the database every 4,000 pages (16 MB) rather than every 1,000:
     # a page that many batches change (an index's) is copied once for all of them. The
@@ -99,10 +101,10 @@ class Store(ArchiveQueries, NearIndexQueries, OutboxQueries):
             self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            if list(migrations.pending(self.db)):
+                self._migrate()  # before temp_store=MEMORY: building an index sorts in temporary files
             for pragma in CONNECTION_PRAGMAS:
                 self.db.execute(f"PRAGMA {pragma}")
-            if list(migrations.pending(self.db)):
-                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
 
