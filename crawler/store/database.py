@@ -90,6 +90,7 @@ class Store(ArchiveQueries, NearIndexQueries, OutboxQueries):
     _lock: object = field(default=None, init=False, repr=False)
     _depth: int = field(default=0, init=False, repr=False)  # transactions open (savepoints inside)
     _waiting_version: int | None = field(default=None, init=False, repr=False)  # see nearindex
+    _waiting_rows: int = field(default=0, init=False, repr=False)  # articles waiting (at most)
 
     def __post_init__(self) -> None:
         if self.path != ":memory:":

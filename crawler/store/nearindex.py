@@ -60,9 +60,11 @@ class NearIndexQueries:
         self.db.execute("""CREATE TEMP TABLE lsh_waiting (bucket INTEGER NOT NULL, article_id INTEGER NOT NULL,
                            PRIMARY KEY (bucket, article_id)) WITHOUT ROWID""")
         found = self.db.execute("SELECT article_id, buckets FROM lsh_articles WHERE pending = 1")
+        self._waiting_rows = 0
         while rows := found.fetchmany(200):
             self.db.conn.executemany("INSERT OR IGNORE INTO temp.lsh_waiting VALUES (?, ?)",
                                      [(key, article_id) for article_id, blob in rows for key in unpack_keys(blob)])
+            self._waiting_rows += len(rows)
         self._waiting_version = version
 
     def _forget_waiting(self) -> None:
@@ -94,6 +96,7 @@ class NearIndexQueries:
                             (article_id, pack_keys(keys)))
             self.db.conn.executemany("INSERT OR IGNORE INTO temp.lsh_waiting VALUES (?, ?)",
                                      [(key, article_id) for key in keys])
+            self._waiting_rows += 1  # at most: a revision of a waiting article counts twice
         elif old is not None:
             self.db.execute("DELETE FROM lsh_articles WHERE article_id = ?", (article_id,))
 
@@ -110,6 +113,7 @@ class NearIndexQueries:
         self.db.execute("INSERT OR REPLACE INTO lsh_buckets (bucket, article_id) "
                         "SELECT bucket, article_id FROM temp.lsh_waiting")
         self.db.execute("DELETE FROM temp.lsh_waiting")
+        self._waiting_rows = 0
         return moved
 
     def _flush_index_when_full(self) -> None:
@@ -132,7 +136,9 @@ class NearIndexQueries:
         self._read_waiting()
         marks = ",".join("?" * len(buckets))
         shared: dict[int, int] = {}
-        for table in ("lsh_buckets", "temp.lsh_waiting"):
+        # Right after its keys moved, a store has no waiting ones to read.
+        tables = ("lsh_buckets", "temp.lsh_waiting") if self._waiting_rows else ("lsh_buckets",)
+        for table in tables:
             for (article_id,) in self.db.execute(
                     f"SELECT article_id FROM {table} WHERE bucket IN ({marks}) LIMIT ?",
                     (*buckets, self.MAX_BUCKET_ROWS)):
