@@ -181,3 +181,16 @@ def test_waiting_keys_are_found_after_a_vacuum(store):
     assert store.db.execute("PRAGMA temp_store").fetchone()[0] == 2  # memory again
     assert ingest.ingest(candidate(2)).story_id == first.story_id
     assert waiting(store) == [1, 2]
+
+
+def test_pruned_waiting_keys_are_not_moved_into_the_tree(store):
+    ingest = make_ingest(store)
+    store.FLUSH_ARTICLES = 10
+    for n in (1, 2, 3, 4):
+        ingest.ingest(candidate(n, url=f"https://outlet{n}.example/{n}"))
+    store.db.execute("UPDATE signatures SET seen_at = '2026-01-01T00:00:00+00:00' WHERE article_id IN (1, 2)")
+    store.FLUSH_ARTICLES = 2  # the two left waiting move at the prune's commit
+    ingest.prune(datetime.now(UTC))
+    assert waiting(store) == []
+    moved = {row[0] for row in store.db.execute("SELECT DISTINCT article_id FROM lsh_buckets")}
+    assert moved == {3, 4}  # none of the pruned ones, which no row would find again

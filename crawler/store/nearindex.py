@@ -163,17 +163,18 @@ class NearIndexQueries:
         """Forget signatures and buckets older than `before` (the near-duplicate window)."""
         cutoff = now_iso(before)
         old = "SELECT article_id FROM signatures WHERE seen_at < ?"
-        try:
-            with self.transaction():
-                # An article's signatures are all written at once: its buckets go with them.
-                found = self.db.execute(
-                    f"SELECT article_id, buckets FROM lsh_articles WHERE pending = 0 AND article_id IN ({old})",
-                    (cutoff,))
-                while rows := found.fetchmany(chunk):
-                    self.db.conn.executemany("DELETE FROM lsh_buckets WHERE bucket = ? AND article_id = ?",
-                                             sorted((key, a) for a, blob in rows for key in unpack_keys(blob)))
-                self.db.execute(f"DELETE FROM lsh_articles WHERE article_id IN ({old})", (cutoff,))
-                cursor = self.db.execute("DELETE FROM signatures WHERE seen_at < ?", (cutoff,))
-        finally:
-            self._forget_waiting()  # the waiting ones pruned: read again
+        with self.transaction():
+            self._read_waiting()
+            # An article's signatures are all written at once: its buckets go with them,
+            # from the tree or from the waiting ones (which a move before this commit
+            # would otherwise put in the tree, with no row left to find them by).
+            found = self.db.execute(
+                f"SELECT article_id, buckets, pending FROM lsh_articles WHERE article_id IN ({old})", (cutoff,))
+            while rows := found.fetchmany(chunk):
+                for table, pending in (("lsh_buckets", 0), ("temp.lsh_waiting", 1)):
+                    self.db.conn.executemany(
+                        f"DELETE FROM {table} WHERE bucket = ? AND article_id = ?",
+                        sorted((key, a) for a, blob, waits in rows if waits == pending for key in unpack_keys(blob)))
+            self.db.execute(f"DELETE FROM lsh_articles WHERE article_id IN ({old})", (cutoff,))
+            cursor = self.db.execute("DELETE FROM signatures WHERE seen_at < ?", (cutoff,))
         return cursor.rowcount
