@@ -47,6 +47,7 @@ from urllib.parse import quote, urljoin
 import feedparser
 import yaml
 from presswatch.crawler.parse.canonical import canonical_url
+from feed_cycle import IO_WRAPPER  # the same accounting of bytes written (bench/ is on sys.path when run)
 
 REPO = Path(__file__).resolve().parent.parent
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf", ".json")
@@ -298,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         env.pop("PRESSWATCH_CONFIG", None)
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run([sys.executable, "-m", "presswatch.scheduler", "run", "--once", "-c", str(config)],
+            # feed_cycle's wrapper: `python -m presswatch.scheduler ...`, then the bytes it wrote
+            proc = subprocess.run([sys.executable, "-c", IO_WRAPPER, "presswatch.scheduler", "run", "--once", "-c", str(config)],
                                   check=False, capture_output=True, text=True, timeout=args.timeout, env=env,
                                   cwd=folder)
             code, out, err = proc.returncode, proc.stdout, proc.stderr
@@ -308,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             err = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
         run_seconds = time.perf_counter() - t0
         (folder / "run.log").write_text(f"exit {code}\n--- stdout\n{out}\n--- stderr\n{err}", encoding="utf-8")
+        database = sum(p.stat().st_size for p in folder.glob("presswatch.db*") if not p.name.endswith("-shm"))
         if (folder / "presswatch.db").exists():
             read_store(folder / "presswatch.db", feeds)
     finally:
@@ -328,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
           f"feedparser {feedparser.__version__}")
     print(f"{len(feeds)} feeds ({sum(len(f.body) for f in feeds) / 1e6:.1f} MB); run --once took "
           f"{run_seconds:.1f} s (exit {code}); feedparser alone {fp_seconds:.1f} s")
+    written = next((line.split()[1:] for line in err.splitlines()[::-1] if line.startswith("PW_IO ")), None)
+    if written:
+        print(f"run --once wrote {int(written[0]) / 1e6:,.1f} MB ({int(written[1]) / 1e6:,.1f} MB to disk); "
+              f"database after {database / 1e6:,.1f} MB ({int(written[0]) / max(database, 1):.1f}x)")
     print("columns: fp = feedparser alone's entries; dist = those with their own link and GUID; "
           "canon = the same with links keyed by canonical_url; ours = articles stored for the source")
     print()

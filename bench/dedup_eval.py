@@ -61,6 +61,7 @@ from presswatch.crawler.stories.dedup import (
 from presswatch.crawler.stories.ingest import SHORT_COPY_SPAN, Candidate, Ingest, content_hash
 from presswatch.crawler.rules.match import RuleMatcher
 from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.nearindex import pack_keys
 from presswatch.crawler.store.records import now_iso
 
 REPO = Path(__file__).resolve().parent.parent
@@ -633,7 +634,7 @@ def _write_chunk(conn: sqlite3.Connection, scheme: Scheme, ids: np.ndarray, text
                  has_text: np.ndarray, seen: np.ndarray, hours: list[str]) -> tuple[np.ndarray, ...]:
     """Stories, articles and signatures of one chunk; returns its bucket rows (key, id, hour)."""
     keys, owners, when = [], [], []
-    story_rows, article_rows, signature_rows = [], [], []
+    story_rows, article_rows, signature_rows, key_rows = [], [], [], []
     for article_id, t_values, s_values, text_too, hour in zip(ids.tolist(), text, short, has_text, seen.tolist()):
         at = hours[hour]
         url = f"https://bench.example/a/{article_id:08d}"
@@ -649,6 +650,8 @@ def _write_chunk(conn: sqlite3.Connection, scheme: Scheme, ids: np.ndarray, text
             keys.extend(sig.buckets)
             owners.extend([article_id] * len(sig.buckets))
             when.extend([hour] * len(sig.buckets))
+            article_keys = (key_rows.pop()[1] if key_rows and key_rows[-1][0] == article_id else ()) + sig.buckets
+            key_rows.append((article_id, article_keys))
     conn.execute("BEGIN")
     conn.executemany("""INSERT INTO stories (id, first_article_id, title, url, first_seen_at, updated_at,
                         article_count, outlet_count) VALUES (?,?,?,?,?,?,1,1)""", story_rows)
@@ -657,6 +660,8 @@ def _write_chunk(conn: sqlite3.Connection, scheme: Scheme, ids: np.ndarray, text
                      article_rows)
     conn.executemany("""INSERT INTO signatures (article_id, kind, scheme, permutations, seed, shingle, minhash,
                         seen_at) VALUES (?,?,?,?,?,?,?,?)""", signature_rows)
+    conn.executemany("INSERT INTO lsh_articles (article_id, buckets, pending) VALUES (?,?,0)",
+                     [(article_id, pack_keys(article_keys)) for article_id, article_keys in key_rows])
     conn.execute("COMMIT")
     return np.array(keys, dtype=np.int64), np.array(owners, dtype=np.int64), np.array(when, dtype=np.int32)
 

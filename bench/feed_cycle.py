@@ -289,7 +289,9 @@ def pipeline_round(server: Server, urls: list[str], timeout: float) -> dict[str,
                 raise SystemExit(f"presswatch run --once ({phase}) exited {proc.returncode}:\n{tail}")
             counts = db_counts(folder / "presswatch.db")
             statuses = server.take_statuses()
+            database = sum(p.stat().st_size for p in folder.glob("presswatch.db*") if not p.name.endswith("-shm"))
             figure.extra = {"statuses": statuses, **{k: counts[k] - before.get(k, 0) for k in ("articles", "seen", "outbox")},
+                            "database": database,
                             "failing": counts["failing_sources"],
                             "tracebacks": (proc.stdout + proc.stderr).count("Traceback (most recent call last)")}
             before = counts
@@ -487,6 +489,10 @@ def main(argv: list[str] | None = None) -> int:
         cpu_r, wall_r = f.cpu / cold.cpu, f.wall / cold.wall
         print(f"target, {label} under a tenth of cold: CPU {cpu_r:.3f}, wall {wall_r:.3f} -> "
               f"{'met' if max(cpu_r, wall_r) < 0.1 else 'missed'}")
+    if cold.extra_io and cold.extra.get("database"):
+        written = cold.extra_io[0] / cold.extra["database"]
+        print(f"target, cold cycle writes within 3x the database it leaves: {written:.1f}x -> "
+              f"{'met' if written <= 3 else 'missed'}")
     if "shape" in fig:
         print(f"a crawler per feed costs the bare crawl {fig['shape'].cpu - fig['fetch'].cpu:+.1f} CPU s "
               f"({fig['shape'].cpu / fig['fetch'].cpu:.2f}x the one-spider fetch floor)")
@@ -507,6 +513,8 @@ def _outcome(f: Figure) -> str:
     if f.extra_io:
         wchar, written = f.extra_io
         problems.append(f"wrote {wchar / 1e6:,.0f} MB ({written / 1e6:,.0f} MB to disk)")
+    if e.get("database"):
+        problems.append(f"database after {e['database'] / 1e6:,.1f} MB")
     return (f"{_statuses(e.get('statuses', {}))}; new {e.get('articles', 0)}, seen {e.get('seen', 0)}, "
             f"alerts {e.get('outbox', 0)}" + (f"; {', '.join(problems)}" if problems else ""))
 

@@ -301,9 +301,14 @@ class ArchiveQueries:
         """
         if self._lock is None and self.path != ":memory:":
             raise StoreError("vacuum needs the writer lock: call lock_writer() first")
+        # VACUUM copies the whole database into a temporary one: on disk, not in memory.
+        self.db.execute("PRAGMA temp_store=FILE")
         try:
             self.db.execute("INSERT INTO articles_fts (articles_fts) VALUES ('optimize')")
             self.db.execute("VACUUM")
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.OperationalError as exc:
             raise StoreError(f"cannot vacuum {self.path}: {exc}") from exc
+        finally:
+            self.db.execute("PRAGMA temp_store=MEMORY")  # see CONNECTION_PRAGMAS
+            self._forget_waiting()  # a change of temp_store drops the temporary tables

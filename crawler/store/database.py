@@ -1,7 +1,7 @@
 """The `Store` class: opening the file, sources, articles, stories and matches.
 
-The outbox and archive queries are its mixins (`outbox`, `archive`); the dataclasses
-it takes and gives are `records`'.
+The outbox, the archive queries and the near-duplicate index are its mixins (`outbox`,
+`archive`, `nearindex`); the dataclasses it takes and gives are `records`'.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from presswatch.crawler.store.records import (
     BUSY_TIMEOUT_MS,
     HealthChange,
     KnownArticle,
-    NearCandidate,
     NewArticle,
     NewMatch,
     SourceRun,
@@ -33,9 +32,24 @@ from presswatch.crawler.store.records import (
 )
 from presswatch.crawler.store.archive import ArchiveQueries
 from presswatch.crawler.store.events import EventQueries
+from presswatch.crawler.store.nearindex import NearIndexQueries
 from presswatch.crawler.store.outbox import OutboxQueries
 
 
+# What a write costs on disk (bench/README.md, "Disk writes of the cold cycle"):
+CONNECTION_PRAGMAS = (
+    # Each entry of a batch is a savepoint, and SQLite keeps the first copy of every page a
+    # savepoint changes in a temporary file so that it can be undone: on disk, that file
+    # wrote three times the WAL. In memory it holds one entry's pages at a time. (Other
+    # temporary files follow: VACUUM and migrations, which may copy or sort the whole
+    # file, run with temp_store=FILE.)
+    "temp_store=MEMORY",
+    # The WAL is copied into the database every 4,000 pages (16 MB) rather than every 1,000:
+    # a page that many batches change (an index's) is copied once for all of them. The
+    # file is cut back to 16 MB after a checkpoint.
+    "wal_autocheckpoint=4000",
+    f"journal_size_limit={16 * 1024 * 1024}",
+)
 
 
 @dataclass(frozen=True)
@@ -69,13 +83,15 @@ def inspect_database(path: str | Path, integrity: bool = False, timeout: float =
 
 
 @dataclass
-class Store(ArchiveQueries, OutboxQueries, EventQueries):
+class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries):
     """A connection to the presswatch database, migrated on open."""
 
     path: str
     db: sqlite_utils.Database = field(init=False)
     _lock: object = field(default=None, init=False, repr=False)
     _depth: int = field(default=0, init=False, repr=False)  # transactions open (savepoints inside)
+    _waiting_version: int | None = field(default=None, init=False, repr=False)  # see nearindex
+    _waiting_rows: int = field(default=0, init=False, repr=False)  # articles waiting (at most)
 
     def __post_init__(self) -> None:
         if self.path != ":memory:":
@@ -88,7 +104,9 @@ class Store(ArchiveQueries, OutboxQueries, EventQueries):
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
             if list(migrations.pending(self.db)):
-                self._migrate()
+                self._migrate()  # before temp_store=MEMORY: building an index sorts in temporary files
+            for pragma in CONNECTION_PRAGMAS:
+                self.db.execute(f"PRAGMA {pragma}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
 
@@ -144,6 +162,7 @@ class Store(ArchiveQueries, OutboxQueries, EventQueries):
         try:
             yield
         except BaseException:
+            self._forget_waiting()
             # SQLite may have rolled the whole transaction back itself (disk full, I/O
             # error): then there is nothing left to undo, and the error is the caller's.
             if self.db.conn.in_transaction:
@@ -160,8 +179,10 @@ class Store(ArchiveQueries, OutboxQueries, EventQueries):
                 self.db.execute(f"RELEASE {name}")
             else:
                 try:
+                    self._flush_index_when_full()
                     self.db.execute("COMMIT")
                 except BaseException:
+                    self._forget_waiting()
                     if self.db.conn.in_transaction:
                         self.db.execute("ROLLBACK")
                     raise
@@ -401,76 +422,6 @@ class Store(ArchiveQueries, OutboxQueries, EventQueries):
         return list(self.db.query(
             "SELECT id, title, version_hash, seen_at, replaced_at FROM revisions WHERE article_id = ? ORDER BY id",
             (article_id,)))
-
-    # Near-duplicate index ----------------------------------------------------
-
-    def add_signatures(self, article_id: int, signatures: list, scheme, at: datetime | None = None) -> None:
-        """Index an article's MinHash signatures (dedup.Signature) under `scheme` (dedup.Scheme),
-        in place of any it had (a revision's text replaces the old one in the index too)."""
-        now = now_iso(at)
-        self.db.execute("DELETE FROM lsh_buckets WHERE article_id = ?", (article_id,))
-        self.db.execute("DELETE FROM signatures WHERE article_id = ?", (article_id,))
-        for sig in signatures:
-            self.db.execute(
-                """INSERT OR REPLACE INTO signatures (article_id, kind, scheme, permutations, seed,
-                   shingle, minhash, seen_at) VALUES (?,?,?,?,?,?,?,?)""",
-                (article_id, sig.kind, scheme.label, scheme.permutations, scheme.seed, scheme.shingle,
-                 sig.to_bytes(), now),
-            )
-            self.db.conn.executemany(
-                "INSERT OR REPLACE INTO lsh_buckets (bucket, article_id) VALUES (?,?)",
-                [(bucket, article_id) for bucket in sig.buckets],
-            )
-
-    # A lookup reads at most this many bucket rows, and confirms at most this many articles
-    # (those sharing the most buckets): templated headlines from one outlet can put thousands
-    # of articles in one bucket, and an unbounded lookup would grow with them.
-    MAX_BUCKET_ROWS = 5000
-    MAX_CANDIDATES = 100
-
-    def near_candidates(self, kind: str, scheme_label: str, buckets: tuple[int, ...],
-                        since: datetime, only_short: bool = False,
-                        other_than_outlet: str | None = None) -> list[NearCandidate]:
-        """Indexed articles sharing a bucket with `buckets`, seen since `since`, of the same scheme.
-
-        With `only_short`, only articles that have no full-text signature; with
-        `other_than_outlet`, only articles of other outlets.
-        """
-        if not buckets:
-            return []
-        marks = ",".join("?" * len(buckets))
-        shared: dict[int, int] = {}
-        for (article_id,) in self.db.execute(
-                f"SELECT article_id FROM lsh_buckets WHERE bucket IN ({marks}) LIMIT ?",
-                (*buckets, self.MAX_BUCKET_ROWS)):
-            shared[article_id] = shared.get(article_id, 0) + 1
-        if not shared:
-            return []
-        ids = sorted(shared, key=lambda a: (-shared[a], -a))[:self.MAX_CANDIDATES]
-        short_only = ("AND NOT EXISTS (SELECT 1 FROM signatures t WHERE t.article_id = s.article_id "
-                      "AND t.kind = 'text')") if only_short else ""
-        id_marks = ",".join("?" * len(ids))
-        rows = self.db.query(
-            f"""SELECT s.article_id, a.story_id, s.minhash, a.outlet,
-                       COALESCE(a.published_at, a.first_seen_at) AS dated FROM signatures s
-                JOIN articles a ON a.id = s.article_id
-                WHERE s.article_id IN ({id_marks}) AND s.kind = ? AND s.scheme = ? AND s.seen_at >= ?
-                AND a.outlet IS NOT ? {short_only}""",
-            (*ids, kind, scheme_label, now_iso(since), other_than_outlet),
-        )
-        return [NearCandidate(**row) for row in rows]
-
-    def prune_index(self, before: datetime) -> int:
-        """Forget signatures and buckets older than `before` (the near-duplicate window)."""
-        cutoff = now_iso(before)
-        with self.transaction():
-            # Bucket rows carry no time (57 of them an article: each column costs disk writes);
-            # they go with their article's signatures.
-            self.db.execute(
-                "DELETE FROM lsh_buckets WHERE article_id IN (SELECT article_id FROM signatures WHERE seen_at < ?)",
-                (cutoff,))
-            cursor = self.db.execute("DELETE FROM signatures WHERE seen_at < ?", (cutoff,))
-        return cursor.rowcount
 
     def story_with_content(self, content_hash: str, exclude_story: int | None = None) -> int | None:
         row = self._one(

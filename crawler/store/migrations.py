@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import struct
 import unicodedata
 from urllib.parse import urlsplit
 
@@ -577,3 +578,42 @@ def _rebuild_outbox_for_events(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX outbox_event_update ON outbox(event_id, rule_id, channel_id, milestone) "
                "WHERE kind = 'update'")
     db.execute("CREATE INDEX outbox_event ON outbox(event_id)")
+
+
+@migrations()
+def m012_lean_near_index(db: sqlite_utils.Database, chunk: int = 10_000) -> None:
+    """The near-duplicate index written near its data: each article's bucket keys in one row
+    of `lsh_articles` (a BLOB of signed 64-bit little-endian keys), and `lsh_buckets` without
+    its second index (by article), which only served to find an article's keys again.
+
+    New keys wait in `lsh_articles` (`pending`) and go into `lsh_buckets` together
+    (crawler/store/nearindex.py). The keys already stored are in `lsh_buckets`: they are
+    copied, grouped by article, and not pending.
+    """
+    db.execute(
+        """
+        CREATE TABLE lsh_articles (
+            article_id INTEGER PRIMARY KEY REFERENCES articles(id),
+            buckets BLOB NOT NULL,
+            pending INTEGER NOT NULL DEFAULT 1
+        )"""
+    )
+    db.execute("CREATE INDEX lsh_articles_pending ON lsh_articles(pending) WHERE pending = 1")
+    rows = db.execute("""SELECT b.article_id, b.bucket FROM lsh_buckets b JOIN articles a ON a.id = b.article_id
+                         ORDER BY b.article_id, b.bucket""")
+    keys: list[int] = []
+    article = None
+    grouped: list[tuple[int, bytes]] = []
+    while found := rows.fetchmany(chunk):
+        for article_id, bucket in found:
+            if article_id != article and keys:
+                grouped.append((article, struct.pack(f"<{len(keys)}q", *keys)))
+                keys = []
+            article = article_id
+            keys.append(bucket)
+        db.conn.executemany("INSERT INTO lsh_articles (article_id, buckets, pending) VALUES (?, ?, 0)", grouped)
+        grouped = []
+    if keys:
+        db.execute("INSERT INTO lsh_articles (article_id, buckets, pending) VALUES (?, ?, 0)",
+                   (article, struct.pack(f"<{len(keys)}q", *keys)))
+    db.execute("DROP INDEX lsh_buckets_article")
