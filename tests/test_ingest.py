@@ -115,7 +115,7 @@ def test_a_new_candidate_makes_one_article_and_one_story(ingest, store):
 
     assert result.outcome is Outcome.NEW
     assert result.alerts_queued == 0
-    assert without_sources(store.counts()) == {"articles": 1, "stories": 1, "matches": 0, "outbox": 0}
+    assert without_sources(store.counts()) == {"articles": 1, "stories": 1, "events": 1, "matches": 0, "outbox": 0}
     [article] = rows(store, "articles")
     story = store.db["stories"].get(result.story_id)
     assert article["story_id"] == result.story_id

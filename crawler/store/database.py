@@ -566,7 +566,12 @@ class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries):
 
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables, for summaries and tests."""
-        return {
+        counts = {
             table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("sources", "articles", "stories", "matches", "outbox")
+            for table in ("sources", "articles", "stories", "events", "matches", "outbox")
         }
+        # An event another absorbed keeps its row (merged_into): not an event any more.
+        counts["events"] = self.db.execute("SELECT count(*) FROM events WHERE merged_into IS NULL").fetchone()[0]
+        for kind, n in self.db.execute("SELECT kind, count(*) FROM outbox GROUP BY kind"):
+            counts[f"outbox {kind}"] = n
+        return counts

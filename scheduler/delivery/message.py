@@ -181,7 +181,7 @@ def update_lines(row: OutboxRow) -> list[Line]:
         meta = " · ".join(p for p in (name if name == outlet or not outlet else f"{name} ({outlet})",
                                       entry["language"] or "", (entry["dated"] or "")[:10]) if p)
         lines += [(), (Strong(one_line(entry["title"])),), (Text(meta),), (Link(entry["url"]),)]
-    lines += [(), (Text(f"Rule: {row.rule_id}. presswatch event {row.event_id}  lists every story of the event."),)]
+    lines += [(), (Text(f"Rule: {row.rule_id}. Every story of the event: presswatch event {row.event_id}"),)]
     return lines
 
 

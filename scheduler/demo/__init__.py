@@ -171,8 +171,9 @@ def run_demo(keep: Path | None = None) -> int:
                     if daemon.stopping:
                         return
                 counts = daemon.store.counts()
-                print(f"== done: {counts['articles']} articles in {counts['stories']} stories, "
-                      f"{counts['outbox']} alerts", flush=True)
+                print(f"== done: {counts['articles']} articles in {counts['stories']} stories and "
+                      f"{counts['events']} events; {counts.get('outbox alert', 0)} alerts and "
+                      f"{counts.get('outbox update', 0)} event updates", flush=True)
 
             return run(config, redact, print_alert=print_alert, body=passes)
     finally:
