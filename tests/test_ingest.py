@@ -433,7 +433,7 @@ def test_a_failure_while_matching_leaves_nothing_of_the_article(store, config, m
     with pytest.raises(error):
         broken.ingest(candidate())
 
-    assert without_sources(store.counts()) == {"articles": 0, "stories": 0, "matches": 0, "outbox": 0}
+    assert without_sources(store.counts()) == {"articles": 0, "stories": 0, "events": 0, "matches": 0, "outbox": 0}
     assert store.db["articles_fts"].count == 0
     # The database is usable and the article is not taken for seen.
     result = Ingest.from_config(store, config.rules, config.sources).ingest(candidate())
