@@ -649,6 +649,31 @@ def test_a_runs_entries_commit_together_and_a_failing_one_is_undone_alone(store,
     assert store.db.execute("SELECT count(*) FROM outbox").fetchone()[0] > 0
 
 
+def test_runs_sharing_a_batch_commit_together_each_counting_its_own(store, ingest):
+    """The runs of one crawl process share a batch: one run's flush stores the other's
+    waiting entries too, in the same transaction, each run counting and recording its own."""
+    from presswatch.crawler.items import SourceFetched
+    from presswatch.crawler.stories.run import SourceIngest, WriteBatch
+
+    batch = WriteBatch(ingest.store, limit=10)
+    nknews, yonhap = SourceIngest(ingest, "nknews", batch=batch), SourceIngest(ingest, "yonhap", batch=batch)
+    for run in (nknews, yonhap):
+        run.process(SourceFetched(run.source_id, 200, etag=f'"{run.source_id}"'))
+    nknews.store(candidate())
+    yonhap.store(candidate(source_id="yonhap", url=WEATHER_URL, title=WEATHER_TITLE, text=WEATHER_TEXT))
+    assert store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 0
+    recorded = nknews.finish()  # its flush commits yonhap's entry too
+    assert sorted(r[0] for r in store.db.execute("SELECT source_id FROM articles")) == ["nknews", "yonhap"]
+    assert yonhap.pending == [] and recorded.ok and recorded.articles_new == 1
+    assert yonhap.finish().articles_new == 1  # counted by the run it came from
+    assert store.source_state("yonhap").etag == '"yonhap"'
+    # A full batch commits at once, whoever fills it.
+    for n in range(10):
+        nknews.store(candidate(url=f"https://www.nknews.org/2018/11/item-{n}/", title=f"Item {n}",
+                               text=f"{WEATHER_TEXT} Item {n}."))
+    assert store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 12
+
+
 def test_a_nested_transaction_rolls_back_alone_and_the_outer_one_all(store):
     with store.transaction():
         store.sync_sources([("nknews", "feed", "https://www.nknews.org/feed/", "outer")])

@@ -213,7 +213,7 @@ class RemoteCrawls(Crawls):
         run = self.runs.get(run_id)
         target = run.ingest if run else self.orphans.get(run_id)
         if target is None:
-            target = self.orphans[run_id] = SourceIngest(self.ingest, record["source"])
+            target = self.orphans[run_id] = SourceIngest(self.ingest, record["source"], batch=self.batch)
         try:
             if kind == "end":
                 self._end(run_id, run, target, record)

@@ -33,7 +33,7 @@ from presswatch.crawler.items import EntryItem, PageItem
 from presswatch.crawler.store.records import SourceRun
 from presswatch.crawler.stories.health import feed_back, feed_gone
 from presswatch.crawler.stories.ingest import CONSOLE_CHANNEL, Ingest
-from presswatch.crawler.stories.run import SourceIngest
+from presswatch.crawler.stories.run import SourceIngest, WriteBatch
 
 log = logging.getLogger("presswatch.crawl")
 
@@ -188,6 +188,7 @@ class Crawls:
         self.config = config
         self.ingest = ingest
         self.held: dict[str, SourceRun] = {}  # a feed's first try, until the fallback is decided
+        self.batch = WriteBatch(ingest.store)  # the runs' candidates commit together
         self.engine = self.make_engine()
         # At most this many sources crawl at once; the others wait their turn. Thousands of
         # sources falling due together would otherwise open thousands of connections (and
@@ -206,7 +207,8 @@ class Crawls:
         """The writer's side of one run of `source` (a configured source or its fallback):
         its outcome recorded at once, or held in `held` for the runner, which records one
         run once it knows whether the fallback was needed."""
-        return SourceIngest(self.ingest, source.id, self._hold if hold else None, want_page=wants_pages(source))
+        return SourceIngest(self.ingest, source.id, self._hold if hold else None, want_page=wants_pages(source),
+                            batch=self.batch)
 
     def _hold(self, run: SourceRun) -> None:
         self.held[run.source_id] = run

@@ -26,7 +26,50 @@ from presswatch.crawler.stories.extracting import PagePool, PoolClosed, shared_p
 from presswatch.crawler.stories.ingest import Ingest, IngestResult, Outcome
 
 log = logging.getLogger("presswatch.crawl")
-BATCH = 50  # candidates of a run stored in one transaction at most
+BATCH = 50  # candidates of a run stored in one transaction at most, when it has a batch of its own
+SHARED_BATCH = 200  # candidates of the runs sharing a batch (the runs of one crawl process)
+
+
+class WriteBatch:
+    """Candidates of one or more runs waiting to be stored in one transaction.
+
+    The runs of a crawl process share one (`runner.Crawls`), so the entries of several
+    sources that arrive together commit together: a commit rewrites the last page of every
+    table and index it grows, and one commit for ten feeds' entries writes those pages once
+    instead of ten times. Each run's candidates stay in its order, each in its own savepoint;
+    which run's come first does not matter.
+    """
+
+    def __init__(self, store, limit: int = SHARED_BATCH):
+        self.store = store
+        self.limit = limit
+        self.runs: dict[SourceIngest, None] = {}  # the runs with candidates waiting, in order
+        self.size = 0
+
+    def add(self, run: SourceIngest, candidate: Candidate) -> None:
+        run.pending.append(candidate)
+        self.runs[run] = None
+        self.size += 1
+        if self.size >= self.limit:
+            self.commit()
+
+    def commit(self) -> None:
+        """Ingest every run's waiting candidates in one transaction (see `SourceIngest.flush`)."""
+        waiting = [(run, run.pending) for run in self.runs if run.pending]
+        for run in self.runs:
+            run.pending = []
+        self.runs, self.size = {}, 0
+        if not waiting:
+            return
+        try:
+            with self.store.transaction():
+                for run, candidates in waiting:
+                    for candidate in candidates:
+                        run._ingest(candidate)
+        except (sqlite3.Error, StoreError) as exc:  # the commit itself failed
+            for run, candidates in waiting:
+                run.fatal = f"database error, {len(candidates)} entries not stored: {exc}"
+                log.error("source=%s %s", run.source_id, run.fatal)
 
 
 class SourceIngest:
@@ -39,7 +82,7 @@ class SourceIngest:
     """
 
     def __init__(self, ingest: Ingest, source_id: str, record_run: Callable[[SourceRun], object] | None = None,
-                 want_page: bool = False, pool: PagePool | None = None):
+                 want_page: bool = False, pool: PagePool | None = None, batch: WriteBatch | None = None):
         self.ingest = ingest
         self.source_id = source_id
         self.want_page = want_page  # the run reads its entries' pages (`Ingest.is_known`)
@@ -55,6 +98,8 @@ class SourceIngest:
         # Article pages read with text, without any, and refused as listings: a changed layout shows here.
         self.pages = {"read": 0, "without_text": 0, "like_listings": 0}
         self.pending: list[Candidate] = []  # waiting for the batch's one transaction
+        # Shared with the other runs of the crawl process, or a batch of this run's own.
+        self.batch = batch if batch is not None else WriteBatch(ingest.store, BATCH)
         # Where `take` has article pages extracted: the process's pool, else this thread.
         self.pool = pool if pool is not None else shared_pool()
         # Done when the last item given to `take` has been handed over; None when nothing waits.
@@ -175,34 +220,24 @@ class SourceIngest:
             self.store(entry_candidate(self.source_id, entry, page_error=reason))
 
     def store(self, candidate: Candidate) -> None:
-        """Ingest a candidate; up to BATCH of them commit together (see `flush`)."""
+        """Ingest a candidate; it commits with the others of its batch (see `flush`)."""
         if candidate.extracted_from == "page":
             self.pages["read"] += 1
-        self.pending.append(candidate)
-        if len(self.pending) >= BATCH:
-            self.flush()
+        self.batch.add(self, candidate)
 
     def flush(self) -> None:
         """Ingest the candidates waiting, in one transaction (each its own savepoint).
 
-        One commit for a feed's entries instead of one each: the same index pages are
-        written once, not once an entry. A batch is ingested whole and in order, without
-        returning to the event loop, so nothing else touches the store in between; it
-        is flushed at BATCH candidates, FLUSH_AFTER after its first one (a local crawl),
-        before a remote record is acknowledged, and when the run finishes. Until then its
-        candidates are in memory only: a crash loses them, and the run (not recorded, its
-        ETag not kept) fetches them again.
+        One commit for many entries instead of one each: the same index pages are written
+        once, not once an entry. The batch (this run's candidates, and those of the runs it
+        shares its batch with: `WriteBatch`) is ingested whole and in order, without
+        returning to the event loop, so nothing else touches the store in between; it is
+        flushed when full, FLUSH_AFTER after a run's first candidate (a local crawl), before
+        a remote record is acknowledged, and when a run finishes. Until then candidates are
+        in memory only: a crash loses them, and their run (not recorded, its ETag not kept)
+        fetches them again.
         """
-        batch, self.pending = self.pending, []
-        if not batch:
-            return
-        try:
-            with self.ingest.store.transaction():
-                for candidate in batch:
-                    self._ingest(candidate)
-        except (sqlite3.Error, StoreError) as exc:  # the commit itself failed
-            self.fatal = f"database error, {len(batch)} entries not stored: {exc}"
-            log.error("source=%s %s", self.source_id, self.fatal)
+        self.batch.commit()
 
     def _ingest(self, candidate: Candidate) -> None:
         self.items += 1
