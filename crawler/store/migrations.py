@@ -386,14 +386,21 @@ def m009_layout_state(db: sqlite_utils.Database) -> None:
     foreign keys are off for it (they can only be switched outside a transaction), and
     checked before the commit.
     """
-    db.execute("PRAGMA foreign_keys=OFF")
+    _rebuilding(db, "the sources rebuild", _rebuild_sources)
+
+
+def _rebuilding(db: sqlite_utils.Database, what: str, *steps) -> None:
+    """Run `steps` (each given `db`) in one transaction with foreign keys off, as a table
+    that others reference is rebuilt, and check the keys before the commit."""
+    db.execute("PRAGMA foreign_keys=OFF")  # only outside a transaction
     try:
         db.execute("BEGIN IMMEDIATE")
         try:
-            _rebuild_sources(db)
+            for step in steps:
+                step(db)
             problems = db.execute("PRAGMA foreign_key_check").fetchall()
             if problems:
-                raise sqlite3.IntegrityError(f"foreign keys broken by the sources rebuild: {problems[:3]}")
+                raise sqlite3.IntegrityError(f"foreign keys broken by {what}: {problems[:3]}")
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -475,21 +482,7 @@ def m011_events(db: sqlite_utils.Database) -> None:
     lost nor sent again. The outbox is rebuilt (its kind and keys change) with foreign keys
     off, as m009 rebuilt the sources.
     """
-    db.execute("PRAGMA foreign_keys=OFF")
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            _create_events(db)
-            _rebuild_outbox_for_events(db)
-            problems = db.execute("PRAGMA foreign_key_check").fetchall()
-            if problems:
-                raise sqlite3.IntegrityError(f"foreign keys broken by the events migration: {problems[:3]}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-    finally:
-        db.execute("PRAGMA foreign_keys=ON")
+    _rebuilding(db, "the events migration", _create_events, _rebuild_outbox_for_events)
 
 
 def _create_events(db: sqlite_utils.Database) -> None:
