@@ -62,7 +62,7 @@ def test_cycles_of_many_sources_share_one_crawler_and_keep_each_sources_delay_an
         "crawl": {"delay": "0s", "timeout": "10s"},
         "sources": [
             {"id": "paced", "kind": "site", "url": _listing(web, "paced", "127.0.0.1"), "follow": "/paced/a",
-             "delay": "0.6s"},
+             "delay": "1.5s"},
             # Another host name for the same server: its pace is its own.
             {"id": "quick", "kind": "site", "url": _listing(web, "quick", "localhost"), "follow": "/quick/a"},
             {"id": "slow", "kind": "feed", "url": slow, "timeout": "1s"},
@@ -86,8 +86,11 @@ def test_cycles_of_many_sources_share_one_crawler_and_keep_each_sources_delay_an
     paths = [path for path, _ in web.requests]
     assert sorted(p for p in paths if p.startswith("/paced/")) == ["/paced/a0", "/paced/a1", "/paced/a2",
                                                                    "/paced/list", "/paced/list"], paths
-    assert min(_gaps(web, "paced")) >= 0.55, _gaps(web, "paced")  # 0.6 s, less the server's timing slack
-    assert min(_gaps(web, "quick")) < 0.55, _gaps(web, "quick")  # the other source's delay is not its own
+    # 1.5 s between sends; arrivals may come closer when a busy machine delays one send's
+    # connection more than the next's, so the slack is wide. Without the source's own delay,
+    # its pages would arrive together (gaps near 0), as the other source's do.
+    assert min(_gaps(web, "paced")) >= 0.9, _gaps(web, "paced")
+    assert min(_gaps(web, "quick")) < 0.9, _gaps(web, "quick")  # the other source's delay is not its own
 
 
 # Counts this machine's established TCP connections to a port (/proc/net/tcp: IPv4, hex

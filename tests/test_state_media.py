@@ -361,7 +361,7 @@ def test_a_source_delay_paces_its_requests_beyond_the_crawl_delay(web, write_con
                                                              "as the text of the page by the extraction."] * 3))
     config = write_config({
         "crawl": {"delay": "0s"},
-        "sources": [{"id": "paced", "kind": "site", "url": listing, "follow": "/paced/a", "delay": "0.6s"}],
+        "sources": [{"id": "paced", "kind": "site", "url": listing, "follow": "/paced/a", "delay": "1s"}],
     })
 
     result = run_presswatch("run", "--once", "--config", str(config))
@@ -369,7 +369,9 @@ def test_a_source_delay_paces_its_requests_beyond_the_crawl_delay(web, write_con
 
     gaps = request_gaps(web)
     assert len(gaps) == 3  # the listing, then three pages
-    assert min(gaps) >= 0.55, gaps  # 0.6 s, less the server's own timing slack
+    # 1 s between sends; a busy machine can bring arrivals closer (one send's connection held
+    # back more than the next's), so the slack is wide: with no pace they come together.
+    assert min(gaps) >= 0.6, gaps
 
 
 def test_a_source_delay_holds_on_a_site_another_source_also_crawls(web, write_config, run_presswatch):
@@ -403,7 +405,7 @@ def test_workers_read_kcna_with_the_listing_dates_and_the_source_pace(
     config = write_config({
         "workers": {"redis": redis_url},
         "sources": [{"id": "kcna", "kind": "site", "urls": listings, "follow": _default_source("kcna").follow,
-                     "reader": "kcna", "delay": "0.5s"}],
+                     "reader": "kcna", "delay": "1s"}],
         "rules": [{"id": "kahrs", "query": '"Korean Association for Human Rights Studies"', "channels": ["analysts"]}],
         "channels": [{"id": "analysts", "url": sink.apprise_url}],
     })
@@ -417,4 +419,4 @@ def test_workers_read_kcna_with_the_listing_dates_and_the_source_pace(
     assert dates == {("2018-11-04T00:00:00+00:00", "dateline+listing")}
     assert len(texts) == 1 and "-0-" not in texts.pop()
     assert [m["title"] for m in sink.messages] == [f"[presswatch] kahrs: {STATEMENT_TITLE}"]
-    assert min(request_gaps(web)) >= 0.45, request_gaps(web)  # 0.5 s, less the server's timing slack
+    assert min(request_gaps(web)) >= 0.5, request_gaps(web)  # 1 s, less a busy machine's slack
