@@ -610,3 +610,106 @@ def m012_lean_near_index(db: sqlite_utils.Database, chunk: int = 10_000) -> None
         db.execute("INSERT INTO lsh_articles (article_id, buckets, pending) VALUES (?, ?, 0)",
                    (article, struct.pack(f"<{len(keys)}q", *keys)))
     db.execute("DROP INDEX lsh_buckets_article")
+
+
+@migrations(transactional=False)
+def m013_reactions_and_surges(db: sqlite_utils.Database) -> None:
+    """Reactions and surges.
+
+    `reactions`: a story linked as the answer to an earlier event (one answered event per
+    story), with the rule whose `reacts_to` linked it (NULL: linked on the evidence alone),
+    the evidence (the names it shares with the event, JSON) and its score. `surges`: each
+    surge of a rule's coverage, open (`calmed_at` NULL, at most one per rule) until its
+    window calms, with the figures it was told with and the event holding most of it.
+
+    The outbox gets two kinds: `reaction` (the update an answered event's thread gets,
+    `story_id` the reacting story, `event_id` the answered event) and `surge` (`surge_id`).
+    Its CHECK on kinds changes, so it is rebuilt with foreign keys off, as in m011.
+    """
+    _rebuilding(db, "the reactions and surges migration", _create_reactions_and_surges,
+                _rebuild_outbox_for_surges)
+
+
+def _create_reactions_and_surges(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE reactions (
+            story_id INTEGER PRIMARY KEY REFERENCES stories(id),
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            rule_id TEXT,
+            evidence TEXT NOT NULL DEFAULT '[]',
+            score REAL NOT NULL DEFAULT 0,
+            linked_by TEXT NOT NULL DEFAULT 'presswatch' CHECK (linked_by IN ('presswatch', 'analyst')),
+            linked_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX reactions_event ON reactions(event_id)")
+    db.execute(
+        """
+        CREATE TABLE surges (
+            id INTEGER PRIMARY KEY,
+            rule_id TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            calmed_at TEXT,
+            window_seconds INTEGER NOT NULL,
+            stories INTEGER NOT NULL,
+            outlets INTEGER NOT NULL,
+            total INTEGER NOT NULL,
+            usual REAL NOT NULL,
+            expected REAL NOT NULL,
+            p_value REAL NOT NULL,
+            event_id INTEGER REFERENCES events(id)
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX surges_open ON surges(rule_id) WHERE calmed_at IS NULL")
+    db.execute("CREATE INDEX surges_rule ON surges(rule_id, started_at)")
+    db.execute("CREATE INDEX matches_rule_at ON matches(rule_id, matched_at)")
+    db.execute("CREATE INDEX stories_first_seen ON stories(first_seen_at)")
+
+
+def _rebuild_outbox_for_surges(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE outbox_new (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'alert'
+                CHECK (kind IN ('alert', 'health', 'spread', 'update', 'reaction', 'surge')),
+            story_id INTEGER REFERENCES stories(id),
+            event_id INTEGER REFERENCES events(id),
+            source_event_id INTEGER REFERENCES source_events(id),
+            surge_id INTEGER REFERENCES surges(id),
+            rule_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            match_id INTEGER REFERENCES matches(id),
+            milestone INTEGER NOT NULL DEFAULT 0,
+            alert_per TEXT NOT NULL DEFAULT 'story' CHECK (alert_per IN ('story', 'event')),
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'sending', 'sent', 'dead', 'uncertain')),
+            tries INTEGER NOT NULL DEFAULT 0,
+            done_urls TEXT NOT NULL DEFAULT '[]',
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            pace TEXT CHECK (pace IN ('digest', 'quiet', 'rate')),
+            UNIQUE (kind, story_id, rule_id, channel_id, milestone)
+        )"""
+    )
+    columns = ("id, kind, story_id, event_id, source_event_id, rule_id, channel_id, match_id, milestone, "
+               "alert_per, state, tries, done_urls, next_attempt_at, last_error, created_at, updated_at, "
+               "sent_at, pace")
+    db.execute(f"INSERT INTO outbox_new ({columns}) SELECT {columns} FROM outbox")
+    db.execute("DROP TABLE outbox")
+    db.execute("ALTER TABLE outbox_new RENAME TO outbox")
+    db.execute("CREATE INDEX outbox_due ON outbox(state, next_attempt_at)")
+    db.execute("CREATE INDEX outbox_channel_queue ON outbox(channel_id, state, id)")
+    db.execute("CREATE UNIQUE INDEX outbox_source_event ON outbox(source_event_id, channel_id) "
+               "WHERE source_event_id IS NOT NULL")
+    db.execute("CREATE UNIQUE INDEX outbox_spread ON outbox(story_id, channel_id, milestone) WHERE kind = 'spread'")
+    db.execute("CREATE UNIQUE INDEX outbox_event_alert ON outbox(event_id, rule_id, channel_id) "
+               "WHERE kind = 'alert' AND alert_per = 'event'")
+    db.execute("CREATE UNIQUE INDEX outbox_event_update ON outbox(event_id, rule_id, channel_id, milestone) "
+               "WHERE kind = 'update'")
+    db.execute("CREATE UNIQUE INDEX outbox_surge ON outbox(surge_id, channel_id) WHERE surge_id IS NOT NULL")
+    db.execute("CREATE INDEX outbox_event ON outbox(event_id)")

@@ -170,6 +170,7 @@ class OutboxRow:
     event_id: int | None = None  # the event of its story (None: a health notice)
     thread_title: str = ""  # event updates: the headline of the event's alert they follow up
     entries: tuple[dict, ...] = ()  # event updates: the stories reported (headline, url, outlet, language)
+    surge_id: int | None = None  # surge alerts: the surge told
 
     def url_result(self, key: str) -> UrlResult | None:
         return next((result for result in self.url_results if result.key == key), None)
