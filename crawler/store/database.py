@@ -1,7 +1,8 @@
 """The `Store` class: opening the file, sources, articles, stories and matches.
 
-The outbox, the archive queries and the near-duplicate index are its mixins (`outbox`,
-`archive`, `nearindex`); the dataclasses it takes and gives are `records`'.
+The outbox, the archive queries, the near-duplicate index, events and coverage reads are
+its mixins (`outbox`, `archive`, `nearindex`, `events`, `coverage`); the dataclasses it
+takes and gives are `records`'.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from presswatch.crawler.store.records import (
     now_iso,
 )
 from presswatch.crawler.store.archive import ArchiveQueries
+from presswatch.crawler.store.coverage import CoverageQueries
 from presswatch.crawler.store.events import EventQueries
 from presswatch.crawler.store.nearindex import NearIndexQueries
 from presswatch.crawler.store.outbox import OutboxQueries
@@ -83,7 +85,7 @@ def inspect_database(path: str | Path, integrity: bool = False, timeout: float =
 
 
 @dataclass
-class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries):
+class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries, CoverageQueries):
     """A connection to the presswatch database, migrated on open."""
 
     path: str

@@ -54,3 +54,20 @@ def parse_since(text: str):
         return parse_duration(text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
+
+
+def write_chart(coverage, path: Path) -> str:
+    """Draw `coverage` (the store's) into the SVG file `path`; the sentence saying where, and what it counts."""
+    # Imported here to keep `presswatch --help` fast: pygal is only for charts.
+    from presswatch.scheduler.chart import coverage_chart
+
+    chart = coverage_chart(coverage)
+    try:
+        path.write_text(chart.svg, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the chart to {path}: {exc.strerror or exc}") from exc
+    stories = sum(b.stories for b in chart.series)
+    if not stories:
+        return f"wrote {path}: {coverage.subject}, no stories in that time (an empty chart)"
+    return (f"wrote {path}: {coverage.subject}, {stories} stories in {len(chart.series)} bucket(s) of one "
+            f"{chart.per}, {len(chart.marks)} mark(s)")

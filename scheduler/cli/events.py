@@ -9,11 +9,12 @@ daemon groups them as they arrive (crawler/stories/events.py). When it grouped w
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
 from presswatch.config import CONSOLE
-from presswatch.scheduler.cli.common import config_option, load, open_store, parse_since
+from presswatch.scheduler.cli.common import config_option, load, open_store, parse_since, write_chart
 from presswatch.scheduler.delivery.markup import one_line
 
 
@@ -51,20 +52,37 @@ def events(ctx, config_path, since, limit, min_stories):
 @click.command("event")
 @config_option
 @click.argument("event_id", type=int)
-def event_command(config_path, event_id):
+@click.option("--chart", "chart_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Instead, write the event's coverage chart to this SVG file: stories and outlets per "
+                   "hour (per day past four days), its surges, reactions and alerts marked.")
+def event_command(config_path, event_id, chart_path):
     """Show an event: the timeline of its stories (outlet, language, link, rules) and its alerts.
 
     \b
-    Example:
+    Examples:
       presswatch event 12
+      presswatch event 12 --chart event-12.svg
     """
     config = load(config_path)
+    if chart_path is not None:
+        return chart_event(config, event_id, chart_path)
     with open_store(config) as store:
         event = store.event(event_id)
     if event is None:
         raise click.ClickException(f"no event {event_id}; presswatch events lists them")
     for line in event_lines(event):
         click.echo(line)
+
+
+def chart_event(config, event_id: int, path: Path) -> None:
+    """`event ID --chart FILE`: the event's coverage chart, drawn from the store's reads."""
+    with open_store(config) as store:
+        coverage = store.event_coverage(event_id)
+    if coverage is None:
+        raise click.ClickException(f"no event {event_id}; presswatch events lists them")
+    if coverage.merged_into is not None:
+        click.echo(f"event {event_id} was merged into event {coverage.merged_into}: charting that one")
+    click.echo(write_chart(coverage, path))
 
 
 def event_lines(event: dict):

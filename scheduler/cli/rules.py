@@ -4,6 +4,7 @@
 with its synonyms and filters) over the articles stored in that window, as the daemon
 would have matched them when each arrived, and prints what it would have alerted: how
 many stories and articles, then the first matches. It sends nothing and writes nothing.
+`presswatch rules chart RULE --chart FILE.svg` draws what a rule matched over time.
 The commands only parse arguments and print; matching is `crawler.rules.match`'s, reading the
 archive the store's.
 """
@@ -17,21 +18,22 @@ import click
 
 from presswatch.config import Rule
 from presswatch.config.query import QuerySyntaxError, parse_query
-from presswatch.scheduler.cli.common import load, open_store, parse_since
+from presswatch.scheduler.cli.common import config_option, load, open_store, parse_since, write_chart
 from presswatch.scheduler.delivery.markup import one_line
 
-__all__ = ["report_lines", "rules", "try_rule"]
+__all__ = ["report_lines", "rules", "rules_chart", "try_rule"]
 
 DEFAULT_SHOWN = 10
 
 
 @click.group()
 def rules():
-    """Try keyword rules on the stored archive.
+    """Try keyword rules on the stored archive, and chart what they matched.
 
     \b
-    Example:
+    Examples:
       presswatch rules test hrw-report --since 30d
+      presswatch rules chart hrw-report --since 30d --chart hrw-report.svg
     """
 
 
@@ -63,6 +65,32 @@ def rules_test(rule_id, config_path, since, limit, query):
         report = try_rule(rule, store.articles_since(since_at), limit)
     for line in report_lines(report, rule, since):
         click.echo(line)
+
+
+@rules.command("chart")
+@click.argument("rule_id", metavar="RULE")
+@config_option
+@click.option("--since", default="30d", show_default=True, help="Stories first seen this recently (e.g. 48h, 30d).")
+@click.option("--chart", "chart_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The SVG file to write.")
+def rules_chart(rule_id, config_path, since, chart_path):
+    """Chart what RULE matched since --since: new stories and outlets per hour (per day past
+    four days), with the rule's surges and the reactions to its stories marked.
+
+    It reads the stored matches: a rule no longer in the config can be charted too.
+
+    \b
+    Example:
+      presswatch rules chart hrw-report --since 30d --chart hrw-report.svg
+    """
+    config = load(config_path)
+    since_at = datetime.now(UTC) - parse_since(since)
+    with open_store(config) as store:
+        if rule_id not in {rule.id for rule in config.rules} and not store.rule_ever_matched(rule_id):
+            known = ", ".join(rule.id for rule in config.rules) or "none"
+            raise click.ClickException(f'no rule "{rule_id}" in the config or the archive; the config\'s: {known}')
+        coverage = store.rule_coverage(rule_id, since_at)
+    click.echo(write_chart(coverage, chart_path))
 
 
 def _rule_to_test(config, rule_id: str | None, query: str | None):
