@@ -23,6 +23,14 @@ def test_buckets_count_stories_and_distinct_outlets_and_keep_the_quiet_hours():
     assert buckets([]) == []
 
 
+def test_outlets_count_every_outlet_that_carried_a_story_and_marks_stretch_the_span():
+    seen = [(REPORT, "hrw.org"), (REPORT + timedelta(hours=1), "voa")]
+    carried = [*seen, (REPORT + timedelta(minutes=30), "reuters.com"), (REPORT + timedelta(minutes=40), "aol.com")]
+    assert [(b.stories, b.outlets) for b in buckets(seen, carried=carried)] == [(1, 3), (1, 1)]
+    stretched = buckets(seen, carried=carried, reach=[REPORT + timedelta(hours=3, minutes=10)])
+    assert [(b.stories, b.outlets) for b in stretched] == [(1, 3), (1, 1), (0, 0), (0, 0)]
+
+
 def test_a_long_span_is_counted_by_day():
     seen = [(REPORT, "hrw.org"), (REPORT + timedelta(days=3, hours=20), "kcna.kp"), (REPORT + timedelta(days=9), "voa")]
     series = buckets(seen)

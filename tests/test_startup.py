@@ -4,7 +4,8 @@ Each command runs in a fresh interpreter against a real (fresh) database; what i
 sys.modules when it exits is what it cost to start. Scrapy, Twisted and trafilatura are
 the crawl's; Apprise only sends alerts (and checks channel URLs, of which this config
 has none); APScheduler only schedules the long-running daemon; datasketch and feedparser
-only serve ingest. Timings are bench/startup.py's, never asserted here.
+only serve ingest; pygal only draws charts (`event --chart`, `rules chart`). Timings
+are bench/startup.py's, never asserted here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from presswatch.crawler.store.database import Store
 
-NOT_FOR_READING = {"scrapy", "twisted", "trafilatura", "apprise", "apscheduler", "datasketch", "feedparser"}
+NOT_FOR_READING = {"scrapy", "twisted", "trafilatura", "apprise", "apscheduler", "datasketch", "feedparser", "pygal"}
 
 # Runs `presswatch ARGS...` in this interpreter, then writes its exit code and the
 # top-level packages imported to the file named by PW_MODULES_OUT.
