@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pygal
+from pygal.etree import etree
 from pygal.style import Style
 
 from presswatch.crawler.store.coverage import Coverage
@@ -103,7 +104,7 @@ def coverage_svg(title: str, series: list[Bucket], marks: Iterable[Mark] = (), *
     top = max([max(b.stories, b.outlets) for b in series] + [1])
     chart = pygal.DateTimeLine(
         title=title, style=_style(marks), width=width, height=height + LEGEND_LINE * (len(marks) + 2),
-        js=[], disable_xml_declaration=True, show_legend=True, legend_at_bottom=True,
+        js=[], disable_xml_declaration=True, explicit_size=True, show_legend=True, legend_at_bottom=True,
         legend_at_bottom_columns=1, truncate_legend=-1, x_label_rotation=30, dots_size=3,
         x_value_formatter=lambda at: at.strftime(_time_format(series)), x_labels=_time_labels(series),
         y_labels=list(range(0, top + 1, max(1, -(-top // 8)))), range=(0, top), print_labels=True,
@@ -115,7 +116,17 @@ def coverage_svg(title: str, series: list[Bucket], marks: Iterable[Mark] = (), *
         chart.add(f"{number}. {_utc(mark.at).strftime('%d %b %H:%M')} {mark.label}",
                   [{"value": (_utc(mark.at), _height_at(series, mark.at)), "label": str(number)}],
                   stroke=False, dots_size=6)
-    return chart.render(is_unicode=True)
+    return _without_scripts(chart)
+
+
+def _without_scripts(chart) -> str:
+    """The SVG without the script pygal always writes (its config for its tooltips, which
+    are off): the picture then runs nothing wherever it is opened."""
+    tree = chart.render_tree()
+    for parent in list(tree.iter()):
+        for child in [c for c in parent if isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] == "script"]:
+            parent.remove(child)
+    return etree.tostring(tree, encoding="unicode")
 
 
 def _style(marks: list[Mark]) -> Style:

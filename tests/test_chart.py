@@ -50,6 +50,7 @@ def test_the_svg_holds_a_point_per_bucket_and_mark_and_loads_nothing():
     assert len(re.findall(r'class="dot ', svg)) == 2 * len(series) + len(marks)
     assert "surge: 9 stories from 6 outlets" in svg and "hrw-report: stories and outlets" in svg
     assert not re.search(r'(?:href|src)="(?:https?:)?//', svg)  # nothing fetched from anywhere
+    assert "<script" not in svg  # nothing run either
 
 
 def test_an_empty_chart_says_so():

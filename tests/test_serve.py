@@ -31,6 +31,8 @@ from presswatch.crawler.store.database import Store
 from presswatch.crawler.store.records import SourceRun
 from presswatch.scheduler.cli.serve import DB_NAME, archive_metadata, build_archive, read_only_app
 
+from charted import RULE, write_coverage
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 NO_BROWSER = (f"no headless browser: {CHROMIUM} and {CHROMEDRIVER} are not both installed "
@@ -219,7 +221,8 @@ def test_serving_cannot_write_even_through_datasette(tmp_path):
     assert asyncio.run(attempts()) == 5
     assert set(datasette.databases) == {DB_NAME, "_internal"}  # no SQL playground database
     from datasette.plugins import DEFAULT_PLUGINS, pm
-    assert {name for name, _ in pm.list_name_plugin()} == {*DEFAULT_PLUGINS, "presswatch.story_links"}
+    assert {name for name, _ in pm.list_name_plugin()} == {
+        *DEFAULT_PLUGINS, "presswatch.story_links", "presswatch.coverage_charts"}
     db.close()
     assert fingerprint(database) == before
 
@@ -246,6 +249,49 @@ def test_behind_a_proxy_under_a_path_links_carry_the_path(tmp_path):
     assert f'href="/archive/presswatch/story_spread?story_id={stories["report"]}"' in latest.text
     assert 'href="/archive/-/static/app.css' in latest.text and "/archive/archive/" not in latest.text
     datasette.get_database(DB_NAME).close()
+
+
+def write_charted(path: Path):
+    store = Store(str(path))
+    try:
+        return write_coverage(store)
+    finally:
+        store.close()
+
+
+def test_the_charts_are_svg_that_loads_nothing_and_their_links_carry_the_proxy_path(tmp_path):
+    import httpx
+
+    database = tmp_path / "presswatch.db"
+    written = write_charted(database)
+    before = fingerprint(database)
+    datasette = build_archive(database, base_url="/archive/")
+
+    async def pages():
+        await datasette.invoke_startup()
+        transport = httpx.ASGITransport(app=read_only_app(datasette.app()))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8001") as client:
+            paths = (f"/-/chart/event/{written.event}.svg", "/-/chart/event/999.svg",
+                     f"/-/chart/rule/{RULE}.svg?since=9000d", f"/-/chart/rule/{RULE}.svg?since=lately",
+                     f"/presswatch/event_timeline?event_id={written.event}", f"/presswatch/latest_stories_by_rule?rule={RULE}",
+                     "/presswatch/events", "/presswatch/rules_summary")
+            return [await client.get(path) for path in paths]
+
+    event, missing, rule, bad_since, timeline, latest, events, summary = asyncio.run(pages())
+    assert event.status_code == 200 and event.headers["content-type"] == "image/svg+xml; charset=utf-8"
+    assert event.headers["content-security-policy"].startswith("default-src 'none'")  # opened alone, it runs nothing
+    assert f"event {written.event}: North Korea: Sexual Abuse of Women by Officials" in event.text
+    assert "<script" not in event.text and not re.search(r'(?:href|src)="(?:https?:)?//', event.text)
+    assert (missing.status_code, missing.text) == (404, "no event 999\n")
+    assert rule.status_code == 200 and f"rule {RULE}: stories and outlets per hour" in rule.text
+    assert bad_since.status_code == 400 and "is not a duration" in bad_since.text
+    # The pages link the charts under the proxy's path.
+    assert f'<img src="/archive/-/chart/event/{written.event}.svg"' in timeline.text
+    assert f'<img src="/archive/-/chart/rule/{RULE}.svg?since=30d"' in latest.text
+    assert f'href="/archive/presswatch/event_timeline?event_id={written.event}">(timeline, chart)</a>' in events.text
+    assert f'href="/archive/presswatch/latest_stories_by_rule?rule={RULE}">{RULE}</a>' in summary.text
+    datasette.get_database(DB_NAME).close()
+    assert fingerprint(database) == before
 
 
 def test_what_the_daemon_writes_meanwhile_shows_at_once(tmp_path):
@@ -316,6 +362,21 @@ def test_it_listens_on_loopback_and_refuses_writes_over_http(served):
             urllib.request.urlopen(request, timeout=30)
         assert refused.value.code == 405
     assert fingerprint(served.database) == served.before
+
+
+@pytest.fixture(scope="module")
+def charted(tmp_path_factory):
+    """`presswatch serve` over a day of coverage written at known times (tests/charted.py)."""
+    folder = tmp_path_factory.mktemp("charted")
+    database = folder / "presswatch.db"
+    written = write_charted(database)
+    config = folder / "presswatch.yaml"
+    config.write_text(yaml.safe_dump({"database": str(database)}), encoding="utf-8")
+    archive = Archive(config)
+    archive.written = written
+    yield archive
+    assert archive.stop() == 0, archive.stderr
+    assert "Traceback" not in archive.stderr, archive.stderr
 
 
 @pytest.fixture(scope="module")
@@ -442,3 +503,43 @@ def test_the_archive_in_a_browser(browser, served):
     browser.get(f"{served.url}?sql=delete+from+articles")
     assert "Statement must be a SELECT" in browser.find_element(By.TAG_NAME, "body").text
     assert fingerprint(served.database) == served.before
+
+
+# From 09:00 on 1 November to KCNA's answer at 09:20 on the 3rd: 49 hours; marked are the
+# alert, its update, the surge and the reaction.
+CHART_HOURS, CHART_MARKS = 49, 4
+
+
+def test_an_event_s_coverage_chart_in_a_browser(browser, charted):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # From the events table, the event's title leads to its timeline, the chart above it.
+    browser.get(f"{charted.url}/events")
+    link = browser.find_element(By.CSS_SELECTOR, f'a.coverage[href$="event_timeline?event_id={charted.written.event}"]')
+    rows = submitted(browser, link.click)
+    assert rows[0]["what"] == "story" and len(rows) == 4 + 2  # four stories, the alert and its update
+    image = browser.find_element(By.CSS_SELECTOR, "figure.coverage-chart img")
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth", image))
+    assert browser.execute_script("return arguments[0].naturalWidth", image) == 900  # the SVG loaded and drew
+
+    # The chart on its own: a point per hour on each line, one per mark, the marks listed.
+    browser.get(image.get_attribute("src"))
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, "svg.pygal-chart"))
+    title = browser.find_element(By.CSS_SELECTOR, "text.title").text
+    assert title.startswith(f"event {charted.written.event}: North Korea: Sexual Abuse of Women")
+    for serie in (0, 1):  # stories, outlets
+        assert len(browser.find_elements(By.CSS_SELECTOR, f"g.series.serie-{serie} circle.dot")) == CHART_HOURS
+    assert len(browser.find_elements(By.CSS_SELECTOR, "g.series circle.dot")) == 2 * CHART_HOURS + CHART_MARKS
+    legend = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "g.legend text")]
+    assert any(t.startswith("3. 01 Nov 09:55 surge (hrw-report): 3 stories from 4 outlets") for t in legend), legend
+    assert any(t.startswith("4. 03 Nov 09:20 reaction, kcna.kp:") for t in legend), legend
+    dot = browser.find_element(By.CSS_SELECTOR, "g.series.serie-2 circle.dot")
+    assert dot.rect["width"] > 0  # drawn, not only in the markup
+
+    # A rule's latest stories show its chart too.
+    browser.get(f"{charted.url}/latest_stories_by_rule?rule={RULE}")
+    image = browser.find_element(By.CSS_SELECTOR, "figure.coverage-chart img")
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth", image))

@@ -6,6 +6,13 @@ search over the articles, and canned queries (latest stories by rule, a story's 
 alerts by state, source health). A story's number in a query's results links to its
 spread; table pages fold their column descriptions away (`serve/templates`).
 
+Coverage charts: `/-/chart/event/ID.svg` and `/-/chart/rule/RULE.svg?since=30d` are an
+event's or a rule's stories and outlets per hour or day with its surges, reactions and
+alerts marked, drawn (`scheduler.chart`) from the store's coverage reads run on Datasette's
+own read-only connection. The event timeline and "Latest stories by rule" show them above
+their rows; an event's title in the events table and a rule in a query's results lead
+there.
+
 Nothing served can write: reads use SQLite's read-only mode (not `immutable`, so the
 running daemon's new rows keep showing), Datasette's write connection is refused, every
 HTTP method but GET and HEAD is refused, no canned query writes, and Datasette plugins
@@ -19,11 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import sqlite3
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from urllib.parse import unquote
 
 import click
 import yaml
@@ -116,8 +126,8 @@ def _use_own_plugins() -> None:
     for name, plugin in list(pm.list_name_plugin()):
         if name not in DEFAULT_PLUGINS:
             pm.unregister(plugin)
-    plugin = _story_links()
-    pm.register(plugin, name=plugin.__name__)
+    for plugin in (_story_links(), _coverage_charts()):
+        pm.register(plugin, name=plugin.__name__)
 
 
 def _story_links():
@@ -136,6 +146,83 @@ def _story_links():
             return Markup(f'<a href="{escape(href)}">{value}</a>')
 
     return StoryLinks()
+
+
+RULE_ID = re.compile(r"[a-z0-9-]+")  # the config's rule ids; other values of a `rule` column are not rules
+# An SVG opened on its own is a document of the archive's origin: it may not run or load anything.
+SVG_HEADERS = {"content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+               "x-content-type-options": "nosniff"}
+
+
+def _coverage_charts():
+    """A Datasette plugin: the coverage charts' routes, and links to the pages showing them."""
+    # Imported here to keep `presswatch --help` fast: Datasette takes about 360 ms.
+    from datasette import hookimpl
+
+    class CoverageCharts:
+        __name__ = "presswatch.coverage_charts"
+
+        @hookimpl
+        def register_routes(self, datasette):
+            return [(r"^/-/chart/event/(?P<event_id>[0-9]+)\.svg$", _event_chart),
+                    (r"^/-/chart/rule/(?P<rule_id>[^/]+)\.svg$", _rule_chart)]
+
+        @hookimpl
+        def render_cell(self, row, value, column, table, database, datasette):
+            if database != DB_NAME or type(value) is not str:
+                return None
+            if table == "events" and column == "title":  # the event's timeline, with its chart
+                href = f"{datasette.urls.query(DB_NAME, 'event_timeline')}?event_id={row['id']}"
+                return Markup(f'{escape(value)} <a class="coverage" href="{escape(href)}">(timeline, chart)</a>')
+            if table is None and column == "rule" and RULE_ID.fullmatch(value):
+                href = f"{datasette.urls.query(DB_NAME, 'latest_stories_by_rule')}?rule={value}"
+                return Markup(f'<a href="{escape(href)}">{escape(value)}</a>')
+            return None
+
+    return CoverageCharts()
+
+
+async def _event_chart(datasette, request):
+    # Imported here to keep `presswatch --help` fast: sqlite-utils loads for the store's reads only.
+    from presswatch.crawler.store.coverage import coverage_reader
+
+    event_id = int(request.url_vars["event_id"])
+    coverage = await datasette.get_database(DB_NAME).execute_fn(
+        lambda conn: coverage_reader(conn).event_coverage(event_id))
+    if coverage is None:  # a plain answer: Datasette would print a traceback for a raised NotFound
+        return _plain(404, f"no event {event_id}")
+    return _svg(coverage)
+
+
+async def _rule_chart(datasette, request):
+    # Imported here to keep `presswatch --help` fast: sqlite-utils loads for the store's reads only.
+    from presswatch.config.duration import parse_duration
+    from presswatch.crawler.store.coverage import coverage_reader
+
+    rule_id = unquote(request.url_vars["rule_id"])
+    try:
+        since = datetime.now(UTC) - parse_duration(request.args.get("since") or "30d")
+    except ValueError as exc:
+        return _plain(400, f"since: {exc}")
+    coverage = await datasette.get_database(DB_NAME).execute_fn(
+        lambda conn: coverage_reader(conn).rule_coverage(rule_id, since))
+    return _svg(coverage)
+
+
+def _svg(coverage):
+    # Imported here to keep `presswatch --help` fast: Datasette takes about 360 ms, pygal is for charts only.
+    from datasette.utils.asgi import Response
+
+    from presswatch.scheduler.chart import coverage_chart
+
+    return Response(coverage_chart(coverage).svg, headers=SVG_HEADERS, content_type="image/svg+xml; charset=utf-8")
+
+
+def _plain(status: int, text: str):
+    # Imported here to keep `presswatch --help` fast: Datasette takes about 360 ms.
+    from datasette.utils.asgi import Response
+
+    return Response.text(text + "\n", status=status)
 
 
 def listen(host: str, port: int) -> socket.socket:
