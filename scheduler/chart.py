@@ -112,11 +112,23 @@ def coverage_svg(title: str, series: list[Bucket], marks: Iterable[Mark] = (), *
     )
     chart.add("stories", [(b.start, b.stories) for b in series])
     chart.add("outlets", [(b.start, b.outlets) for b in series])
-    for number, mark in enumerate(marks, 1):  # a series each: each in the legend, in its kind's colour
+    points = [_bucket_of(series, mark.at) for mark in marks]
+    for number, (mark, bucket) in enumerate(zip(marks, points, strict=True), 1):
+        # A series each: each in the legend, in its kind's colour. It sits on the stories'
+        # point of its bucket (its exact time is in the legend); the marks of one bucket are
+        # numbered once there ("1-3"), not on top of each other.
         chart.add(f"{number}. {_utc(mark.at).strftime('%d %b %H:%M')} {mark.label}",
-                  [{"value": (_utc(mark.at), _height_at(series, mark.at)), "label": str(number)}],
-                  stroke=False, dots_size=6)
+                  [{"value": (bucket.start, bucket.stories) if bucket else (_utc(mark.at), 0),
+                    "label": _numbers(points, number)}], stroke=False, dots_size=6)
     return _without_scripts(chart)
+
+
+def _numbers(points: list[Bucket | None], number: int) -> str:
+    """The label the `number`th mark's point shows: the numbers of its bucket's marks, on the first."""
+    same = [n for n, bucket in enumerate(points, 1) if bucket == points[number - 1]]
+    if points[number - 1] is None or same[0] != number:
+        return "" if points[number - 1] is not None else str(number)
+    return str(number) if len(same) == 1 else f"{same[0]}-{same[-1]}"
 
 
 def _without_scripts(chart) -> str:
@@ -148,11 +160,11 @@ def _hourly(series: list[Bucket]) -> bool:
     return len(series) < 2 or series[1].start - series[0].start < DAY
 
 
-def _height_at(series: list[Bucket], at: datetime) -> int:
-    """The stories of the bucket a mark falls in, so it sits on the line."""
+def _bucket_of(series: list[Bucket], at: datetime) -> Bucket | None:
+    """The bucket a time falls in (None before the first, or without buckets)."""
     at = _utc(at)
     before = [b for b in series if b.start <= at]
-    return before[-1].stories if before else 0
+    return before[-1] if before else None
 
 
 def _floor(at: datetime, size: timedelta) -> datetime:

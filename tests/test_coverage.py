@@ -108,7 +108,10 @@ def test_the_chart_draws_a_point_per_hour_and_per_mark_and_lists_the_marks(writt
     store, w = written
     chart = coverage_chart(store.event_coverage(w.event))
     assert series_dots(chart.svg) == [HOURS_TO_THE_REACTION, HOURS_TO_THE_REACTION, 1, 1, 1, 1]
-    legend = " ".join(t.text or "" for t in ET.fromstring(chart.svg).iter(f"{SVG}text"))
+    texts = list(ET.fromstring(chart.svg).iter(f"{SVG}text"))
+    # The alert, the update and the surge fall in the first hour: numbered once, not on top of each other.
+    assert [t.text for t in texts if t.get("class") == "label"] == ["1-3", "4"]
+    legend = " ".join(t.text or "" for t in texts)
     assert "3. 01 Nov 09:55 surge (hrw-report): 3 stories from 4 outlets in 6 h" in legend
     assert "4. 03 Nov 09:20 reaction, kcna.kp" in legend
 
