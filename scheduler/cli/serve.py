@@ -286,7 +286,8 @@ def serve(config_path, host, port, base_url):
 
     Stories, articles with full-text search and facets, alerts and source health, with
     canned queries: latest stories by rule, a story's spread over outlets and time,
-    alerts by state, source health. Serving never writes to the database, and it can
+    alerts by state, source health, an event's timeline; an event's and a rule's coverage
+    charts (also at /-/chart/event/ID.svg and /-/chart/rule/RULE.svg). Serving never writes to the database, and it can
     run beside the daemon. It has no login: keep it on 127.0.0.1 and share it through a
     reverse proxy that authenticates.
 
