@@ -713,3 +713,11 @@ def _rebuild_outbox_for_surges(db: sqlite_utils.Database) -> None:
                "WHERE kind = 'update'")
     db.execute("CREATE UNIQUE INDEX outbox_surge ON outbox(surge_id, channel_id) WHERE surge_id IS NOT NULL")
     db.execute("CREATE INDEX outbox_event ON outbox(event_id)")
+
+
+@migrations()
+def m014_merged_events_index(db: sqlite_utils.Database) -> None:
+    """An index of the events merged into another (few: partial), so that an event's family
+    (itself and the events merged into it) is two lookups instead of a scan of every event:
+    the coverage charts read it for each query, ingest for each event alert it checks."""
+    db.execute("CREATE INDEX events_merged ON events(merged_into) WHERE merged_into IS NOT NULL")
