@@ -1,9 +1,10 @@
 """Coverage over time as a picture: stories and outlets per hour or day, with marks.
 
-A chart is drawn from counts the store gives (when each story was first seen, and by which
-outlet) and marks on the time axis (a surge told, a reaction, the first alert), as one
-self-contained SVG (pygal, no script and no link to load): it opens in a browser, a mail,
-or the archive's pages as it is. Counting is plain Python here; reading the rows is the
+A chart is drawn from what the store reads (when each story was first seen and by which
+outlet, when each outlet carried it) and marks on the time axis (a surge, a reaction, an
+alert or update), numbered on the chart and listed in its legend, as one self-contained SVG
+(pygal, no script and no link to load): it opens in a browser, a mail, or the archive's
+pages as it is. Counting is plain Python here; reading the rows is the
 store's, and which rows to chart (a rule's, an event's) is the caller's.
 """
 

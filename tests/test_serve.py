@@ -273,7 +273,8 @@ def test_the_charts_are_svg_that_loads_nothing_and_their_links_carry_the_proxy_p
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8001") as client:
             paths = (f"/-/chart/event/{written.event}.svg", "/-/chart/event/999.svg",
                      f"/-/chart/rule/{RULE}.svg?since=9000d", f"/-/chart/rule/{RULE}.svg?since=lately",
-                     f"/presswatch/event_timeline?event_id={written.event}", f"/presswatch/latest_stories_by_rule?rule={RULE}",
+                     f"/presswatch/event_timeline?event_id={written.event}",
+                     f"/presswatch/latest_stories_by_rule?rule={RULE}",
                      "/presswatch/events", "/presswatch/rules_summary")
             return [await client.get(path) for path in paths]
 
