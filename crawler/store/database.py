@@ -1,7 +1,7 @@
 """The `Store` class: opening the file, sources, articles, stories and matches.
 
-The outbox, the archive queries and the near-duplicate index are its mixins (`outbox`,
-`archive`, `nearindex`); the dataclasses it takes and gives are `records`'.
+The outbox, the archive queries, the near-duplicate index and surges are its mixins
+(`outbox`, `archive`, `nearindex`, `surges`); the dataclasses it takes and gives are `records`'.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from presswatch.crawler.store.archive import ArchiveQueries
 from presswatch.crawler.store.events import EventQueries
 from presswatch.crawler.store.nearindex import NearIndexQueries
 from presswatch.crawler.store.outbox import OutboxQueries
+from presswatch.crawler.store.surges import SurgeQueries
 
 
 # What a write costs on disk (bench/README.md, "Disk writes of the cold cycle"):
@@ -83,7 +84,7 @@ def inspect_database(path: str | Path, integrity: bool = False, timeout: float =
 
 
 @dataclass
-class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries):
+class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries, SurgeQueries):
     """A connection to the presswatch database, migrated on open."""
 
     path: str

@@ -1,0 +1,90 @@
+"""Judging surges: every rule's recent window against its baseline, a surge opened and told
+once, closed when it calms.
+
+For each enabled rule whose surges are on: its window and baseline counted by the store,
+`crawler.rules.surge.judge` (pure) on them, and `next_state` with the rule's open surge
+as stored. A surge to tell is written with its outbox rows in one transaction (the rule's
+open surge and each (surge, channel) row are unique, so judging twice tells it once); a
+surge that calmed is closed. Delivering the alerts is the scheduler's; the daemon calls
+`judge_surges` every `surges.every`, and `run --once` after its crawls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from presswatch.config.schema import CONSOLE
+from presswatch.crawler.rules.surge import Baseline, SurgeSettings, Verdict, Window, judge, next_state
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.surges import SurgeFigures
+
+__all__ = ["SurgeOutcome", "judge_surges", "rule_settings"]
+
+log = logging.getLogger("presswatch.surges")
+
+
+@dataclass(frozen=True)
+class SurgeOutcome:
+    """What judging one rule did: told a surge (its id), calmed one, or neither."""
+
+    rule_id: str
+    verdict: Verdict
+    told: int | None = None
+    calmed: int | None = None
+
+
+def rule_settings(section, rule) -> SurgeSettings | None:
+    """The rule's surge settings: the `surges:` section's with the rule's overrides, or None
+    when surges are off for it."""
+    own = getattr(rule, "surge", None)
+    if not section.enabled or not getattr(rule, "enabled", True) or (own is not None and not own.enabled):
+        return None
+    values = {name: getattr(section, name) for name in ("window", "baseline", "min_stories", "min_outlets",
+                                                       "min_ratio", "p_value", "calm_ratio", "min_baseline")}
+    if own is not None:
+        values.update({name: value for name in ("window", "min_stories", "min_outlets", "min_ratio")
+                       if (value := getattr(own, name)) is not None})
+    return SurgeSettings(**values)
+
+
+def judge_surges(store: Store, rules: Iterable, section, now: datetime) -> list[SurgeOutcome]:
+    """Judge every rule with surges on at `now`; returns what was done for each."""
+    outcomes = []
+    for rule in rules:
+        settings = rule_settings(section, rule)
+        if settings is not None:
+            outcomes.append(judge_rule(store, rule, settings, now))
+    return outcomes
+
+
+def judge_rule(store: Store, rule, settings: SurgeSettings, now: datetime) -> SurgeOutcome:
+    """One rule: its counts, the verdict, and the surge told or calmed."""
+    start = now - settings.window
+    counted = store.surge_counts(rule.id, start, now)
+    window = Window(counted.stories, counted.outlets, max(counted.total, counted.stories))
+    verdict = judge(window, baseline_of(store, rule.id, start, settings), settings)
+    opened = store.open_surge(rule.id)
+    tell, surging = next_state(opened is not None, verdict)
+    if tell:
+        figures = SurgeFigures(rule.id, settings.window, window.stories, window.outlets, window.total,
+                               verdict.usual, verdict.expected, verdict.p_value)
+        channels = tuple(rule.channels) or (CONSOLE,)
+        surge_id = store.record_surge(figures, store.surge_event(rule.id, start, now), channels, at=now)
+        if surge_id is not None:
+            log.warning("rule=%s surge=%d %s", rule.id, surge_id, verdict.figures(window, settings))
+        return SurgeOutcome(rule.id, verdict, told=surge_id)
+    if opened is not None and not surging and store.calm_surge(opened["id"], at=now):
+        log.info("rule=%s surge=%d calmed: %s", rule.id, opened["id"], verdict.reason or "back to usual")
+        return SurgeOutcome(rule.id, verdict, calmed=opened["id"])
+    return SurgeOutcome(rule.id, verdict)
+
+
+def baseline_of(store: Store, rule_id: str, start: datetime, settings: SurgeSettings) -> Baseline:
+    """The rule's share before `start`: over `settings.baseline`, or as much of it as is stored."""
+    first = store.stored_since()
+    span = min(settings.baseline, start - first) if first is not None and first < start else settings.baseline * 0
+    counted = store.surge_counts(rule_id, start - settings.baseline, start, outlets=False)
+    return Baseline(counted.stories, counted.total, span)
