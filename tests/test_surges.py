@@ -20,6 +20,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from conftest import rss_feed
+
 from presswatch.config import Channel, Config, Rule, load_config
 from presswatch.config.schema import Surges
 from presswatch.crawler.stories.ingest import Candidate, Ingest
@@ -313,3 +315,38 @@ def test_a_surge_alert_joins_its_rules_digest(store, sink):
     rows = [r for r in store.outbox() if r.kind == "surge"]
     digest = render(rows[:1] * 2)  # how a digest of it reads
     assert "surge: 9 stories from 7 outlets in the last 6 h" in digest.body and "rule hrw-report" in digest.body
+
+
+# --- the daemon: run --once judges after its crawls, before it delivers ----------------------
+
+
+def test_run_once_tells_a_surge_its_crawl_brought_and_presswatch_surges_lists_it(tmp_path, web, sink,
+                                                                              write_config, run_presswatch):
+    store = Store(str(tmp_path / "presswatch.db"))
+    store.sync_sources([(f"src{i}", "feed", f"https://{o}/feed", o) for i, o in enumerate(OUTLETS)])
+    background(store, datetime.now(UTC) - timedelta(hours=2))  # three days of history, as a daemon keeps
+    store.close()
+    feed = web.add("/wire.xml", rss_feed([{"title": title, "link": f"https://www.{site}/2031/{n}/report",
+                                           "description": text} for n, (site, title, text) in enumerate(BURST)]),
+                   content_type="application/rss+xml")
+    config = write_config({
+        "sources": [{"id": "wire", "kind": "feed", "url": feed}],
+        "rules": [{"id": "hrw-report", "query": '"Human Rights Watch"', "channels": ["analysts"]}],
+        "channels": [{"id": "analysts", "url": sink.apprise_url}],
+        "events": {"enabled": False},
+        "surges": {"baseline": "2d"},
+    })
+    result = run_presswatch("run", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    [message] = surge_messages(sink)  # delivered in the same run as the stories' alerts
+    assert message["title"].startswith("[presswatch] surge: hrw-report: 8 stories from 6 outlets in the last 6 h")
+    assert len(sink.messages) == 9
+
+    again = run_presswatch("run", "--once", "--config", str(config))
+    assert again.returncode == 0, again.stderr
+    assert len(surge_messages(sink)) == 1 and len(sink.messages) == 9
+
+    listed = run_presswatch("surges", "--config", str(config), "--open")
+    assert listed.returncode == 0, listed.stderr
+    [line] = listed.stdout.splitlines()
+    assert "hrw-report" in line and "-> open" in line and "8 stories from 6 outlets in the last 6 h" in line
