@@ -21,15 +21,6 @@ from presswatch.crawler.store.records import now_iso
 
 
 @dataclass(frozen=True)
-class SurgeCounts:
-    """A rule's new stories in a period, their distinct outlets, and all new stories then."""
-
-    stories: int
-    outlets: int
-    total: int
-
-
-@dataclass(frozen=True)
 class SurgeFigures:
     """What a surge is told with, as the `surges` table keeps it."""
 
@@ -48,21 +39,22 @@ class SurgeQueries:
 
     # Counting ------------------------------------------------------------------
 
-    def surge_counts(self, rule_id: str, after: datetime, upto: datetime, outlets: bool = True) -> SurgeCounts:
-        """The rule's stories matched in (after, upto], their outlets (when asked), and all
-        stories first seen then."""
+    def rule_stories(self, rule_id: str, after: datetime, upto: datetime, outlets: bool = True) -> tuple[int, int]:
+        """The rule's stories matched in (after, upto], and their distinct outlets (when asked)."""
         span = {"rule": rule_id, "after": now_iso(after), "upto": now_iso(upto)}
         mine = self._one(
             """SELECT count(*) AS n FROM matches
                WHERE rule_id = :rule AND matched_at > :after AND matched_at <= :upto""", span)["n"]
-        seen = 0
-        if outlets and mine:
-            seen = self._one(
-                """SELECT count(DISTINCT o.outlet) AS n FROM matches m JOIN story_outlets o ON o.story_id = m.story_id
-                   WHERE m.rule_id = :rule AND m.matched_at > :after AND m.matched_at <= :upto""", span)["n"]
-        total = self._one(
-            "SELECT count(*) AS n FROM stories WHERE first_seen_at > :after AND first_seen_at <= :upto", span)["n"]
-        return SurgeCounts(mine, seen, total)
+        if not (outlets and mine):
+            return mine, 0
+        return mine, self._one(
+            """SELECT count(DISTINCT o.outlet) AS n FROM matches m JOIN story_outlets o ON o.story_id = m.story_id
+               WHERE m.rule_id = :rule AND m.matched_at > :after AND m.matched_at <= :upto""", span)["n"]
+
+    def new_stories(self, after: datetime, upto: datetime) -> int:
+        """All stories first seen in (after, upto]: the same for every rule, so counted once a turn."""
+        return self._one("SELECT count(*) AS n FROM stories WHERE first_seen_at > ? AND first_seen_at <= ?",
+                         (now_iso(after), now_iso(upto)))["n"]
 
     def stored_since(self) -> datetime | None:
         """When the first stored story was first seen (how much history there is)."""

@@ -53,19 +53,35 @@ def rule_settings(section, rule) -> SurgeSettings | None:
 def judge_surges(store: Store, rules: Iterable, section, now: datetime) -> list[SurgeOutcome]:
     """Judge every rule with surges on at `now`; returns what was done for each."""
     outcomes = []
+    totals = NewStories(store)
     for rule in rules:
         settings = rule_settings(section, rule)
         if settings is not None:
-            outcomes.append(judge_rule(store, rule, settings, now))
+            outcomes.append(judge_rule(store, rule, settings, now, totals))
     return outcomes
 
 
-def judge_rule(store: Store, rule, settings: SurgeSettings, now: datetime) -> SurgeOutcome:
+class NewStories:
+    """All new stories of a period, counted once for every rule judged on it in one turn."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.counted: dict[tuple[datetime, datetime], int] = {}
+
+    def __call__(self, after: datetime, upto: datetime) -> int:
+        if (after, upto) not in self.counted:
+            self.counted[after, upto] = self.store.new_stories(after, upto)
+        return self.counted[after, upto]
+
+
+def judge_rule(store: Store, rule, settings: SurgeSettings, now: datetime,
+               totals: NewStories | None = None) -> SurgeOutcome:
     """One rule: its counts, the verdict, and the surge told or calmed."""
+    totals = totals or NewStories(store)
     start = now - settings.window
-    counted = store.surge_counts(rule.id, start, now)
-    window = Window(counted.stories, counted.outlets, max(counted.total, counted.stories))
-    verdict = judge(window, baseline_of(store, rule.id, start, settings), settings)
+    stories, outlets = store.rule_stories(rule.id, start, now)
+    window = Window(stories, outlets, max(totals(start, now), stories))
+    verdict = judge(window, baseline_of(store, rule.id, start, settings, totals), settings)
     opened = store.open_surge(rule.id)
     tell, surging = next_state(opened is not None, verdict)
     if tell:
@@ -82,9 +98,10 @@ def judge_rule(store: Store, rule, settings: SurgeSettings, now: datetime) -> Su
     return SurgeOutcome(rule.id, verdict)
 
 
-def baseline_of(store: Store, rule_id: str, start: datetime, settings: SurgeSettings) -> Baseline:
+def baseline_of(store: Store, rule_id: str, start: datetime, settings: SurgeSettings,
+                totals: NewStories) -> Baseline:
     """The rule's share before `start`: over `settings.baseline`, or as much of it as is stored."""
     first = store.stored_since()
     span = min(settings.baseline, start - first) if first is not None and first < start else settings.baseline * 0
-    counted = store.surge_counts(rule_id, start - settings.baseline, start, outlets=False)
-    return Baseline(counted.stories, counted.total, span)
+    stories, _ = store.rule_stories(rule_id, start - settings.baseline, start, outlets=False)
+    return Baseline(stories, totals(start - settings.baseline, start), span)
