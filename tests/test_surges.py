@@ -231,10 +231,12 @@ def test_a_second_surge_is_told_only_after_the_first_has_calmed(store):
         return told(judge_surges(store, config.rules, config.surges, at))
 
     first_surge = judge(NOW - timedelta(hours=30))["hrw-report"]
+    assert store.open_surges() == {"hrw-report": 1}  # /metrics: presswatch_surges_open
     assert judge(NOW - timedelta(hours=29)) == {}  # the same burst, still in the window: no repeat
     assert store.open_surge("hrw-report")["id"] == first_surge
     assert judge(NOW - timedelta(hours=20)) == {}  # the burst left the window: calm
     assert store.open_surge("hrw-report") is None
+    assert store.open_surges() == {}
     second = judge(NOW)["hrw-report"]
     assert second != first_surge
     assert [(s["id"], s["calmed_at"] is None) for s in store.surges()] == [(second, True), (first_surge, False)]
