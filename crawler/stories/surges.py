@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from presswatch.config.schema import CONSOLE
 from presswatch.crawler.rules.surge import Baseline, SurgeSettings, Verdict, Window, judge, next_state
@@ -102,6 +102,6 @@ def baseline_of(store: Store, rule_id: str, start: datetime, settings: SurgeSett
                 totals: NewStories) -> Baseline:
     """The rule's share before `start`: over `settings.baseline`, or as much of it as is stored."""
     first = store.stored_since()
-    span = min(settings.baseline, start - first) if first is not None and first < start else settings.baseline * 0
+    span = min(settings.baseline, start - first) if first is not None and first < start else timedelta(0)
     stories, _ = store.rule_stories(rule_id, start - settings.baseline, start, outlets=False)
     return Baseline(stories, totals(start - settings.baseline, start), span)
