@@ -84,7 +84,7 @@ class Daemon:
             await self.crawls.crawl_all(self.sources, progress)
             if self.stopping:
                 return
-            self.judge_surges()  # after the crawls, so their stories count; before delivering
+            await self.judge_surges()  # after the crawls, so their stories count; before delivering
             sent = await self.deliver()
             if progress is not None:
                 progress.delivered(sent)
@@ -186,11 +186,12 @@ class Daemon:
         finally:
             self.delivering = None
 
-    def judge_surges(self) -> int:
+    async def judge_surges(self) -> int:
         """Judge every rule's surge now (crawler.stories.surges); returns the surges told.
 
-        A failure is logged and judged again at the next turn: surges never stop crawls
-        or deliveries.
+        A coroutine although it never waits: APScheduler runs plain functions in a thread
+        pool, and the store is this loop's thread's. A failure is logged and judged again at
+        the next turn: surges never stop crawls or deliveries.
         """
         if self.stopping or not self.config.surges.enabled:
             return 0

@@ -21,8 +21,9 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from conftest import rss_feed
+from test_monitor import Daemon, wait_for
 
-from presswatch.config import Channel, Config, Rule, load_config
+from presswatch.config import Channel, Config, ConfigError, Rule, load_config
 from presswatch.config.schema import Surges
 from presswatch.crawler.stories.ingest import Candidate, Ingest
 from presswatch.crawler.stories.surges import judge_surges, rule_settings
@@ -352,3 +353,62 @@ def test_run_once_tells_a_surge_its_crawl_brought_and_presswatch_surges_lists_it
     assert listed.returncode == 0, listed.stderr
     [line] = listed.stdout.splitlines()
     assert "hrw-report" in line and "-> open" in line and "8 stories from 6 outlets in the last 6 h" in line
+
+
+def test_the_daemon_judges_surges_on_its_schedule(tmp_path, web, sink, write_config):
+    """The long-running daemon's `surges` job (APScheduler runs a plain function in a thread,
+    where the store may not be used: the job is a coroutine on the loop)."""
+
+    store = Store(str(tmp_path / "presswatch.db"))
+    store.sync_sources([(f"src{i}", "feed", f"https://{o}/feed", o) for i, o in enumerate(OUTLETS)])
+    background(store, datetime.now(UTC) - timedelta(hours=2))
+    store.close()
+    feed = web.add("/wire.xml", rss_feed([{"title": title, "link": f"https://www.{site}/2031/{n}/report",
+                                           "description": text} for n, (site, title, text) in enumerate(BURST)]),
+                   content_type="application/rss+xml")
+    config = write_config({
+        "delivery": {"every": "1s"},
+        "sources": [{"id": "wire", "kind": "feed", "url": feed, "every": "1h"}],
+        "rules": [{"id": "hrw-report", "query": '"Human Rights Watch"', "channels": ["analysts"]}],
+        "channels": [{"id": "analysts", "url": sink.apprise_url}],
+        "events": {"enabled": False},
+        "surges": {"baseline": "2d", "every": "1s"},
+    })
+    daemon = Daemon(config, tmp_path)
+    try:
+        told = wait_for(lambda: surge_messages(sink))
+        assert told, f"no surge was told:\n{daemon.log}"
+        assert "surge=1 8 stories from 6 outlets in the last 6 h" in daemon.log
+    finally:
+        assert daemon.stop() == 0, daemon.log
+    assert "judging surges failed" not in daemon.log
+
+
+# --- config: clear errors ---------------------------------------------------------------------
+
+
+def test_bad_surge_settings_are_reported_with_their_paths(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("""
+surges: {window: 20d, min_ratio: 0.5, p_value: 2, calm_ratio: true}
+rules:
+  - {id: a, query: x, surge: maybe}
+  - {id: b, query: x, surge: {window: 30d, min_stories: 0, every: 1m}}
+""", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert caught.value.problems == [
+        "surges.min_ratio: 0.5 is too small (it must be more than 1)",
+        "surges.p_value: 2 is too large (it must be less than 1)",
+        "surges.calm_ratio: true is not a number",
+        'rules[0] (a).surge: "maybe" is not off, on or keys overriding surges: (window, min_stories, '
+        "min_outlets, min_ratio)",
+        "rules[1] (b).surge.min_stories: 0 is too small (the minimum is 1)",
+        "rules[1] (b).surge.every: unknown key (known keys: enabled, window, min_stories, min_outlets, min_ratio)",
+        'rules[1] (b).surge.window: "30d" is not shorter than surges.baseline (14d)',
+    ]
+    path.write_text("surges: {window: 14d}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert caught.value.problems == ["surges: window must be shorter than baseline (the usual share is taken "
+                                     "before it)"]
