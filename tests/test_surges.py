@@ -31,7 +31,7 @@ from presswatch.crawler.store.database import Store
 from presswatch.crawler.store.records import NewArticle, NewMatch
 from presswatch.crawler.store.surges import SurgeFigures
 from presswatch.scheduler.delivery.deliver import Delivery, build_channels
-from presswatch.scheduler.delivery.message import render
+from presswatch.scheduler.delivery.message import Style, render
 
 NOW = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
 OUTLETS = [f"outlet{i}.example" for i in range(8)]
@@ -412,3 +412,21 @@ rules:
         load_config(path, {})
     assert caught.value.problems == ["surges: window must be shorter than baseline (the usual share is taken "
                                      "before it)"]
+
+
+def test_a_surge_message_escapes_the_headline_for_the_channels_format(store):
+    background(store, NOW - timedelta(hours=2))  # none of the rule's own in the window
+    with store.transaction():
+        for i in range(8):
+            write_story(store, NOW - timedelta(minutes=10 * (8 - i)), 300_000 + i, i % 6,
+                        "<b>Human Rights Watch</b> & *the* report", ("hrw-report",))
+    config = make_config()
+    judge_surges(store, config.rules, config.surges, NOW)
+    [row] = [r for r in store.outbox() if r.kind == "surge"]
+    html = render([row], Style(format="html"))
+    assert "&lt;b&gt;Human Rights Watch&lt;/b&gt; &amp; *the* report" in html.body
+    assert "<b>Human Rights Watch</b>" not in html.body
+    assert html.title == "[presswatch] surge: hrw-report: 8 stories from 6 outlets in the last 6 h; usual 1.0"
+    text = render([row])
+    assert "Most of it: <b>Human Rights Watch</b> & *the* report" in text.body
+    assert "1 story from 1 outlet so far" in text.body
