@@ -267,8 +267,11 @@ rules:
     assert told(outcomes).keys() == {"hrw-twin"}
     [copy] = [o.verdict for o in outcomes if o.rule_id == "hrw-copy"]
     assert copy.reason == "8 stories, fewer than 9"
-    off = load_config(path, {}).model_copy(update={"surges": Surges(enabled=False, baseline=timedelta(days=2))})
-    assert judge_surges(store, off.rules, off.surges, NOW) == []
+    assert store.open_surges() == {"hrw-twin": 1}
+    # Turned off (for every rule here) while open: closed, as nothing would ever calm it.
+    off = config.model_copy(update={"surges": Surges(enabled=False, baseline=timedelta(days=2))})
+    assert judge_surges(store, off.rules, off.surges, NOW + timedelta(minutes=10)) == []
+    assert store.open_surges() == {} and store.surges()[0]["calmed_at"] is not None
 
 
 # --- pacing: quiet hours and digests hold a surge alert ---------------------------------------

@@ -58,7 +58,17 @@ def judge_surges(store: Store, rules: Iterable, section, now: datetime) -> list[
         settings = rule_settings(section, rule)
         if settings is not None:
             outcomes.append(judge_rule(store, rule, settings, now, totals))
+    close_unjudged(store, {outcome.rule_id for outcome in outcomes}, now)
     return outcomes
+
+
+def close_unjudged(store: Store, judged: set[str], now: datetime) -> None:
+    """A rule no longer judged (surge: off, disabled, gone from the config) keeps no open
+    surge: nothing would ever calm it, and /metrics would show it surging for good."""
+    for rule_id in set(store.open_surges()) - judged:
+        opened = store.open_surge(rule_id)
+        if opened is not None and store.calm_surge(opened["id"], at=now):
+            log.info("rule=%s surge=%d closed: the rule's surges are no longer judged", rule_id, opened["id"])
 
 
 class NewStories:
