@@ -372,7 +372,8 @@ class Surges(_Section):
     """Surge alerts: a rule's share of all new stories in the recent window well above its own
     usual share (the baseline before it), told once through the outbox until it calms."""
 
-    enabled: bool = Field(True, description="false judges no surges (per rule: a rule's surge: off).")
+    enabled: bool = Field(True, description="false tells no surges, and closes any open one (per rule: a "
+                                            "rule's surge: off).")
     every: PositiveDuration = Field(
         timedelta(minutes=10), description="How often every rule's window is judged (run --once judges "
                                            "once, after its crawls).")

@@ -125,12 +125,11 @@ class Daemon:
             self.deliver, IntervalTrigger(seconds=self.config.delivery.every.total_seconds()),
             id="deliver", coalesce=True, max_instances=1, misfire_grace_time=30,
         )
-        if self.config.surges.enabled:
-            every = self.config.surges.every.total_seconds()
-            self.scheduler.add_job(
-                self.judge_surges, IntervalTrigger(seconds=every), id="surges", coalesce=True,
-                max_instances=1, misfire_grace_time=max(1, int(every / 2)),
-            )
+        every = self.config.surges.every.total_seconds()  # surges off: it only closes open ones
+        self.scheduler.add_job(
+            self.judge_surges, IntervalTrigger(seconds=every), id="surges", coalesce=True,
+            max_instances=1, misfire_grace_time=max(1, int(every / 2)),
+        )
         if self.config.retention.article_text is not None:  # first a few minutes after the start
             self.scheduler.add_job(
                 self.apply_retention, IntervalTrigger(days=1), id="retention", coalesce=True,
@@ -193,7 +192,7 @@ class Daemon:
         pool, and the store is this loop's thread's. A failure is logged and judged again at
         the next turn: surges never stop crawls or deliveries.
         """
-        if self.stopping or not self.config.surges.enabled:
+        if self.stopping:
             return 0
         try:
             outcomes = judge_surges(self.store, self.config.rules, self.config.surges, datetime.now(UTC))
