@@ -45,7 +45,7 @@ from presswatch.crawler.rules.match import RuleMatcher
 from presswatch.crawler.rules.surge import Baseline, SurgeSettings, Window, judge, next_state
 from presswatch.crawler.store.database import Store
 from presswatch.crawler.store.records import NewArticle, NewMatch
-from presswatch.crawler.stories.surges import judge_surges
+from presswatch.crawler.stories.surges import judge_surges, rule_matching
 
 HOUR = timedelta(hours=1)
 STEADY = {
@@ -244,9 +244,12 @@ def write_entries(store: Store, entries: list[Entry], first: int = 0) -> None:
                               at=entry.at)
 
 
-def wired_store(folder: Path, entries: list[Entry]) -> Store:
+def wired_store(folder: Path, entries: list[Entry], rules: list[Rule]) -> Store:
+    """The entries in a store, with the rules known since the first entry (as a daemon
+    running all along would have them)."""
     store = Store(str(folder / "surges.db"))
     store.sync_sources([("corpus", "feed", "https://corpus.invalid/", "corpus")])
+    store.note_surge_rules({rule.id: rule_matching(rule) for rule in rules}, at=entries[0].at)
     write_entries(store, entries)
     return store
 
@@ -268,7 +271,7 @@ def wired(entries: list[Entry], rules: list[Rule], hours: list[datetime], starts
     months = (hours[-1] - hours[0]) / timedelta(days=30)
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
-        store = wired_store(Path(folder), entries)
+        store = wired_store(Path(folder), entries, rules)
         written = time.perf_counter() - began
         began = time.perf_counter()
         told = told_hours(store, [r for r in rules if r.id != QUIET_RULE], hours, section)
@@ -277,7 +280,7 @@ def wired(entries: list[Entry], rules: list[Rule], hours: list[datetime], starts
         store.close()
         doubled_folder = Path(folder) / "doubled"
         doubled_folder.mkdir()
-        store = wired_store(doubled_folder, doubled_day(entries, day))
+        store = wired_store(doubled_folder, doubled_day(entries, day), rules)
         told_doubled = told_hours(store, [r for r in rules if r.id != QUIET_RULE], hours, section)
         store.close()
         print(f"\n3. the wired path: the entries as stories and matches in a SQLite store ({written:.1f} s), every "
@@ -328,6 +331,7 @@ def at_scale(per_day: int, rules: list[Rule]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         store = Store(str(Path(folder) / "scale.db"))
         store.sync_sources([("corpus", "feed", "https://corpus.invalid/", "corpus")])
+        store.note_surge_rules({rule.id: rule_matching(rule) for rule in rules}, at=end - timedelta(days=16))
         began = time.perf_counter()
         batch = 5000
         for first in range(0, count, batch):

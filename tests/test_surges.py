@@ -26,7 +26,7 @@ from test_monitor import Daemon, wait_for
 from presswatch.config import Channel, Config, ConfigError, Rule, load_config
 from presswatch.config.schema import Surges
 from presswatch.crawler.stories.ingest import Candidate, Ingest
-from presswatch.crawler.stories.surges import judge_surges, rule_settings
+from presswatch.crawler.stories.surges import judge_surges, rule_matching, rule_settings
 from presswatch.crawler.store.database import Store
 from presswatch.crawler.store.records import NewArticle, NewMatch
 from presswatch.crawler.store.surges import SurgeFigures
@@ -91,6 +91,11 @@ def burst(store: Store, end: datetime, size: int, outlets: int, first: int = 100
         for i in range(size):
             at = end - timedelta(hours=2) + timedelta(hours=2) * (i + 1) / (size + 1)
             write_story(store, at, first + i, i % outlets, f"Human Rights Watch report, reaction {i}", (rule,))
+
+
+def remember(store: Store, rules, at: datetime) -> None:
+    """The rules as the daemon has known them since `at` (its first judging then)."""
+    store.note_surge_rules({rule.id: rule_matching(rule) for rule in rules}, at=at)
 
 
 def told(outcomes) -> dict[str, int]:
@@ -260,6 +265,7 @@ rules:
     assert rule_settings(config.surges, config.rules[0]) is None
     assert rule_settings(config.surges, config.rules[1]).min_stories == 9
     assert rule_settings(config.surges, config.rules[1]).window == timedelta(hours=3)
+    remember(store, config.rules, NOW - timedelta(days=3))  # rules as old as the background
     background(store, NOW)
     for number, rule in enumerate(("hrw-report", "hrw-copy", "hrw-twin")):
         burst(store, NOW, 8, 6, first=100_000 + 100 * number, rule=rule)
@@ -433,3 +439,30 @@ def test_a_surge_message_escapes_the_headline_for_the_channels_format(store):
     text = render([row])
     assert "Most of it: <b>Human Rights Watch</b> & *the* report" in text.body
     assert "1 story from 1 outlet so far" in text.body
+
+
+# --- a new or changed rule learns first --------------------------------------------------------
+
+
+def test_a_rule_added_or_changed_learns_its_usual_share_before_it_is_judged(store):
+    """A rule added to the config while its subject is in the news would otherwise have no
+    matches in its baseline, and its first hours look like a surge."""
+    background(store, NOW)
+    burst(store, NOW, 8, 6, rule="added")
+    config = make_config()
+    added = (*config.rules, Rule(id="added", query='"Human Rights Watch"'))
+    outcomes = judge_surges(store, added, config.surges, NOW)
+    assert told(outcomes) == {}
+    [verdict] = [o.verdict for o in outcomes if o.rule_id == "added"]
+    assert verdict.reason.startswith("not enough history")
+    # (Configured from the start, the same rule and burst surge: hrw-twin in
+    # test_a_rule_with_surge_off_is_not_judged_and_overrides_apply.)
+
+    # hrw-report's query changes: its stored matches no longer tell its share.
+    changed = (Rule(id="hrw-report", query='"Human Rights Watch" OR HRW'), *added[1:])
+    later = NOW + timedelta(minutes=10)
+    burst(store, later, 8, 6, first=400_000)
+    outcomes = judge_surges(store, changed, config.surges, later)
+    assert "hrw-report" not in told(outcomes)
+    [verdict] = [o.verdict for o in outcomes if o.rule_id == "hrw-report"]
+    assert verdict.reason.startswith("not enough history")

@@ -713,3 +713,18 @@ def _rebuild_outbox_for_surges(db: sqlite_utils.Database) -> None:
                "WHERE kind = 'update'")
     db.execute("CREATE UNIQUE INDEX outbox_surge ON outbox(surge_id, channel_id) WHERE surge_id IS NOT NULL")
     db.execute("CREATE INDEX outbox_event ON outbox(event_id)")
+
+
+@migrations()
+def m014_surge_rules(db: sqlite_utils.Database) -> None:
+    """`surge_rules`: since when each rule has matched as it does now (`matching`, a
+    fingerprint of its query and filters), so that a rule added or changed is not judged
+    for surges against a baseline from before it: it learns its usual share first."""
+    db.execute(
+        """
+        CREATE TABLE surge_rules (
+            rule_id TEXT PRIMARY KEY,
+            matching TEXT NOT NULL,
+            since TEXT NOT NULL
+        )"""
+    )

@@ -71,6 +71,27 @@ class SurgeQueries:
             (rule_id, now_iso(after), now_iso(upto)))
         return row["event_id"] if row else None
 
+    # Since when each rule matches as it does now --------------------------------------
+
+    def note_surge_rules(self, rules: dict[str, str], at: datetime | None = None) -> dict[str, datetime]:
+        """Remember each rule's matching (id -> fingerprint) and return since when each has
+        matched so. A rule met for the first time counts from its first stored match (it
+        matched then; a quiet rule may be older, so this errs towards less history), or
+        from now; a rule whose matching changed counts from now."""
+        now = now_iso(at)
+        with self.transaction():
+            for rule_id, matching in rules.items():
+                self.db.execute(
+                    """INSERT INTO surge_rules (rule_id, matching, since)
+                       VALUES (:rule, :matching, COALESCE((SELECT min(matched_at) FROM matches
+                                                           WHERE rule_id = :rule), :now))
+                       ON CONFLICT (rule_id) DO UPDATE SET matching = excluded.matching, since = :now
+                       WHERE matching != excluded.matching""",
+                    {"rule": rule_id, "matching": matching, "now": now})
+        marks = ",".join("?" * len(rules))
+        return {row["rule_id"]: datetime.fromisoformat(row["since"]) for row in self.db.query(
+            f"SELECT rule_id, since FROM surge_rules WHERE rule_id IN ({marks})", list(rules))}
+
     # Opening and calming ----------------------------------------------------------
 
     def open_surge(self, rule_id: str) -> dict | None:

@@ -11,6 +11,8 @@ surge that calmed is closed. Delivering the alerts is the scheduler's; the daemo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from presswatch.crawler.rules.surge import Baseline, SurgeSettings, Verdict, Win
 from presswatch.crawler.store.database import Store
 from presswatch.crawler.store.surges import SurgeFigures
 
-__all__ = ["SurgeOutcome", "judge_surges", "rule_settings"]
+__all__ = ["SurgeOutcome", "judge_surges", "rule_matching", "rule_settings"]
 
 log = logging.getLogger("presswatch.surges")
 
@@ -52,14 +54,19 @@ def rule_settings(section, rule) -> SurgeSettings | None:
 
 def judge_surges(store: Store, rules: Iterable, section, now: datetime) -> list[SurgeOutcome]:
     """Judge every rule with surges on at `now`; returns what was done for each."""
-    outcomes = []
+    judged = [(rule, settings) for rule in rules if (settings := rule_settings(section, rule)) is not None]
+    since = store.note_surge_rules({rule.id: rule_matching(rule) for rule, _ in judged}, at=now) if judged else {}
     totals = NewStories(store)
-    for rule in rules:
-        settings = rule_settings(section, rule)
-        if settings is not None:
-            outcomes.append(judge_rule(store, rule, settings, now, totals))
+    outcomes = [judge_rule(store, rule, settings, now, totals, since.get(rule.id)) for rule, settings in judged]
     close_unjudged(store, {outcome.rule_id for outcome in outcomes}, now)
     return outcomes
+
+
+def rule_matching(rule) -> str:
+    """A fingerprint of what decides which stories a rule matches: when it changes, the rule's
+    stored matches no longer tell its usual share, and it learns again."""
+    keys = [getattr(rule, name, None) for name in ("query", "synonyms", "sources", "languages", "min_outlets")]
+    return hashlib.sha256(json.dumps(keys, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
 
 
 def close_unjudged(store: Store, judged: set[str], now: datetime) -> None:
@@ -85,13 +92,14 @@ class NewStories:
 
 
 def judge_rule(store: Store, rule, settings: SurgeSettings, now: datetime,
-               totals: NewStories | None = None) -> SurgeOutcome:
-    """One rule: its counts, the verdict, and the surge told or calmed."""
+               totals: NewStories | None = None, since: datetime | None = None) -> SurgeOutcome:
+    """One rule (matching as it does now since `since`): its counts, the verdict, and the
+    surge told or calmed."""
     totals = totals or NewStories(store)
     start = now - settings.window
     stories, outlets = store.rule_stories(rule.id, start, now)
     window = Window(stories, outlets, max(totals(start, now), stories))
-    verdict = judge(window, baseline_of(store, rule.id, start, settings, totals), settings)
+    verdict = judge(window, baseline_of(store, rule.id, start, settings, totals, since), settings)
     opened = store.open_surge(rule.id)
     tell, surging = next_state(opened is not None, verdict)
     if tell:
@@ -108,10 +116,13 @@ def judge_rule(store: Store, rule, settings: SurgeSettings, now: datetime,
     return SurgeOutcome(rule.id, verdict)
 
 
-def baseline_of(store: Store, rule_id: str, start: datetime, settings: SurgeSettings,
-                totals: NewStories) -> Baseline:
-    """The rule's share before `start`: over `settings.baseline`, or as much of it as is stored."""
+def baseline_of(store: Store, rule_id: str, start: datetime, settings: SurgeSettings, totals: NewStories,
+                since: datetime | None = None) -> Baseline:
+    """The rule's share before `start`: over `settings.baseline`, or over as much of it as the
+    store holds and the rule has matched as it does now (`since`)."""
+    after = start - settings.baseline if since is None else max(start - settings.baseline, since)
     first = store.stored_since()
-    span = min(settings.baseline, start - first) if first is not None and first < start else timedelta(0)
-    stories, _ = store.rule_stories(rule_id, start - settings.baseline, start, outlets=False)
-    return Baseline(stories, totals(start - settings.baseline, start), span)
+    if first is None or after >= start:
+        return Baseline(0, 0, timedelta(0))
+    stories, _ = store.rule_stories(rule_id, after, start, outlets=False)
+    return Baseline(stories, totals(after, start), max(timedelta(0), start - max(after, first)))
