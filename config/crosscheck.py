@@ -139,23 +139,35 @@ def _unknown_rule_sources(data: Mapping) -> Iterator[Problem]:
 
 
 def _surge_windows(data: Mapping) -> list[Problem]:
-    """A rule's own surge window must be shorter than the baseline its usual share is taken over."""
-    surges = data.get("surges")
-    baseline = surges.get("baseline", "14d") if isinstance(surges, Mapping) else "14d"
+    """A rule's own surge window must be shorter than the baseline its usual share is taken
+    over, and its min_ratio no lower than surges.calm_ratio (a surge would be calm as told)."""
+    surges = data.get("surges") if isinstance(data.get("surges"), Mapping) else {}
+    baseline, calm = surges.get("baseline", "14d"), surges.get("calm_ratio", 1.5)
     problems = []
     for index, rule in _entries(data, "rules"):
         surge = rule.get("surge")
-        if not isinstance(surge, Mapping) or surge.get("window") is None:
+        if not isinstance(surge, Mapping):
+            continue
+        loc = ("rules", index, "surge")
+        ratio = surge.get("min_ratio")
+        if _number(ratio) and _number(calm) and ratio < calm:
+            problems.append(Problem((*loc, "min_ratio"), f"{{value}} is below surges.calm_ratio ({calm:g}): "
+                                    "a surge would be calm as it is told", ratio))
+        if surge.get("window") is None:
             continue
         try:
             window, usual = parse_duration(surge["window"]), parse_duration(baseline)
         except ValueError:
             continue  # reported by the field's own check
         if window >= usual:
-            problems.append(Problem(("rules", index, "surge", "window"),
+            problems.append(Problem((*loc, "window"),
                                     f"{{value}} is not shorter than surges.baseline ({format_duration(usual)})",
                                     surge["window"]))
     return problems
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _query_sources(query: object) -> list[str]:

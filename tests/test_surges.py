@@ -399,7 +399,7 @@ def test_the_daemon_judges_surges_on_its_schedule(tmp_path, web, sink, write_con
 def test_bad_surge_settings_are_reported_with_their_paths(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("""
-surges: {window: 20d, min_ratio: 0.5, p_value: 2, calm_ratio: true}
+surges: {window: 20d, min_ratio: 0.5, p_value: 2, calm_ratio: true, baseline: 14d}
 rules:
   - {id: a, query: x, surge: maybe}
   - {id: b, query: x, surge: {window: 30d, min_stories: 0, every: 1m}}
@@ -416,11 +416,14 @@ rules:
         "rules[1] (b).surge.every: unknown key (known keys: enabled, window, min_stories, min_outlets, min_ratio)",
         'rules[1] (b).surge.window: "30d" is not shorter than surges.baseline (14d)',
     ]
-    path.write_text("surges: {window: 14d}\n", encoding="utf-8")
+    path.write_text("surges: {window: 14d}\nrules: [{id: c, query: x, surge: {min_ratio: 1.2}}]\n",
+                    encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(path, {})
-    assert caught.value.problems == ["surges: window must be shorter than baseline (the usual share is taken "
-                                     "before it)"]
+    assert caught.value.problems == [
+        "surges: window must be shorter than baseline (the usual share is taken before it)",
+        "rules[0] (c).surge.min_ratio: 1.2 is below surges.calm_ratio (1.5): a surge would be calm as it is told",
+    ]
 
 
 def test_a_surge_message_escapes_the_headline_for_the_channels_format(store):

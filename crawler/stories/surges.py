@@ -5,8 +5,12 @@ For each enabled rule whose surges are on: its window and baseline counted by th
 `crawler.rules.surge.judge` (pure) on them, and `next_state` with the rule's open surge
 as stored. A surge to tell is written with its outbox rows in one transaction (the rule's
 open surge and each (surge, channel) row are unique, so judging twice tells it once); a
-surge that calmed is closed. Delivering the alerts is the scheduler's; the daemon calls
-`judge_surges` every `surges.every`, and `run --once` after its crawls.
+surge that calmed is closed, and so is the open surge of a rule no longer judged.
+
+The baseline counts only from when the rule began to match as it does now (the store
+remembers a fingerprint of its query and filters): a rule added or changed learns its
+usual share before it is judged. Delivering the alerts is the scheduler's; the daemon
+calls `judge_surges` every `surges.every`, and `run --once` after its crawls.
 """
 
 from __future__ import annotations
