@@ -23,9 +23,12 @@ subjects these feeds write about every week.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
+import shutil
 import sys
+import tempfile
 import time
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -37,9 +40,12 @@ from urllib.parse import urlsplit
 import feedparser
 
 from presswatch.config import load_config
-from presswatch.config.schema import Rule
+from presswatch.config.schema import Rule, Surges
 from presswatch.crawler.rules.match import RuleMatcher
 from presswatch.crawler.rules.surge import Baseline, SurgeSettings, Window, judge, next_state
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.store.records import NewArticle, NewMatch
+from presswatch.crawler.stories.surges import judge_surges, rule_matching
 
 HOUR = timedelta(hours=1)
 STEADY = {
@@ -136,6 +142,11 @@ def main() -> int:
     parser.add_argument("corpus", nargs="?")
     parser.add_argument("--days", type=int, default=45, help="replay the last N days of the corpus")
     parser.add_argument("--starts", type=int, default=40, help="start hours of injected bursts")
+    parser.add_argument("--wired-starts", type=int, default=10,
+                        help="of those, start hours replayed through the store (3.)")
+    parser.add_argument("--pure-only", action="store_true", help="skip 3., the replay through the store")
+    parser.add_argument("--scale", type=int, default=0, metavar="STORIES_A_DAY",
+                        help="4.: the cost of one judging turn on a store of 15 days of this many stories a day")
     args = parser.parse_args()
     random.seed(7)
     settings = SurgeSettings()
@@ -207,8 +218,139 @@ def main() -> int:
         within = sum(d <= 1 for d in delays)
         print(f"  {size:>7} {min(size, len(outlets)):>7} {len(delays):>4} / {len(starts):<2} {median:>15} {biggest:>4} "
               f"{within:>6} / {len(starts):<2} {early:>13}")
+    if not args.pure_only:
+        wired(entries, rules, hours, starts[::max(1, len(starts) // args.wired_starts)], outlets, day)
+    if args.scale:
+        at_scale(args.scale, [r for r in rules if r.id != QUIET_RULE])
     print(f"\nCPU {time.process_time() - started:.1f} s")
     return 0
+
+
+# --- 3. the wired path: the store's counting, judge_surges, surges and their outbox rows ---------
+
+
+def write_entries(store: Store, entries: list[Entry], first: int = 0) -> None:
+    """Each entry a story of one article at its own date, with its rules' matches (no channel:
+    nothing queued but surges), as ingest writes them; one transaction."""
+    with store.transaction():
+        for number, entry in enumerate(entries, first):
+            url = f"https://{entry.outlet}/entry/{number}"
+            article = NewArticle(source_id="corpus", url=url, url_key=url, canonical_url=url, guid=None,
+                                 title=f"entry {number}", text="", published_at=None, date_source=None,
+                                 language=None, authors=(), content_hash=None, extracted_from="feed",
+                                 outlet=entry.outlet)
+            article_id, story_id = store.add_article(article, None, at=entry.at)
+            store.add_matches(story_id, article_id, [NewMatch(r, (), "", ()) for r in sorted(entry.rules)],
+                              at=entry.at)
+
+
+def wired_store(folder: Path, entries: list[Entry], rules: list[Rule]) -> Store:
+    """The entries in a store, with the rules known since the first entry (as a daemon
+    running all along would have them)."""
+    store = Store(str(folder / "surges.db"))
+    store.sync_sources([("corpus", "feed", "https://corpus.invalid/", "corpus")])
+    store.note_surge_rules({rule.id: rule_matching(rule) for rule in rules}, at=entries[0].at)
+    write_entries(store, entries)
+    return store
+
+
+def told_hours(store: Store, rules: list[Rule], hours: list[datetime], section: Surges) -> dict[str, list[datetime]]:
+    """Every rule judged at each hour by `judge_surges`: the hours a surge was told (opened)."""
+    told = defaultdict(list)
+    for hour in hours:
+        for outcome in judge_surges(store, rules, section, hour):
+            if outcome.told is not None:
+                told[outcome.rule_id].append(hour)
+    return told
+
+
+def wired(entries: list[Entry], rules: list[Rule], hours: list[datetime], starts: list[datetime],
+          outlets: list[str], day: datetime) -> None:
+    section = Surges()
+    logging.getLogger("presswatch").setLevel(logging.ERROR)  # each surge told is logged: the table says it
+    months = (hours[-1] - hours[0]) / timedelta(days=30)
+    with tempfile.TemporaryDirectory() as folder:
+        began = time.perf_counter()
+        store = wired_store(Path(folder), entries, rules)
+        written = time.perf_counter() - began
+        began = time.perf_counter()
+        told = told_hours(store, [r for r in rules if r.id != QUIET_RULE], hours, section)
+        judged = time.perf_counter() - began
+        rows = store.counts().get("outbox surge", 0)
+        store.close()
+        doubled_folder = Path(folder) / "doubled"
+        doubled_folder.mkdir()
+        store = wired_store(doubled_folder, doubled_day(entries, day), rules)
+        told_doubled = told_hours(store, [r for r in rules if r.id != QUIET_RULE], hours, section)
+        store.close()
+        print(f"\n3. the wired path: the entries as stories and matches in a SQLite store ({written:.1f} s), every "
+              f"rule judged by judge_surges at each of the {len(hours)} hours ({judged:.1f} s, "
+              f"{1000 * judged / len(hours) / max(1, len(rules) - 1):.2f} ms a rule)")
+        print(f"  {'rule':<26} {'surges':>6} {'per 30 d':>8} {'doubled day':>11}")
+        on_day = lambda hours_told: len([h for h in hours_told if day <= h < day + timedelta(days=1, hours=6)])  # noqa: E731
+        for rule in rules:
+            if rule.id != QUIET_RULE:
+                extra = on_day(told_doubled[rule.id]) - on_day(told[rule.id])
+                print(f"  {rule.id:<26} {len(told[rule.id]):>6} {len(told[rule.id]) / months:>8.2f} {extra:>+11d}")
+        print(f"  surge rows queued in the outbox: {rows}")
+        quiet = [r for r in rules if r.id == QUIET_RULE]
+        print(f"  bursts on the quiet rule, {len(starts)} start hours, through the store and judge_surges")
+        print(f"  {'stories':>7} {'told':>9} {'delay h: median':>15} {'max':>4} {'within 1 h':>10} {'false, before':>13}")
+        for size in (5, 10, 30):
+            delays, early = [], 0
+            for start in starts:
+                copy = Path(folder) / f"burst-{size}.db"
+                shutil.copy(Path(folder) / "surges.db", copy)
+                store = Store(str(copy))
+                burst = [e for e in with_burst([], start, size, outlets[:size])]
+                write_entries(store, burst, first=len(entries))
+                window = [h for h in hours if start - timedelta(days=1) <= h <= start + timedelta(hours=8)]
+                at = told_hours(store, quiet, window, section)[QUIET_RULE]
+                store.close()
+                early += sum(h <= start for h in at)
+                after = [h for h in at if h > start]
+                if after:
+                    delays.append((after[0] - start) / HOUR)
+            delays.sort()
+            median = f"{delays[len(delays) // 2]:.0f}" if delays else "-"
+            biggest = f"{delays[-1]:.0f}" if delays else "-"
+            print(f"  {size:>7} {len(delays):>4} / {len(starts):<2} {median:>15} {biggest:>4} "
+                  f"{sum(d <= 1 for d in delays):>6} / {len(starts):<2} {early:>13}")
+
+
+# --- 4. the cost of one judging turn at scale --------------------------------------------------
+
+
+def at_scale(per_day: int, rules: list[Rule]) -> None:
+    """15 days of `per_day` made-up stories (200 outlets; each rule matching 1 in 100), then
+    one judging turn of every rule timed: what the daemon pays every surges.every."""
+    logging.getLogger("presswatch").setLevel(logging.ERROR)
+    end = datetime(2031, 1, 16, tzinfo=UTC)
+    step = timedelta(days=1) / per_day
+    count = 15 * per_day
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(str(Path(folder) / "scale.db"))
+        store.sync_sources([("corpus", "feed", "https://corpus.invalid/", "corpus")])
+        store.note_surge_rules({rule.id: rule_matching(rule) for rule in rules}, at=end - timedelta(days=16))
+        began = time.perf_counter()
+        batch = 5000
+        for first in range(0, count, batch):
+            made = [Entry(end - step * (count - n), f"outlet{n % 200}.example",
+                          frozenset(r.id for i, r in enumerate(rules) if (n + i * 7) % 100 == 0))
+                    for n in range(first, min(count, first + batch))]
+            write_entries(store, made, first)
+        written = time.perf_counter() - began
+        turns = []
+        for minutes in (0, 10, 20):
+            began = time.perf_counter()
+            judge_surges(store, rules, Surges(), end + timedelta(minutes=minutes))
+            turns.append(time.perf_counter() - began)
+        size = os.path.getsize(Path(folder) / "scale.db") / 1e6
+        store.close()
+    print(f"\n4. one judging turn at scale: {count} stories over 15 days ({per_day} a day, 200 outlets), "
+          f"{len(rules)} rules each matching 1 in 100; written in {written:.0f} s, {size:.0f} MB")
+    print(f"  a turn of judge_surges: {', '.join(f'{1000 * t:.0f}' for t in turns)} ms "
+          f"({1000 * min(turns) / len(rules):.1f} ms a rule at best)")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pydantic_core import PydanticCustomError
 
 from presswatch.config.checks import CONSOLE, follow_kind
+from presswatch.config.duration import format_duration, parse_duration
 from presswatch.config.alerts import tag_problems
 from presswatch.config.problems import Loc, Problem, did_you_mean
 from presswatch.config.query import QuerySyntaxError, metas, parse_query
@@ -29,6 +30,7 @@ def cross_check(data: Mapping) -> list[Problem]:
     """
     problems = [*_duplicate_ids(data), *_unknown_channels(data), *_unknown_rule_sources(data),
                 *tag_problems(data)]
+    problems += _surge_windows(data)
     for index, source in _entries(data, "sources"):
         problems += source_problems(source, ("sources", index))
     for index, channel in _entries(data, "channels"):
@@ -134,6 +136,38 @@ def _unknown_rule_sources(data: Mapping) -> Iterator[Problem]:
             if not any(s == name or (name.endswith("*") and s.startswith(name[:-1])) for s in known):
                 hint = did_you_mean(name, known) or f" (defined: {', '.join(known) or 'none'})"
                 yield Problem(("rules", index, "query"), f"source:{name} names no source{hint}")
+
+
+def _surge_windows(data: Mapping) -> list[Problem]:
+    """A rule's own surge window must be shorter than the baseline its usual share is taken
+    over, and its min_ratio no lower than surges.calm_ratio (a surge would be calm as told)."""
+    surges = data.get("surges") if isinstance(data.get("surges"), Mapping) else {}
+    baseline, calm = surges.get("baseline", "14d"), surges.get("calm_ratio", 1.5)
+    problems = []
+    for index, rule in _entries(data, "rules"):
+        surge = rule.get("surge")
+        if not isinstance(surge, Mapping):
+            continue
+        loc = ("rules", index, "surge")
+        ratio = surge.get("min_ratio")
+        if _number(ratio) and _number(calm) and ratio < calm:
+            problems.append(Problem((*loc, "min_ratio"), f"{{value}} is below surges.calm_ratio ({calm:g}): "
+                                    "a surge would be calm as it is told", ratio))
+        if surge.get("window") is None:
+            continue
+        try:
+            window, usual = parse_duration(surge["window"]), parse_duration(baseline)
+        except ValueError:
+            continue  # reported by the field's own check
+        if window >= usual:
+            problems.append(Problem((*loc, "window"),
+                                    f"{{value}} is not shorter than surges.baseline ({format_duration(usual)})",
+                                    surge["window"]))
+    return problems
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _query_sources(query: object) -> list[str]:

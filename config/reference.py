@@ -23,7 +23,7 @@ from pydantic_core import PydanticUndefined
 
 from presswatch.config.checks import default_user_agent
 from presswatch.config.alerts import ChannelUrl, Digest
-from presswatch.config.schema import Channel, Config, Fallback, Rule, Source
+from presswatch.config.schema import Channel, Config, Fallback, Rule, RuleSurge, Source
 
 COMMAND = "python -m presswatch.config.reference > docs/configuration.md"
 
@@ -84,6 +84,7 @@ SECTION_PAGES = {
     "monitor": "operations.md#monitoring-healthz-and-metrics",
     "retention": "operations.md#backups-retention-and-vacuum",
     "workers": "operations.md#remote-workers",
+    "surges": "alerts.md#surges",
 }
 
 # (heading, key prefix, model, page explaining it) for each list of entries and its parts.
@@ -92,6 +93,7 @@ ENTRY_TABLES = (
     ("A source's fallback", "sources[].fallback.", Fallback, "sources.md#a-feed-that-is-gone-fallback"),
     ("Rules", "rules[].", Rule, "rules.md"),
     ("A rule's digest", "rules[].digest.", Digest, "alerts.md#digests"),
+    ("A rule's surge", "rules[].surge.", RuleSurge, "alerts.md#surges"),
     ("Channels", "channels[].", Channel, "alerts.md"),
     ("A channel's URLs", "channels[].urls[].", ChannelUrl, "alerts.md#tags"),
 )

@@ -93,7 +93,7 @@ __all__ = [  # the models, and the names other modules import from here
     "AppriseUrl", "Channel", "ChannelId", "Config", "Count", "Crawl", "CssSelector", "Delivery",
     "Duration", "Events", "Fallback", "Follow", "Health", "HttpUrl", "Id", "Interval", "Invalid", "Language",
     "Loc", "Log", "PositiveDuration", "Problem", "Query", "Regex", "Rule", "Similarity", "Size", "Source",
-    "Stories", "Monitor", "Retention", "channel_problems", "check_apprise_url", "cross_check", "default_user_agent",
+    "Stories", "Monitor", "Retention", "RuleSurge", "Surges", "channel_problems", "check_apprise_url", "cross_check", "default_user_agent",
     "describe_value", "did_you_mean", "duration_type", "follow_kind", "format_path", "increasing",
     "source_problems",
 ]
@@ -359,6 +359,82 @@ class Events(_Section):
                          "reach this instead.")
 
 
+SurgeWindow = duration_type(timedelta(minutes=10))
+
+
+def _positive_ratio(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise Invalid("{value} is not a number")
+    return value
+
+
+class Surges(_Section):
+    """Surge alerts: a rule's share of all new stories in the recent window well above its own
+    usual share (the baseline before it), told once through the outbox until it calms."""
+
+    enabled: bool = Field(True, description="false tells no surges, and closes any open one (per rule: a "
+                                            "rule's surge: off).")
+    every: PositiveDuration = Field(
+        timedelta(minutes=10), description="How often every rule's window is judged (run --once judges "
+                                           "once, after its crawls).")
+    window: SurgeWindow = Field(
+        timedelta(hours=6), description="The recent window: the rule's new stories within this long "
+                                        "before now (at least 10m).")
+    baseline: duration_type(timedelta(days=1)) = Field(
+        timedelta(days=14), description="The rule's usual share is taken over this long before the "
+                                        "window (at least 1d); nothing is judged before half of it "
+                                        "is stored.")
+    min_stories: Count = Field(5, ge=1, description="A surge holds at least this many of the rule's "
+                                                   "new stories in the window.")
+    min_outlets: Count = Field(3, ge=1, description="... from at least this many outlets.")
+    min_ratio: Annotated[float, BeforeValidator(_positive_ratio), Field(gt=1)] = Field(
+        3.0, description="... at least this many times the stories the rule's usual share of all "
+                         "new stories would give (above 1).")
+    p_value: Annotated[float, BeforeValidator(_positive_ratio), Field(gt=0, lt=1)] = Field(
+        1e-4, description="... and that many or more would come by chance at most this often "
+                          "(binomial tail at the usual share; above 0, below 1).")
+    calm_ratio: Annotated[float, BeforeValidator(_positive_ratio), Field(ge=1)] = Field(
+        1.5, description="A surge lasts (and is not told again) until the window holds fewer than "
+                         "min_stories or under this many times the usual (at least 1, at most "
+                         "min_ratio).")
+    min_baseline: Count = Field(
+        50, ge=0, description="Stories (of all rules) the baseline must hold before anything is "
+                              "judged: a new database learns first.")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Surges:
+        if self.window >= self.baseline:
+            raise Invalid("window must be shorter than baseline (the usual share is taken before it)")
+        if self.calm_ratio > self.min_ratio:
+            raise Invalid("calm_ratio must not be above min_ratio: a surge would be calm as it is told")
+        return self
+
+
+def _surge_switch(value: Any) -> Any:
+    """surge: false / off (YAML reads off as false) turns a rule's surges off; true / on keeps the defaults."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "false", "no", "on", "true", "yes"):
+        value = value.strip().lower() in ("on", "true", "yes")
+    if value is True:
+        return {}
+    if value is False:
+        return {"enabled": False}
+    if value is not None and not isinstance(value, Mapping):
+        raise Invalid("{value} is not off, on or keys overriding surges: (window, min_stories, "
+                      "min_outlets, min_ratio)")
+    return value
+
+
+class RuleSurge(_Section):
+    """A rule's own surge settings: off, or the shared ones of surges: with some overridden."""
+
+    enabled: bool = Field(True, description="false (or surge: off) judges no surge of this rule.")
+    window: SurgeWindow | None = Field(None, description="Its recent window; unset means surges.window.")
+    min_stories: Count | None = Field(None, ge=1, description="Unset means surges.min_stories.")
+    min_outlets: Count | None = Field(None, ge=1, description="Unset means surges.min_outlets.")
+    min_ratio: Annotated[float, BeforeValidator(_positive_ratio), Field(gt=1)] | None = Field(
+        None, description="Unset means surges.min_ratio.")
+
+
 class Log(_Section):
     """What the daemon logs, and how."""
 
@@ -580,6 +656,10 @@ class Rule(_Section):
     event_updates_every: PositiveDuration | None = Field(
         None, description="At most one event update per this interval (such as 1h): stories "
                           "arriving meanwhile join the waiting update; unset sends each at once.")
+    surge: Annotated[RuleSurge | None, BeforeValidator(_surge_switch)] = Field(
+        None, description="Its surge alerts: off (or false) for none, or a mapping overriding "
+                          "window, min_stories, min_outlets or min_ratio of surges:; unset means "
+                          "surges: as it is.")
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -638,7 +718,7 @@ class Channel(_Section):
 
 
 _SECTIONS = ("crawl", "delivery", "log", "health", "stories", "monitor", "retention", "sources", "rules",
-             "channels")
+             "channels", "surges")
 
 
 class Config(_Section):
@@ -664,6 +744,7 @@ class Config(_Section):
     monitor: Monitor = Field(default_factory=Monitor, description=Monitor.__doc__)
     retention: Retention = Field(default_factory=Retention, description=Retention.__doc__)
     workers: Workers = Field(default_factory=Workers, description=Workers.__doc__)
+    surges: Surges = Field(default_factory=Surges, description=Surges.__doc__)
     sources: tuple[Source, ...] = Field((), description="The feeds and sites to watch.")
     rules: tuple[Rule, ...] = Field((), description="The keyword rules matched against new stories.")
     channels: tuple[Channel, ...] = Field((), description="Where alerts are sent, besides the console.")

@@ -2,8 +2,9 @@
 
 Each enabled source is an APScheduler job on its own interval (with jitter, coalesced,
 one instance at a time, a grace of half the interval); delivery of the outbox is a job
-every `delivery.every`. Per-source state lives in the store, not in APScheduler, so jobs
-are rebuilt from the config at every start.
+every `delivery.every`, and the rules' surges are judged every `surges.every`. Per-source
+state lives in the store, not in APScheduler, so jobs are rebuilt from the config at
+every start.
 
 SIGTERM and SIGINT stop it in the order that loses nothing: pause the scheduler, stop
 the crawls (their pipelines record the runs), wait for a delivery in flight, shut the
@@ -28,6 +29,7 @@ from presswatch.crawler.store.database import Store
 from presswatch.crawler.stories.extracting import close_shared_pool, share_pool
 from presswatch.crawler.stories.health import backoff
 from presswatch.crawler.stories.ingest import Ingest
+from presswatch.crawler.stories.surges import judge_surges
 from presswatch.scheduler.delivery.deliver import Delivery
 from presswatch.scheduler.progress import progress_for
 
@@ -82,6 +84,7 @@ class Daemon:
             await self.crawls.crawl_all(self.sources, progress)
             if self.stopping:
                 return
+            await self.judge_surges()  # after the crawls, so their stories count; before delivering
             sent = await self.deliver()
             if progress is not None:
                 progress.delivered(sent)
@@ -121,6 +124,11 @@ class Daemon:
         self.scheduler.add_job(
             self.deliver, IntervalTrigger(seconds=self.config.delivery.every.total_seconds()),
             id="deliver", coalesce=True, max_instances=1, misfire_grace_time=30,
+        )
+        every = self.config.surges.every.total_seconds()  # surges off: it only closes open ones
+        self.scheduler.add_job(
+            self.judge_surges, IntervalTrigger(seconds=every), id="surges", coalesce=True,
+            max_instances=1, misfire_grace_time=max(1, int(every / 2)),
         )
         if self.config.retention.article_text is not None:  # first a few minutes after the start
             self.scheduler.add_job(
@@ -176,6 +184,22 @@ class Daemon:
             return 0
         finally:
             self.delivering = None
+
+    async def judge_surges(self) -> int:
+        """Judge every rule's surge now (crawler.stories.surges); returns the surges told.
+
+        A coroutine although it never waits: APScheduler runs plain functions in a thread
+        pool, and the store is this loop's thread's. A failure is logged and judged again at
+        the next turn: surges never stop crawls or deliveries.
+        """
+        if self.stopping:
+            return 0
+        try:
+            outcomes = judge_surges(self.store, self.config.rules, self.config.surges, datetime.now(UTC))
+        except Exception:
+            log.exception("judging surges failed; they are judged again at the next turn")
+            return 0
+        return sum(outcome.told is not None for outcome in outcomes)
 
     async def apply_retention(self) -> None:
         """Drop the texts older than retention.article_text, a batch (one transaction) at a

@@ -217,7 +217,17 @@ class MonitorServer:
                                     "(write-ups of one happening by several outlets or in several languages).",
                                     value=events["grouped"])
         checks = self.checks()
-        return [alerts, held, matches, grouped, *self._source_families(checks), _health_family(checks)]
+        return [alerts, held, matches, grouped, self._surge_family(), *self._source_families(checks),
+                _health_family(checks)]
+
+    def _surge_family(self) -> GaugeMetricFamily:
+        """1 for each rule whose coverage surges now (a surge told and not calmed yet), else 0."""
+        opened = self.daemon.store.open_surges()
+        family = GaugeMetricFamily("presswatch_surges_open", "1 while a rule's surge is open (told, not "
+                                   "calmed yet), 0 for the other rules.", labels=["rule"])
+        for rule in sorted({rule.id for rule in self.daemon.config.rules} | set(opened)):
+            family.add_metric([rule], opened.get(rule, 0))
+        return family
 
     def _source_families(self, checks: list[Check]) -> list[GaugeMetricFamily]:
         states = {state.id: state for state in self.daemon.store.source_states()}

@@ -131,10 +131,10 @@ def test_default_rules_catch_the_mission(rule_id, title, text, expected):
 
 
 def test_every_schema_key_has_help_and_appears_in_the_default():
-    from presswatch.config.schema import Workers
+    from presswatch.config.schema import RuleSurge, Surges, Workers
 
     text = default_config_text()
-    for model in (Config, Crawl, Delivery, Log, Source, Rule, Channel, Workers):
+    for model in (Config, Crawl, Delivery, Log, Source, Rule, Channel, Workers, Surges, RuleSurge):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
             assert re.search(rf"\b{name}\b", text), f"{model.__name__}.{name} is not in default.yaml"

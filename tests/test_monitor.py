@@ -160,6 +160,7 @@ def test_a_running_daemon_serves_metrics_and_health(tmp_path, web, sink, write_c
     assert value(samples, "presswatch_crawls_total", source="outlet", result="failed") == 0
     assert value(samples, "presswatch_crawl_duration_seconds_count", source="outlet") == 1
     assert value(samples, "presswatch_matches", rule="hrw") == 1
+    assert value(samples, "presswatch_surges_open", rule="hrw") == 0  # no history: nothing judged
     assert value(samples, "presswatch_alerts", state="pending") == 0
     assert value(samples, "presswatch_alert_sends_total", channel="desk", outcome="sent") == 1
     assert value(samples, "presswatch_alert_delivery_seconds_count", channel="desk", paced="false") == 1

@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from scipy.special import bdtrc
 
-__all__ = ["Baseline", "SurgeSettings", "Verdict", "Window", "judge", "next_state"]
+__all__ = ["Baseline", "SurgeSettings", "Verdict", "Window", "figures_text", "judge", "next_state"]
 
 PRIOR = 0.5  # stories added to the rule's baseline count (and one to the total): no zero share
 
@@ -75,8 +75,12 @@ class Verdict:
 
     def figures(self, window: Window, settings: SurgeSettings) -> str:
         """The sentence a surge alert gives, e.g. "23 stories from 17 outlets in the last 6 h; usual 0.4"."""
-        return (f"{window.stories} stories from {window.outlets} outlets in the last {_span(settings.window)}; "
-                f"usual {self.usual:.1f}")
+        return figures_text(window.stories, window.outlets, settings.window, self.usual)
+
+
+def figures_text(stories: int, outlets: int, window: timedelta, usual: float) -> str:
+    """"23 stories from 17 outlets in the last 6 h; usual 0.4": what a surge alert's title says."""
+    return f"{stories} stories from {outlets} outlets in the last {_span(window)}; usual {usual:.1f}"
 
 
 def judge(window: Window, baseline: Baseline, settings: SurgeSettings = SurgeSettings()) -> Verdict:

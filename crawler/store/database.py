@@ -1,8 +1,8 @@
 """The `Store` class: opening the file, sources, articles, stories and matches.
 
-The outbox, the archive queries, the near-duplicate index, events and coverage reads are
-its mixins (`outbox`, `archive`, `nearindex`, `events`, `coverage`); the dataclasses it
-takes and gives are `records`'.
+The outbox, the archive queries, the near-duplicate index, events, surges and coverage
+reads are its mixins (`outbox`, `archive`, `nearindex`, `events`, `surges`, `coverage`); the
+dataclasses it takes and gives are `records`'.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from presswatch.crawler.store.coverage import CoverageQueries
 from presswatch.crawler.store.events import EventQueries
 from presswatch.crawler.store.nearindex import NearIndexQueries
 from presswatch.crawler.store.outbox import OutboxQueries
+from presswatch.crawler.store.surges import SurgeQueries
 
 
 # What a write costs on disk (bench/README.md, "Disk writes of the cold cycle"):
@@ -85,7 +86,7 @@ def inspect_database(path: str | Path, integrity: bool = False, timeout: float =
 
 
 @dataclass
-class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries, CoverageQueries):
+class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries, SurgeQueries, CoverageQueries):
     """A connection to the presswatch database, migrated on open."""
 
     path: str

@@ -721,3 +721,18 @@ def m014_merged_events_index(db: sqlite_utils.Database) -> None:
     (itself and the events merged into it) is two lookups instead of a scan of every event:
     the coverage charts read it for each query, ingest for each event alert it checks."""
     db.execute("CREATE INDEX events_merged ON events(merged_into) WHERE merged_into IS NOT NULL")
+
+
+@migrations()
+def m015_surge_rules(db: sqlite_utils.Database) -> None:
+    """`surge_rules`: since when each rule has matched as it does now (`matching`, a
+    fingerprint of its query and filters), so that a rule added or changed is not judged
+    for surges against a baseline from before it: it learns its usual share first."""
+    db.execute(
+        """
+        CREATE TABLE surge_rules (
+            rule_id TEXT PRIMARY KEY,
+            matching TEXT NOT NULL,
+            since TEXT NOT NULL
+        )"""
+    )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from presswatch.crawler.errors import StoreError
-from presswatch.crawler.store.records import BUSY_TIMEOUT_MS, ChannelSend, OutboxRow, UrlResult, now_iso
+from presswatch.crawler.store.records import BUSY_TIMEOUT_MS, ChannelSend, OutboxRow, SurgeFacts, UrlResult, now_iso
 
 
 class OutboxQueries:
@@ -39,7 +39,13 @@ class OutboxQueries:
                    WHERE id = o.event_id OR merged_into = o.event_id) ORDER BY a2.id LIMIT 1) END AS thread_title,
                (SELECT json_group_array(json_array(u.url_key, u.url, u.state, u.error, u.tries,
                                                    u.updated_at))
-                FROM outbox_urls u WHERE u.outbox_id = o.id) AS url_results
+                FROM outbox_urls u WHERE u.outbox_id = o.id) AS url_results,
+               CASE WHEN o.surge_id IS NOT NULL THEN (SELECT json_object(
+                   'stories', g.stories, 'outlets', g.outlets, 'total', g.total, 'usual', g.usual,
+                   'expected', g.expected, 'p_value', g.p_value, 'window_seconds', g.window_seconds,
+                   'started_at', g.started_at, 'event_id', g.event_id, 'event_title', ge.title,
+                   'event_url', ge.url, 'event_stories', ge.story_count, 'event_outlets', ge.outlet_count)
+                   FROM surges g LEFT JOIN events ge ON ge.id = g.event_id WHERE g.id = o.surge_id) END AS surge
         FROM outbox o
         LEFT JOIN stories s ON s.id = o.story_id
         LEFT JOIN matches m ON m.id = o.match_id
@@ -68,6 +74,7 @@ class OutboxQueries:
         row["url_results"] = tuple(UrlResult(*result) for result in json.loads(row["url_results"] or "[]"))
         row["snippet"] = row["snippet"] or ""
         row["outlet"] = row["outlet"] or ""
+        _surge_facts(row)
         return OutboxRow(**row)
 
     def _outbox_by_ids(self, ids: list[int]) -> list[OutboxRow]:
@@ -311,3 +318,16 @@ class OutboxQueries:
                 conn.execute("ROLLBACK")
             return f"cannot take the write lock of {self.path}: {exc}"
         return None
+
+
+def _surge_facts(row: dict) -> None:
+    """A surge alert's figures, and its main event's headline, link and counts as the row's own."""
+    facts = json.loads(row.pop("surge") or "null")
+    if facts is None:
+        return
+    row["surge"] = SurgeFacts(**{k: v for k, v in facts.items() if not k.startswith("event_")},
+                              event_id=facts["event_id"], event_stories=facts["event_stories"] or 0)
+    row["title"] = facts["event_title"] or ""
+    row["url"] = facts["event_url"] or ""
+    row["outlet_count"] = facts["event_outlets"] or 0
+    row["first_seen_at"] = facts["started_at"]

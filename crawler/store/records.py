@@ -136,6 +136,22 @@ class NewMatch:
 
 
 @dataclass(frozen=True)
+class SurgeFacts:
+    """A surge as its alert tells it: the window's figures, and the event holding most of it."""
+
+    stories: int
+    outlets: int
+    total: int
+    usual: float
+    expected: float
+    p_value: float
+    window_seconds: int
+    started_at: str
+    event_id: int | None = None
+    event_stories: int = 0
+
+
+@dataclass(frozen=True)
 class OutboxRow:
     """One alert to deliver, with what a message needs to be written."""
 
@@ -171,6 +187,7 @@ class OutboxRow:
     thread_title: str = ""  # event updates: the headline of the event's alert they follow up
     entries: tuple[dict, ...] = ()  # event updates: the stories reported (headline, url, outlet, language)
     surge_id: int | None = None  # surge alerts: the surge told
+    surge: SurgeFacts | None = None  # surge alerts: the figures it was told with
 
     def url_result(self, key: str) -> UrlResult | None:
         return next((result for result in self.url_results if result.key == key), None)

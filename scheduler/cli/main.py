@@ -23,6 +23,7 @@ from presswatch.scheduler.cli.rules import rules
 from presswatch.scheduler.cli.serve import serve
 from presswatch.scheduler.cli.sources import sources
 from presswatch.scheduler.cli.stories import stories_command, story_command
+from presswatch.scheduler.cli.surges import surges_command
 from presswatch.scheduler.cli.worker import worker
 from presswatch.scheduler.demo import run_demo
 from presswatch.scheduler.logs import setup_logging
@@ -116,5 +117,5 @@ def demo(keep):
 
 
 for command in (sources, stories_command, story_command, events, event_command, rules, alerts, serve, doctor,
-                search, export, stats, db, worker):
+                search, export, stats, db, worker, surges_command):
     main.add_command(command)

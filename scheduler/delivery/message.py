@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from presswatch.config.alerts import TEMPLATE_FIELDS
+from presswatch.crawler.rules.surge import figures_text
 from presswatch.crawler.store.records import OutboxRow
 from presswatch.scheduler.delivery.markup import (
     Line,
@@ -79,6 +80,8 @@ def render(rows: Sequence[OutboxRow], style: Style = Style()) -> Message:
         return alert_message(row, style)
     if row.kind == "update":
         return update_message(row, style)
+    if row.kind == "surge":
+        return surge_message(row, style)
     plain = notice_title(row)
     lines = health_lines(row) if row.kind == "health" else spread_lines(row)
     return Message(plain, escape(plain, style.format), render_lines(lines, style.format), style.format)
@@ -250,6 +253,8 @@ def digest_entry(number: int, row: OutboxRow) -> list[Line]:
         headline = f"now {row.milestone} outlets: {headline}"
     elif row.kind == "update":
         headline = f"update {row.milestone} ({len(row.entries)} more): {one_line(row.thread_title or headline)}"
+    elif row.kind == "surge":
+        return surge_entry(number, row)
     meta = " · ".join(p for p in (one_line(row.outlet), story_date(row), f"rule {row.rule_id}") if p)
     terms = ", ".join(one_line(t) for t in row.terms)
     return [
@@ -258,6 +263,60 @@ def digest_entry(number: int, row: OutboxRow) -> list[Line]:
         (Link(row.url),),
     ]
 
+
+
+# --- surges -----------------------------------------------------------------------------------
+
+
+def surge_figures(row: OutboxRow) -> str:
+    """"23 stories from 17 outlets in the last 6 h; usual 0.4", as the surge was told."""
+    facts = row.surge
+    if facts is None:
+        return "surge"
+    return figures_text(facts.stories, facts.outlets, timedelta(seconds=facts.window_seconds), facts.usual)
+
+
+def surge_message(row: OutboxRow, style: Style) -> Message:
+    """A rule's coverage surged: the figures in the title, the main event and hints in the body."""
+    title = one_line(f"[presswatch] surge: {row.rule_id}: {surge_figures(row)}")
+    body = render_lines(surge_lines(row), style.format)
+    return Message(title, escape(title, style.format), body, style.format)
+
+
+def surge_lines(row: OutboxRow) -> list[Line]:
+    """The figures against the usual, the event holding most of the surge, where to read on."""
+    facts = row.surge
+    lines: list[Line] = [(Strong(f"Surge of rule {row.rule_id}: {surge_figures(row)}"),)]
+    if facts is not None:
+        ratio = facts.stories / facts.expected if facts.expected > 0 else float("inf")
+        lines.append((Text(f"{facts.stories} of the {facts.total} new stories; its usual share would give "
+                           f"{facts.expected:.1f} ({ratio:.0f}x, p = {facts.p_value:.1g}). "
+                           f"Since {facts.started_at[:16].replace('T', ' ')} UTC."),))
+    if facts is not None and facts.event_id is not None and row.title:
+        lines += [(), (Text("Most of it: "), Strong(one_line(row.title))),
+                  (Text(f"{_count(facts.event_stories, 'story', 'stories')} from "
+                        f"{_count(row.outlet_count, 'outlet', 'outlets')} so far"),),
+                  (Link(row.url),)]
+    hours = max(1, round(facts.window_seconds / 3600)) if facts is not None else 6
+    hints = [f"presswatch stories --since {hours}h  lists every recent story."]
+    if facts is not None and facts.event_id is not None:
+        hints.insert(0, f"presswatch event {facts.event_id}  lists the event's stories;")
+    lines += [()] + [(Text(hint),) for hint in hints]
+    lines.append((Text(f"No other surge of {row.rule_id} is told until this one has calmed."),))
+    return lines
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def surge_entry(number: int, row: OutboxRow) -> list[Line]:
+    """A surge in a digest: its figures, the main event's headline and link."""
+    lines: list[Line] = [(Text(f"{number}) "), Strong(f"surge: {surge_figures(row)}")),
+                         (Text(f"rule {row.rule_id}" + (f" · most of it: {one_line(row.title)}" if row.title else "")),)]
+    if row.url:
+        lines.append((Link(row.url),))
+    return lines
 
 
 def sample_alert(channel_id: str) -> OutboxRow:
