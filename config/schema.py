@@ -93,7 +93,7 @@ __all__ = [  # the models, and the names other modules import from here
     "AppriseUrl", "Channel", "ChannelId", "Config", "Count", "Crawl", "CssSelector", "Delivery",
     "Duration", "Events", "Fallback", "Follow", "Health", "HttpUrl", "Id", "Interval", "Invalid", "Language",
     "Loc", "Log", "PositiveDuration", "Problem", "Query", "Regex", "Rule", "Similarity", "Size", "Source",
-    "Stories", "Monitor", "Retention", "channel_problems", "check_apprise_url", "cross_check", "default_user_agent",
+    "Stories", "Reactions", "Monitor", "Retention", "channel_problems", "check_apprise_url", "cross_check", "default_user_agent",
     "describe_value", "did_you_mean", "duration_type", "follow_kind", "format_path", "increasing",
     "source_problems",
 ]
@@ -359,6 +359,32 @@ class Events(_Section):
                          "reach this instead.")
 
 
+class Reactions(_Section):
+    """How a story from one side (a source's tags, such as state-media) is linked as the
+    reaction to an earlier event from another side that it names (its answer to a report)."""
+
+    enabled: bool = Field(True, description="false links no story as a reaction.")
+    window: StoryWindow = Field(
+        timedelta(days=30), description="How long before a story an event it answers may have been "
+                                        "first seen (at least 1h): rebuttals come days or weeks later.")
+    min_names: Annotated[int, Field(ge=1, le=10)] = Field(
+        2, description="With a rule's reacts_to (the story matched a rule answering a rule the event "
+                       "matched): the names the two share (the event's matched terms the story names, "
+                       "the story's the event's stories name), besides names most events of the "
+                       "window carry, needed to link (bench/reactions_eval.py: 1 linked unrelated KCNA "
+                       "statements on \"human rights\" alone).")
+    min_cosine: Similarity = Field(
+        0.3, description="... and the story's embedding cosine to the event's mean vector, at least this "
+                         "(another side's answer is written in other words than the coverage it answers).")
+    strong_names: Annotated[int, Field(ge=1, le=10)] = Field(
+        3, description="Without reacts_to: the names shared needed to link (evidence alone must be strong).")
+    strong_cosine: Similarity = Field(
+        0.4, description="Without reacts_to: the cosine to the event's mean vector needed to link.")
+    common_share: Similarity = Field(
+        0.5, description="A name carried by at least this share of the window's matched events (once "
+                         "there are 4 or more), such as the country every event is about, is no evidence.")
+
+
 class Log(_Section):
     """What the daemon logs, and how."""
 
@@ -438,6 +464,11 @@ class Source(_Section):
         None, description="Read article pages with the reader of a state-media site (a mirror of "
                           "KCNA or Rodong Sinmun); unset: chosen by the page's host."
     )
+    tags: tuple[Tag, ...] = Field(
+        (), description="The side the source speaks for, as short names such as state-media: a story "
+                        "from a tagged source may be linked as the reaction to an earlier event whose "
+                        "stories come from sources sharing none of its tags (reactions). Not a rule's "
+                        "tags, which route alerts to channel URLs.")
     fallback: Fallback | None = Field(
         None, description="Feeds only: a site or sitemap crawled instead, under the same id, while "
                           "the feed is gone (404/410, not a feed, failing, or empty for far longer "
@@ -580,6 +611,10 @@ class Rule(_Section):
     event_updates_every: PositiveDuration | None = Field(
         None, description="At most one event update per this interval (such as 1h): stories "
                           "arriving meanwhile join the waiting update; unset sends each at once.")
+    reacts_to: tuple[Id, ...] = Field(
+        (), description="Ids of the rules whose events this rule's stories answer (a rebuttal rule "
+                        "answering a report's rule): a matched story from a tagged source is linked "
+                        "to such an event on weaker evidence (reactions.min_names) than otherwise.")
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -664,6 +699,7 @@ class Config(_Section):
     monitor: Monitor = Field(default_factory=Monitor, description=Monitor.__doc__)
     retention: Retention = Field(default_factory=Retention, description=Retention.__doc__)
     workers: Workers = Field(default_factory=Workers, description=Workers.__doc__)
+    reactions: Reactions = Field(default_factory=Reactions, description=Reactions.__doc__)
     sources: tuple[Source, ...] = Field((), description="The feeds and sites to watch.")
     rules: tuple[Rule, ...] = Field((), description="The keyword rules matched against new stories.")
     channels: tuple[Channel, ...] = Field((), description="Where alerts are sent, besides the console.")

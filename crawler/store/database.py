@@ -34,6 +34,7 @@ from presswatch.crawler.store.archive import ArchiveQueries
 from presswatch.crawler.store.events import EventQueries
 from presswatch.crawler.store.nearindex import NearIndexQueries
 from presswatch.crawler.store.outbox import OutboxQueries
+from presswatch.crawler.store.reactions import ReactionQueries
 
 
 # What a write costs on disk (bench/README.md, "Disk writes of the cold cycle"):
@@ -83,7 +84,7 @@ def inspect_database(path: str | Path, integrity: bool = False, timeout: float =
 
 
 @dataclass
-class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries):
+class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries, ReactionQueries):
     """A connection to the presswatch database, migrated on open."""
 
     path: str

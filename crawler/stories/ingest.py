@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from presswatch.config.redact import Redactor
-from presswatch.config.schema import CONSOLE, Events, Health, Stories
+from presswatch.config.schema import CONSOLE, Events, Health, Reactions, Stories
 from presswatch.crawler.parse.canonical import canonical_url, is_plausible_canonical, site_of
 from presswatch.crawler.rules.match import RuleMatcher
 from presswatch.crawler.store.database import Store
@@ -45,6 +45,7 @@ from presswatch.crawler.stories.candidates import Candidate
 from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
 from presswatch.crawler.stories import events as grouping
 from presswatch.crawler.stories.health import judge
+from presswatch.crawler.stories.reactions import Linking
 from presswatch.crawler.stories.intent import (
     CopyOf,
     Fill,
@@ -80,6 +81,7 @@ class IngestResult:
     updates_queued: int = 0  # spread updates
     event_id: int | None = None  # the event its story is in
     event_updates: int = 0  # event updates queued (a later story of an event that alerted)
+    answers_event: int | None = None  # the earlier event its story was linked to as a reaction
 
 
 def content_hash(text: str) -> str | None:
@@ -98,7 +100,8 @@ class Ingest:
                  redact: Redactor | None = None, health: Health | None = None,
                  stories: Stories | None = None, events: Events | None = None,
                  rule_alert: dict[str, str] | None = None,
-                 rule_updates: dict[tuple[str, str], tuple[int, timedelta | None]] | None = None):
+                 rule_updates: dict[tuple[str, str], tuple[int, timedelta | None]] | None = None,
+                 reactions: Reactions | None = None, reacts_to: dict[str, tuple[str, ...]] | None = None):
         self.store = store
         self.matcher = matcher
         self.rule_channels = rule_channels
@@ -114,12 +117,14 @@ class Ingest:
         self.grouping = grouping.Grouping(store, events or Events())
         self.rule_alert = rule_alert or {}  # rule -> "event" or "story" (unlisted: story)
         self.rule_updates = rule_updates or {}  # (rule, channel) -> (new outlets an update waits for, interval)
+        tags = {source_id: frozenset(getattr(s, "tags", ())) for source_id, s in self.sources.items()}
+        self.linking = Linking(store, reactions or Reactions(), tags, reacts_to or {})
 
     @classmethod
     def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
                     redact: Redactor | None = None, health: Health | None = None,
                     stories: Stories | None = None, events: Events | None = None,
-                    channels_config: Iterable = ()) -> Ingest:
+                    channels_config: Iterable = (), reactions: Reactions | None = None) -> Ingest:
         """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel.
 
         A rule's event updates keep its pace (`event_updates`, `event_updates_every`) unless a
@@ -129,8 +134,9 @@ class Ingest:
         channels = {r.id: tuple(r.channels) or (CONSOLE_CHANNEL,) for r in rules}
         alert = {r.id: getattr(r, "alert", "event") for r in rules}
         updates = update_paces(rules, channels, {c.id: c for c in channels_config})
+        reacts_to = {r.id: tuple(getattr(r, "reacts_to", ())) for r in rules}
         return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health, stories,
-                   events, alert, updates)
+                   events, alert, updates, reactions, reacts_to)
 
     def record_run(self, run: SourceRun, at: datetime | None = None) -> HealthChange:
         """Save a source's run with its health; a change of health is queued as an alert."""
@@ -246,9 +252,12 @@ class Ingest:
         outlets = 1 if copy_of is None else intent.outlets_after
         matches = self._matches(intent.article, outlets)
         event_id = self.grouping.group(story_id, intent.article, matches)
+        answer = self.linking.link(story_id, event_id, intent.article, matches)
+        event_id = self.store.story_event(story_id) if answer else event_id  # it may leave what it answers
         queued, event_updates = self._queue(story_id, article_id, matches)
         if copy_of is None:
-            return IngestResult(Outcome.NEW, story_id, queued, event_id=event_id, event_updates=event_updates)
+            return IngestResult(Outcome.NEW, story_id, queued, event_id=event_id, event_updates=event_updates,
+                                answers_event=answer and answer.event_id)
         # One update per alerted channel when the story reaches a configured outlet count.
         milestone = intent.spread_milestone(self.stories.spread_updates)
         updates = self.store.queue_spread(story_id, milestone) if milestone is not None else 0
@@ -269,8 +278,11 @@ class Ingest:
             story_id = intent.move_to
         matches = self._matches(article, intent.outlets)
         event_id = self.grouping.group(story_id, article, matches)
+        answer = self.linking.link(story_id, event_id, article, matches)
+        event_id = self.store.story_event(story_id) if answer else event_id  # it may leave what it answers
         queued, event_updates = self._queue(story_id, known.id, matches)
-        return IngestResult(intent.outcome, story_id, queued, event_id=event_id, event_updates=event_updates)
+        return IngestResult(intent.outcome, story_id, queued, event_id=event_id, event_updates=event_updates,
+                            answers_event=answer and answer.event_id)
 
     def _queue(self, story_id: int, article_id: int, matches: list[NewMatch]) -> tuple[int, int]:
         """The matches stored, with their alerts (per event or per story) or event updates."""
