@@ -61,6 +61,8 @@ def event_command(config_path, event_id):
     config = load(config_path)
     with open_store(config) as store:
         event = store.event(event_id)
+        if event is not None:
+            event["reactions"] = store.event_reactions(event_id)
     if event is None:
         raise click.ClickException(f"no event {event_id}; presswatch events lists them")
     for line in event_lines(event):
@@ -79,13 +81,26 @@ def event_lines(event: dict):
                f"({s['language'] or '?'}), {s['outlet_count']} outlet(s), rules {','.join(s['rules']) or '-'}: "
                f"{one_line(s['title'])}")
         yield f"      {one_line(s['url'])}"
+    yield from reaction_lines(event.get("reactions"))
     yield "alerts:" if event["alerts"] else "alerts: none"
     for o in event["alerts"]:
-        what = {"update": f"update {o['milestone']}", "spread": f"spread at {o['milestone']} outlets"}.get(
-            o["kind"], "alert")
+        what = {"update": f"update {o['milestone']}", "spread": f"spread at {o['milestone']} outlets",
+                "reaction": "reaction"}.get(o["kind"], "alert")
         sent = f" sent {o['sent_at']}" if o["sent_at"] else ""
         yield (f"  #{o['id']} {o['created_at'][:16].replace('T', ' ')} {what} (story {o['story_id']}) "
                f"rule {o['rule_id']} -> {o['channel_id']}: {o['state']}{sent}")
+
+
+def reaction_lines(reactions: dict | None):
+    """Both ways: the events this one's stories answer, and the stories answering it."""
+    for r in (reactions or {}).get("answers", ()):
+        yield (f"Answers: event {r['event_id']} {one_line(r['title'])} (first seen {r['first_seen_at'][:10]}, "
+               f"{r['outlet_count']} outlet(s)), through story {r['story_id']}"
+               + (" (linked by an analyst)" if r["linked_by"] == "analyst" else ""))
+    for r in (reactions or {}).get("answered_by", ()):
+        names = f"; shares: {', '.join(r['evidence'])}" if r["evidence"] else ""
+        yield (f"Answered by: event {r['event_id']} / story {r['story_id']} {one_line(r['outlet'] or '?')}: "
+               f"{one_line(r['title'])}{names}")
 
 
 @events.command("split")

@@ -1,0 +1,203 @@
+"""Reactions: a state-media rebuttal linked to the report's event it answers, told in its own
+alert and, once, in the report's thread; unrelated statements, the same side and events
+outside the window are not linked.
+
+Real parts throughout: a SQLite file in tmp_path, the real ingest path and embedding model,
+Apprise sending to the loopback JSON sink. The report's coverage is tests/events_coverage.py;
+the state media's side tests/reactions_coverage.py. The rules are the default config's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+
+from events_coverage import WRITE_UPS
+from reactions_coverage import STATE_MEDIA
+from presswatch.config import Channel, Config, Rule, Source
+from presswatch.config.loader import default_config_text
+from presswatch.crawler.store.database import Store
+from presswatch.crawler.stories.ingest import Candidate, Ingest, Outcome
+from presswatch.scheduler.delivery.deliver import Delivery
+
+T0 = datetime(2018, 11, 1, 9, 0, tzinfo=UTC)
+ALL = {**WRITE_UPS, **STATE_MEDIA}
+HRW_COVERAGE = ("reuters", "voa", "yonhap-ko")
+BACKGROUND = ("missile", "railway", "kaesong", "un-rapporteur")
+NAMES = {key: "KCNA" for key in STATE_MEDIA} | {"rodong-ko-rebuttal": "Rodong Sinmun"}
+
+
+def default_rules(**changes) -> tuple[Rule, ...]:
+    """The default config's report and rebuttal rules, to the analysts' channel."""
+    rules = {r["id"]: r for r in yaml.safe_load(default_config_text())["rules"]}
+    picked = []
+    for rule_id in ("hrw-report", "state-media-response"):
+        data = {**rules[rule_id], "channels": ["analysts"], **changes.get(rule_id, {})}
+        picked.append(Rule(**data))
+    return tuple(picked)
+
+
+def sources(state_media: tuple[str, ...] = tuple(STATE_MEDIA)) -> tuple[Source, ...]:
+    return tuple(Source(id=key, kind="feed", url=f"https://{key}.example/feed", language=w.language,
+                        name=NAMES.get(key, key), tags=["state-media"] if key in state_media else [])
+                 for key, w in ALL.items())
+
+
+def config(sink_url: str = "json://127.0.0.1:9/", state_media: tuple[str, ...] = tuple(STATE_MEDIA),
+           **rule_changes) -> Config:
+    return Config(sources=sources(state_media), channels=(Channel(id="analysts", url=sink_url),),
+                  rules=default_rules(**rule_changes))
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(str(tmp_path / "presswatch.db"))
+    store.sync_sources([(s.id, s.kind, s.url, s.name) for s in sources()])
+    yield store
+    store.close()
+
+
+def make_ingest(store: Store, cfg: Config) -> Ingest:
+    return Ingest.from_config(store, cfg.rules, cfg.sources, events=cfg.events, channels_config=cfg.channels,
+                              reactions=cfg.reactions)
+
+
+def arrive(ingest: Ingest, key: str):
+    w = ALL[key]
+    return ingest.ingest(Candidate(source_id=key, url=w.url, title=w.title, text=w.text, extracted_from="page",
+                                   published=T0, language=w.language))
+
+
+def days_ago(store: Store, days: float) -> None:
+    """Everything stored so far was first seen `days` ago (the report came days before the rebuttal)."""
+    then = (datetime.now(UTC) - timedelta(days=days)).isoformat()
+    store.db.execute("UPDATE events SET first_seen_at = ?", (then,))
+
+
+def report_event(store: Store, ingest: Ingest, days: float = 3) -> int:
+    """The report's coverage, first seen `days` ago: one event."""
+    events = {arrive(ingest, key).event_id for key in HRW_COVERAGE}
+    assert len(events) == 1
+    days_ago(store, days)
+    return events.pop()
+
+
+def deliver(store: Store, cfg: Config) -> int:
+    return asyncio.run(Delivery.from_config(store, cfg).deliver_due())
+
+
+def test_the_rebuttal_names_the_reports_event_and_the_thread_gets_one_update(store, sink):
+    cfg = config(sink.apprise_url)
+    ingest = make_ingest(store, cfg)
+    hrw = report_event(store, ingest)
+    assert deliver(store, cfg) == 2  # the report's alert and its update 1
+    alert_title = sink.messages[0]["title"]
+    assert alert_title == f"[presswatch] hrw-report: {WRITE_UPS['reuters'].title}"
+
+    rebuttal = arrive(ingest, "kcna-rebuttal")
+    assert rebuttal.answers_event == hrw
+    assert rebuttal.event_id != hrw  # an event of its own, which alerts as its own
+    link = store.story_reaction(rebuttal.story_id)
+    assert (link["rule_id"], link["linked_by"]) == ("state-media-response", "presswatch")
+    assert "Human Rights Watch" in link["evidence"]
+
+    assert deliver(store, cfg) == 2
+    by_title = {m["title"]: m["message"] for m in sink.messages[2:]}
+    rebuttal_alert = by_title[f"[presswatch] state-media-response: {STATE_MEDIA['kcna-rebuttal'].title}"]
+    first_seen = store.event(hrw)["first_seen_at"][:10]
+    assert f"In response to: {WRITE_UPS['reuters'].title}, first seen {first_seen}, 3 outlets" in rebuttal_alert
+    thread = by_title[f"Re: {alert_title}"]
+    assert (f"Answered by KCNA: {STATE_MEDIA['kcna-rebuttal'].title} {STATE_MEDIA['kcna-rebuttal'].url}"
+            in thread)
+    assert f"presswatch event {hrw}" in thread
+
+    # Once: not again on the next round, nor when the statement is listed again.
+    assert deliver(store, cfg) == 0
+    assert arrive(ingest, "kcna-rebuttal").outcome is Outcome.SEEN
+    assert deliver(store, cfg) == 0 and len(sink.messages) == 4
+    assert store.db.execute("SELECT count(*) FROM outbox WHERE kind = 'reaction'").fetchone()[0] == 1
+
+
+def test_a_korean_rebuttal_is_linked_across_languages(store):
+    ingest = make_ingest(store, config())
+    hrw = report_event(store, ingest)
+    assert arrive(ingest, "rodong-ko-rebuttal").answers_event == hrw
+    assert "휴먼라이츠워치" in store.db.execute("SELECT evidence FROM reactions").fetchone()[0]
+
+
+@pytest.mark.parametrize("key", ["kcna-un-report", "kcna-eu-resolution", "kcna-envoy"])
+def test_an_unrelated_kcna_human_rights_statement_is_not_linked(store, key):
+    ingest = make_ingest(store, config())
+    for background in BACKGROUND:
+        arrive(ingest, background)
+    report_event(store, ingest)
+    statement = arrive(ingest, key)
+    assert statement.alerts_queued == 1  # state-media-response matched it: a statement it alerts
+    assert statement.answers_event is None
+    assert store.db.execute("SELECT count(*) FROM reactions").fetchone()[0] == 0
+    assert store.db.execute("SELECT count(*) FROM outbox WHERE kind = 'reaction'").fetchone()[0] == 0
+
+
+def test_a_story_from_the_same_side_is_not_linked(store):
+    # The report's coverage comes from sources tagged state-media too: no other side.
+    ingest = make_ingest(store, config(state_media=(*STATE_MEDIA, *HRW_COVERAGE)))
+    report_event(store, ingest)
+    assert arrive(ingest, "kcna-rebuttal").answers_event is None
+
+
+def test_an_event_first_seen_before_the_window_is_not_answered(store):
+    ingest = make_ingest(store, config())
+    report_event(store, ingest, days=31)  # window: 30 days
+    assert arrive(ingest, "kcna-rebuttal").answers_event is None
+
+
+def test_without_reacts_to_only_strong_evidence_links(store):
+    cfg = config(**{"state-media-response": {"reacts_to": []}})
+    ingest = make_ingest(store, cfg)
+    for background in BACKGROUND:
+        arrive(ingest, background)
+    hrw = report_event(store, ingest)
+    assert arrive(ingest, "kcna-un-report").answers_event is None
+    assert arrive(ingest, "kcna-rebuttal").answers_event == hrw
+    assert store.db.execute("SELECT rule_id FROM reactions").fetchone() == (None,)
+
+
+def test_reactions_can_be_switched_off(store):
+    cfg = config()
+    cfg = cfg.model_copy(update={"reactions": cfg.reactions.model_copy(update={"enabled": False})})
+    ingest = make_ingest(store, cfg)
+    report_event(store, ingest)
+    assert arrive(ingest, "kcna-rebuttal").answers_event is None
+
+
+def test_event_shows_reactions_both_ways_and_exports_carry_the_link(tmp_path, run_presswatch):
+    cfg = config().model_copy(update={"database": tmp_path / "presswatch.db"})
+    path = tmp_path / "presswatch.yaml"
+    data = cfg.model_dump(mode="json", include={"database", "sources", "rules", "channels"})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    store = Store(str(cfg.database))
+    store.sync_sources([(s.id, s.kind, s.url, s.name) for s in cfg.sources])
+    try:
+        ingest = make_ingest(store, cfg)
+        hrw = report_event(store, ingest)
+        rebuttal = arrive(ingest, "kcna-rebuttal")
+        [story] = [row for row in store.export("stories") if row["id"] == rebuttal.story_id]
+        assert story["answers_event"] == hrw
+        events = {row["id"]: row for row in store.export("events")}
+        assert events[hrw]["answered_by"] == [rebuttal.story_id]
+        assert events[rebuttal.event_id]["answers_events"] == [hrw]
+        assert {row["answers_event"] for row in store.export("articles")} == {None, hrw}
+    finally:
+        store.close()
+
+    answered = run_presswatch("event", str(hrw), "--config", str(path))
+    assert answered.returncode == 0, answered.stderr
+    assert (f"Answered by: event {rebuttal.event_id} / story {rebuttal.story_id} KCNA: "
+            f"{STATE_MEDIA['kcna-rebuttal'].title}") in answered.stdout
+    answering = run_presswatch("event", str(rebuttal.event_id), "--config", str(path))
+    assert answering.returncode == 0, answering.stderr
+    assert f"Answers: event {hrw} {WRITE_UPS['reuters'].title} (first seen " in answering.stdout
+    assert "3 outlet(s)), through story" in answering.stdout
