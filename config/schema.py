@@ -368,16 +368,18 @@ class Reactions(_Section):
         timedelta(days=30), description="How long before a story an event it answers may have been "
                                         "first seen (at least 1h): rebuttals come days or weeks later.")
     min_names: Annotated[int, Field(ge=1, le=10)] = Field(
-        2, description="With a rule's reacts_to (the story matched a rule answering a rule the event "
-                       "matched): the names the two share (the event's matched terms the story names, "
-                       "the story's the event's stories name), besides names most events of the "
-                       "window carry, needed to link (bench/reactions_eval.py: 1 linked unrelated KCNA "
-                       "statements on \"human rights\" alone).")
+        1, description="With a rule's reacts_to (the story matched a rule answering a rule the event "
+                       "matched): the names the two share, needed to link; one must be a term the "
+                       "answered rule found in the event's stories (\"Human Rights Watch\"), the others may "
+                       "be the story's own matched terms the event's stories name (\"report\"); names most "
+                       "events of the window carry do not count.")
     min_cosine: Similarity = Field(
         0.3, description="... and the story's embedding cosine to the event's mean vector, at least this "
                          "(another side's answer is written in other words than the coverage it answers).")
     strong_names: Annotated[int, Field(ge=1, le=10)] = Field(
-        3, description="Without reacts_to: the names shared needed to link (evidence alone must be strong).")
+        3, description="Without reacts_to: the names shared needed to link, one of them a term any rule "
+                       "found in the event's stories (bench/reactions_eval.py: 2 linked KCNA statements on "
+                       "a UN report and a US envoy to the UN rapporteur's visit).")
     strong_cosine: Similarity = Field(
         0.4, description="Without reacts_to: the cosine to the event's mean vector needed to link.")
     common_share: Similarity = Field(

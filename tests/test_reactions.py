@@ -106,6 +106,7 @@ def test_the_rebuttal_names_the_reports_event_and_the_thread_gets_one_update(sto
 
     assert deliver(store, cfg) == 2
     by_title = {m["title"]: m["message"] for m in sink.messages[2:]}
+    assert list(by_title)[0].startswith("[presswatch] state-media-response: ")  # its own alert first
     rebuttal_alert = by_title[f"[presswatch] state-media-response: {STATE_MEDIA['kcna-rebuttal'].title}"]
     first_seen = store.event(hrw)["first_seen_at"][:10]
     assert f"In response to: {WRITE_UPS['reuters'].title}, first seen {first_seen}, 3 outlets" in rebuttal_alert

@@ -38,11 +38,14 @@ class ReactionQueries:
         found = [{**row, "sources": json.loads(row["sources"]), "rules": json.loads(row["rules"])} for row in rows]
         return [row for row in found if row["sources"]]
 
-    def event_names(self, event_id: int, other_than: int | None = None) -> list[str]:
-        """The terms the rules found in an event's stories (but `other_than`), in order of first finding."""
+    def event_names(self, event_id: int, other_than: int | None = None, rules: tuple[str, ...] = ()) -> list[str]:
+        """The terms the rules (`rules` only, when given) found in an event's stories (but
+        `other_than`), in order of first finding."""
+        only = f"AND m.rule_id IN ({','.join('?' * len(rules))})" if rules else ""
         rows = self.db.execute(
-            """SELECT m.terms FROM matches m JOIN stories s ON s.id = m.story_id
-               WHERE s.event_id = ? AND s.id IS NOT ? ORDER BY m.id""", (event_id, other_than)).fetchall()
+            f"""SELECT m.terms FROM matches m JOIN stories s ON s.id = m.story_id
+                WHERE s.event_id = ? AND s.id IS NOT ? {only} ORDER BY m.id""",
+            (event_id, other_than, *rules)).fetchall()
         return list(dict.fromkeys(term for (terms,) in rows for term in json.loads(terms or "[]")))
 
     def event_texts(self, event_id: int, other_than: int | None = None, limit: int = 8) -> list[str]:
@@ -68,21 +71,19 @@ class ReactionQueries:
     # Writing a link -------------------------------------------------------------------
 
     def add_reaction(self, story_id: int, event_id: int, rule_id: str | None, evidence: list[str],
-                     score: float, linked_by: str = "presswatch", at: datetime | None = None) -> int:
-        """Link `story_id` as the answer to `event_id` and queue one 'reaction' row per (rule,
-        channel) the answered event alerted; returns the rows queued. A story already linked
-        keeps its link (an analyst's link is never replaced by presswatch's)."""
-        now = now_iso(at)
-        linked = self.db.execute(
+                     score: float, linked_by: str = "presswatch", at: datetime | None = None) -> bool:
+        """Link `story_id` as the answer to `event_id`; whether it was (a story already
+        linked keeps its link: an analyst's is never replaced by presswatch's)."""
+        return bool(self.db.execute(
             """INSERT INTO reactions (story_id, event_id, rule_id, evidence, score, linked_by, linked_at)
                VALUES (?,?,?,?,?,?,?) ON CONFLICT(story_id) DO NOTHING""",
-            (story_id, event_id, rule_id, json.dumps(evidence, ensure_ascii=False), score, linked_by, now))
-        if not linked.rowcount:
-            return 0
-        return self.queue_reaction(story_id, event_id, now)
+            (story_id, event_id, rule_id, json.dumps(evidence, ensure_ascii=False), score, linked_by,
+             now_iso(at))).rowcount)
 
-    def queue_reaction(self, story_id: int, event_id: int, now: str) -> int:
-        """The answered event's thread, on each (rule, channel) it alerted, gets one update."""
+    def queue_reaction(self, story_id: int, event_id: int, at: datetime | None = None) -> int:
+        """The answered event's thread, on each (rule, channel) it alerted, gets one update
+        (once per reacting story); returns the rows queued."""
+        now = now_iso(at)
         pairs = self.db.query(
             f"""SELECT DISTINCT rule_id, channel_id FROM outbox WHERE kind = 'alert'
                 AND event_id IN {_FAMILY} ORDER BY id""", {"event": event_id})

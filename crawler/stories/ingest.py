@@ -255,6 +255,7 @@ class Ingest:
         answer = self.linking.link(story_id, event_id, intent.article, matches)
         event_id = self.store.story_event(story_id) if answer else event_id  # it may leave what it answers
         queued, event_updates = self._queue(story_id, article_id, matches)
+        self.linking.tell(story_id, answer)
         if copy_of is None:
             return IngestResult(Outcome.NEW, story_id, queued, event_id=event_id, event_updates=event_updates,
                                 answers_event=answer and answer.event_id)
@@ -281,6 +282,7 @@ class Ingest:
         answer = self.linking.link(story_id, event_id, article, matches)
         event_id = self.store.story_event(story_id) if answer else event_id  # it may leave what it answers
         queued, event_updates = self._queue(story_id, known.id, matches)
+        self.linking.tell(story_id, answer)
         return IngestResult(intent.outcome, story_id, queued, event_id=event_id, event_updates=event_updates,
                             answers_event=answer and answer.event_id)
 

@@ -169,12 +169,13 @@ class Linking:
 
     def link(self, story_id: int, event_id: int | None, article, matches: Sequence,
              now: datetime | None = None) -> Answer | None:
-        """Link a matched story of a tagged source to the event it answers, if any; the
-        answered event's thread gets its update. A story is linked once.
+        """Link a matched story of a tagged source to the event it answers, if any. A story
+        is linked once.
 
         Called after grouping and before the story's alerts are queued: a story that joined
         an event of another side's stories that it answers (a rebuttal is written about
-        the report) is taken out into an event of its own, which alerts as its own.
+        the report) is taken out into an event of its own, which alerts as its own. The
+        answered thread is told after (`tell`), so the story's own alert goes out first.
         """
         tags = self.source_tags.get(article.source_id, frozenset())
         if not (self.settings.enabled and matches and tags) or self.store.story_reaction(story_id):
@@ -191,6 +192,10 @@ class Linking:
         self.store.add_reaction(story_id, answer.event_id, answer.rule_id, list(answer.names), answer.score)
         return answer
 
+    def tell(self, story_id: int, answer: Answer | None) -> int:
+        """The answered event's thread gets its reply (per rule and channel it alerted); rows queued."""
+        return 0 if answer is None else self.store.queue_reaction(story_id, answer.event_id)
+
     def _take_out(self, story_id: int, event_id: int, vector: np.ndarray) -> None:
         """The story leaves the event it answers for one of its own (vector sums follow)."""
         _, new = self.store.split_story(story_id)
@@ -204,6 +209,7 @@ class Linking:
         now = now or datetime.now(UTC)
         since = now - self.settings.window
         floor = min(self.settings.min_cosine, self.settings.strong_cosine)
+        story_rules = [m.rule_id for m in matches]
         near = []
         for cand in self.store.reaction_candidates(since, now, story_id):
             if not other_side(tags, cand["sources"], self.source_tags):
@@ -216,10 +222,22 @@ class Linking:
             return []
         common = common_names(*self.store.window_event_terms(since), self.settings.common_share)
         text = f"{article.headline}\n{article.text}"
-        story_rules = [m.rule_id for m in matches]
         story_terms = list(dict.fromkeys(t for m in matches for t in m.terms))
-        return [Evidence(cand["id"], cosine,
-                         *shared_names(text, story_terms, self.store.event_names(cand["id"], story_id),
-                                       self.store.event_texts(cand["id"], story_id), common),
-                         answering_rule(story_rules, cand["rules"], self.reacts_to))
-                for cosine, cand in sorted(near, key=lambda pair: -pair[0])[:CLOSEST]]
+        return [self._weigh(story_id, cand, cosine, text, story_rules, story_terms, common)
+                for cosine, cand in sorted(near, key=lambda pair: self._rank(story_rules, *pair))[:CLOSEST]]
+
+    def _rank(self, story_rules: list[str], cosine: float, cand: dict) -> tuple[bool, float]:
+        """Events a rule of the story answers first, then the closest."""
+        return answering_rule(story_rules, cand["rules"], self.reacts_to) is None, -cosine
+
+    def _weigh(self, story_id: int, cand: dict, cosine: float, text: str, story_rules: list[str],
+               story_terms: list[str], common: set[str]) -> Evidence:
+        """The evidence against one event. Answering by a rule's reacts_to, the event's names
+        are the terms of the rules answered ("Human Rights Watch" for the report's rule), not
+        of every rule (a broad rule's "Pyongyang" is in every KCNA dateline)."""
+        rule = answering_rule(story_rules, cand["rules"], self.reacts_to)
+        answered = tuple(self.reacts_to.get(rule, ())) if rule else ()
+        names = self.store.event_names(cand["id"], story_id, answered)
+        return Evidence(cand["id"], cosine,
+                        *shared_names(text, story_terms, names, self.store.event_texts(cand["id"], story_id), common),
+                        rule)
