@@ -28,6 +28,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,8 @@ GRID = [  # (min_names, min_cosine, strong_names, strong_cosine)
     (2, 0.3, 3, 0.4), (2, 0.2, 2, 0.3),
 ]
 DEFAULTS = Reactions()
+TITLES: dict[int, str] = {}  # event titles of both replays, (b)'s ids shifted by OFFSET
+OFFSET = 1_000_000
 
 
 def corpus_path() -> Path:
@@ -167,6 +170,7 @@ def exchange(folder: Path, corpus: Path) -> tuple[list, int]:
         else:
             print(f"  {key} (no side): event {result.event_id}"
                   f"{' (the report event)' if result.event_id == hrw else ''}")
+    TITLES.update({e["id"]: e["title"] for e in replay.store.events(limit=100000)})
     replay.store.close()
     return cases, hrw
 
@@ -181,8 +185,10 @@ def statements(folder: Path, corpus: Path) -> tuple[list, int]:
         evidence = replay.evidence(replay.arrive(source, language, title, text), title, text, source, language)
         if evidence:
             cases.append((f"{source}: {title[:60]}", None, evidence))
+    TITLES.update({e["id"] + OFFSET: e["title"] for e in replay.store.events(limit=100000)})
     replay.store.close()
-    return cases, seen
+    return [(key, expected, [replace(e, event_id=e.event_id + OFFSET) for e in evidence])
+            for key, expected, evidence in cases], seen
 
 
 def main() -> None:
@@ -214,13 +220,18 @@ def main() -> None:
         mark = " (default)" if settings == DEFAULTS else ""
         print(f"| {min_names}, {min_cosine:.1f}{mark} | {strong_names}, {strong_cosine:.1f} | {found}/{expected} | "
               f"{wrong}/{len(exchange_cases) - expected} | {wrong_b}/{len(statement_cases)} |")
-    print("\n(b) wrong links at the defaults:")
-    for key, _, evidence in statement_cases:
-        answer = choose_answer(DEFAULTS, evidence)
-        if answer is not None:
-            print(f"  {key} -> event {answer.event_id}: cosine {answer.cosine:.3f}, names {list(answer.names)}, "
-                  f"reacts_to {answer.rule_id or '-'}")
+    show_wrong("(a) wrong links with strong_names 2", exchange_cases, replace_settings(1, 0.3, 2, 0.4), TITLES)
+    show_wrong("(b) wrong links at the defaults", statement_cases, DEFAULTS, TITLES)
     print(f"\n({time.perf_counter() - started:.0f} s)")
+
+
+def show_wrong(label: str, cases: list, settings: Reactions, titles: dict[int, str]) -> None:
+    print(f"\n{label}:")
+    for key, expected, evidence in cases:
+        answer = choose_answer(settings, evidence)
+        if answer is not None and answer.event_id != expected:
+            print(f"  {key} -> {titles.get(answer.event_id, f'event {answer.event_id}')[:60]!r}: cosine "
+                  f"{answer.cosine:.3f}, names {list(answer.names)}, reacts_to {answer.rule_id or '-'}")
 
 
 def replace_settings(min_names: int, min_cosine: float, strong_names: int, strong_cosine: float) -> Reactions:

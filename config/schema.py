@@ -379,7 +379,7 @@ class Reactions(_Section):
     strong_names: Annotated[int, Field(ge=1, le=10)] = Field(
         3, description="Without reacts_to: the names shared needed to link, one of them a term any rule "
                        "found in the event's stories (bench/reactions_eval.py: 2 linked KCNA statements on "
-                       "a UN report and a US envoy to the UN rapporteur's visit).")
+                       "a UN report, an EU resolution and a US envoy to unrelated news naming Pyongyang).")
     strong_cosine: Similarity = Field(
         0.4, description="Without reacts_to: the cosine to the event's mean vector needed to link.")
     common_share: Similarity = Field(

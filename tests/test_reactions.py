@@ -202,3 +202,20 @@ def test_event_shows_reactions_both_ways_and_exports_carry_the_link(tmp_path, ru
     assert answering.returncode == 0, answering.stderr
     assert f"Answers: event {hrw} {WRITE_UPS['reuters'].title} (first seen " in answering.stdout
     assert "3 outlet(s)), through story" in answering.stdout
+
+    # An analyst's corrections: unlink, then link by hand (the thread's reply queued again once).
+    unlinked = run_presswatch("events", "unlink", str(rebuttal.story_id), "--config", str(path))
+    assert unlinked.returncode == 0 and "answers no event now" in unlinked.stdout, unlinked.stderr
+    again = run_presswatch("events", "unlink", str(rebuttal.story_id), "--config", str(path))
+    assert again.returncode == 1 and f"story {rebuttal.story_id} is linked to no event" in again.stderr
+    own = run_presswatch("events", "link", str(rebuttal.story_id), str(rebuttal.event_id), "--config", str(path))
+    assert own.returncode == 1 and "a story answers another event" in own.stderr
+    linked = run_presswatch("events", "link", str(rebuttal.story_id), str(hrw), "--config", str(path))
+    assert linked.returncode == 0, linked.stderr
+    assert f"story {rebuttal.story_id} answers event {hrw}: 1 reply(ies) queued" in linked.stdout
+    store = Store(str(cfg.database))
+    try:
+        assert store.story_reaction(rebuttal.story_id)["linked_by"] == "analyst"
+        assert store.db.execute("SELECT count(*) FROM outbox WHERE kind = 'reaction'").fetchone()[0] == 1
+    finally:
+        store.close()

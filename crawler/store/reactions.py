@@ -96,6 +96,20 @@ class ReactionQueries:
                 (story_id, event_id, pair["rule_id"], pair["channel_id"], now, now, now)).rowcount
         return queued
 
+    def link_problem(self, story_id: int, event_id: int) -> str | None:
+        """Why `story_id` cannot be linked to `event_id` by hand, or None."""
+        story = self._one("SELECT event_id FROM stories WHERE id = ?", (story_id,))
+        if story is None:
+            return f"no story {story_id}"
+        event = self._one("SELECT merged_into FROM events WHERE id = ?", (event_id,))
+        if event is None:
+            return f"no event {event_id}; presswatch events lists them"
+        if event["merged_into"] is not None:
+            return f"event {event_id} was merged into event {event['merged_into']}; use that one"
+        if story["event_id"] == event_id:
+            return f"story {story_id} is in event {event_id}: a story answers another event"
+        return None
+
     def remove_reaction(self, story_id: int) -> bool:
         """Unlink a story (its queued, unsent reaction rows go too); whether it was linked."""
         self.db.execute("DELETE FROM outbox WHERE kind = 'reaction' AND story_id = ? AND state = 'pending' "

@@ -1,9 +1,11 @@
-"""`presswatch events`, `event`, `events split` and `events merge`: events as an analyst reads
-and corrects them.
+"""`presswatch events`, `event`, `events split`, `events merge`, `events link` and `events
+unlink`: events as an analyst reads and corrects them.
 
 An event is the stories of one real-world happening across outlets and languages; the
 daemon groups them as they arrive (crawler/stories/events.py). When it grouped wrongly,
 `split` takes a story out (it then alerts as its own event) and `merge` joins two events.
+A story may answer an earlier event (crawler/stories/reactions.py): `link` links it by hand,
+`unlink` removes a link.
 """
 
 from __future__ import annotations
@@ -151,3 +153,46 @@ def merge_command(config_path, into, other):
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"event {other} merged into event {into}: {moved} story(ies) moved")
+
+
+@events.command("link")
+@config_option
+@click.argument("story_id", type=int)
+@click.argument("event_id", type=int)
+def link_command(config_path, story_id, event_id):
+    """Link story STORY as the reaction to event EVENT (replacing any link it had); the
+    event's thread gets a reply naming it, as when presswatch links a story.
+
+    \b
+    Example:
+      presswatch events link 345 12
+    """
+    config = load(config_path)
+    with open_store(config) as store:
+        problem = store.link_problem(story_id, event_id)
+        if problem:
+            raise click.ClickException(problem)
+        with store.transaction():
+            store.remove_reaction(story_id)
+            store.add_reaction(story_id, event_id, None, [], 0.0, linked_by="analyst")
+            queued = store.queue_reaction(story_id, event_id)
+    click.echo(f"story {story_id} answers event {event_id}: {queued} reply(ies) queued to its thread")
+
+
+@events.command("unlink")
+@config_option
+@click.argument("story_id", type=int)
+def unlink_command(config_path, story_id):
+    """Remove the link of story STORY to the event it answers (a reply not sent yet is dropped).
+
+    \b
+    Example:
+      presswatch events unlink 345
+    """
+    config = load(config_path)
+    with open_store(config) as store:
+        with store.transaction():
+            removed = store.remove_reaction(story_id)
+    if not removed:
+        raise click.ClickException(f"story {story_id} is linked to no event")
+    click.echo(f"story {story_id} answers no event now")
