@@ -122,6 +122,37 @@ def test_the_rebuttal_names_the_reports_event_and_the_thread_gets_one_update(sto
     assert store.db.execute("SELECT count(*) FROM outbox WHERE kind = 'reaction'").fetchone()[0] == 1
 
 
+BROAD = Rule(id="nk", query='"North Korea" OR "North Korean" OR DPRK OR Pyongyang OR 북한 OR 北',
+             channels=("analysts",))
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_a_rebuttal_grouped_into_the_event_it_answers_is_taken_out_into_its_own(store, enabled):
+    # Every rule of the default config and a broad one: the background is embedded, so the
+    # grouping is warm, and the rebuttal (written about the report) joins the report's event.
+    every = tuple(Rule(**{**r, "channels": ["analysts"]}) for r in yaml.safe_load(default_config_text())["rules"])
+    cfg = config().model_copy(update={"rules": (*every, BROAD)})
+    cfg = cfg.model_copy(update={"reactions": cfg.reactions.model_copy(update={"enabled": enabled})})
+    ingest = make_ingest(store, cfg)
+    for background in BACKGROUND:
+        arrive(ingest, background)
+    hrw = report_event(store, ingest)
+    vectors_before = store.event_vector(hrw)[1]
+    rebuttal = arrive(ingest, "kcna-rebuttal")
+    if not enabled:
+        assert rebuttal.event_id == hrw  # what grouping alone does
+        return
+    assert (rebuttal.answers_event, store.event_size(hrw), store.event_size(rebuttal.event_id)) == (hrw, 3, 1)
+    assert store.event_vector(hrw)[1] == vectors_before and store.event_vector(rebuttal.event_id)[1] == 1
+    # Its own event alerts its rules; the report's threads each get one reply.
+    own = store.db.execute("SELECT rule_id FROM outbox WHERE kind = 'alert' AND event_id = ? ORDER BY id",
+                           (rebuttal.event_id,)).fetchall()
+    assert own == [("state-media-response",), ("nk-women-sexual-violence",), ("nk",)]
+    replies = store.db.execute("SELECT rule_id FROM outbox WHERE kind = 'reaction' AND event_id = ? ORDER BY id",
+                               (hrw,)).fetchall()
+    assert replies == [("hrw-report",), ("nk-women-sexual-violence",), ("nk",)]
+
+
 def test_a_korean_rebuttal_is_linked_across_languages(store):
     ingest = make_ingest(store, config())
     hrw = report_event(store, ingest)
@@ -203,6 +234,11 @@ def test_event_shows_reactions_both_ways_and_exports_carry_the_link(tmp_path, ru
     assert f"Answers: event {hrw} {WRITE_UPS['reuters'].title} (first seen " in answering.stdout
     assert "3 outlet(s)), through story" in answering.stdout
 
+    listed = run_presswatch("events", "--since", "40d", "--config", str(path))
+    assert listed.returncode == 0, listed.stderr
+    lines = {int(line.split()[0]): line for line in listed.stdout.splitlines()}
+    assert lines[hrw].endswith("  [answered 1x]") and lines[rebuttal.event_id].endswith(f"  [answers {hrw}]")
+
     # An analyst's corrections: unlink, then link by hand (the thread's reply queued again once).
     unlinked = run_presswatch("events", "unlink", str(rebuttal.story_id), "--config", str(path))
     assert unlinked.returncode == 0 and "answers no event now" in unlinked.stdout, unlinked.stderr
@@ -219,3 +255,17 @@ def test_event_shows_reactions_both_ways_and_exports_carry_the_link(tmp_path, ru
         assert store.db.execute("SELECT count(*) FROM outbox WHERE kind = 'reaction'").fetchone()[0] == 1
     finally:
         store.close()
+
+
+def test_a_digest_lists_the_reaction_under_the_thread_it_answers(store):
+    from presswatch.scheduler.delivery.message import render
+
+    ingest = make_ingest(store, config())
+    report_event(store, ingest)
+    arrive(ingest, "kcna-rebuttal")
+    rows = [row for row in store.outbox() if row.kind in ("alert", "reaction")]
+    assert [row.kind for row in rows] == ["alert", "alert", "reaction"]
+    assert rows[1].answers_title == rows[2].thread_title == WRITE_UPS["reuters"].title
+    body = render(rows).body
+    assert (f"3) answered by KCNA: {STATE_MEDIA['kcna-rebuttal'].title} (re: {WRITE_UPS['reuters'].title})"
+            in body)

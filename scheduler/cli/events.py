@@ -27,7 +27,8 @@ from presswatch.scheduler.delivery.markup import one_line
               help="Only events of at least this many stories.")
 @click.pass_context
 def events(ctx, config_path, since, limit, min_stories):
-    """List recent events, newest first: id, first seen, outlets, languages, stories, rules, title.
+    """List recent events, newest first: id, first seen, outlets, languages, stories, rules, title,
+    and what an event answers or how often it was answered ([answers 12], [answered 2x]).
 
     \b
     Examples:
@@ -41,13 +42,23 @@ def events(ctx, config_path, since, limit, min_stories):
     config = load(config_path)
     with open_store(config) as store:
         found = store.events(datetime.now(UTC) - parse_since(since), limit, min_stories)
+        marks = {event["id"]: reaction_mark(store.event_reactions(event["id"])) for event in found}
     if not found:
         click.echo(f"no events first seen in the last {since}")
     for event in found:
         click.echo(f"{event['id']:>6}  {event['first_seen_at'][:16].replace('T', ' ')}  "
                    f"outlets {event['outlet_count']:>3}  {'/'.join(event['languages']) or '-':<6} "
                    f"stories {event['story_count']:>3}  rules {','.join(event['rules']) or '-':<16} "
-                   f"{one_line(event['title'])}")
+                   f"{one_line(event['title'])}{marks[event['id']]}")
+
+
+def reaction_mark(reactions: dict) -> str:
+    """"  [answers 12]", "  [answered 2x]": what `event ID` shows of an event's reactions."""
+    answers = sorted({r["event_id"] for r in reactions["answers"]})
+    parts = [f"answers {','.join(map(str, answers))}"] if answers else []
+    if reactions["answered_by"]:
+        parts.append(f"answered {len(reactions['answered_by'])}x")
+    return f"  [{'; '.join(parts)}]" if parts else ""
 
 
 @click.command("event")
