@@ -93,7 +93,7 @@ __all__ = [  # the models, and the names other modules import from here
     "AppriseUrl", "Channel", "ChannelId", "Config", "Count", "Crawl", "CssSelector", "Delivery",
     "Duration", "Events", "Fallback", "Follow", "Health", "HttpUrl", "Id", "Interval", "Invalid", "Language",
     "Loc", "Log", "PositiveDuration", "Problem", "Query", "Regex", "Rule", "Similarity", "Size", "Source",
-    "Stories", "Reactions", "Monitor", "Retention", "channel_problems", "check_apprise_url", "cross_check", "default_user_agent",
+    "Stories", "Monitor", "Retention", "channel_problems", "check_apprise_url", "cross_check", "default_user_agent",
     "describe_value", "did_you_mean", "duration_type", "follow_kind", "format_path", "increasing",
     "source_problems",
 ]

@@ -15,7 +15,9 @@ Above stories, events: a story a rule matches (any story, with `events.scope: al
 embedded once and joins the event of the same happening if `crawler.stories.events`
 finds one among its nearest stories of the window; a rule alerting per event (the
 default) alerts once per (event, rule, channel), and the event's later matching stories
-go out as event updates.
+go out as event updates. A matched story of a tagged source may then be linked as the
+reaction to an earlier event of another side (`crawler.stories.reactions`): its alert says
+so, and the answered event's thread gets a reply.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from presswatch.crawler.stories.candidates import Candidate
 from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
 from presswatch.crawler.stories import events as grouping
 from presswatch.crawler.stories.health import judge
-from presswatch.crawler.stories.reactions import Linking
+from presswatch.crawler.stories.reactions import Answer, Linking
 from presswatch.crawler.stories.intent import (
     CopyOf,
     Fill,
@@ -251,9 +253,7 @@ class Ingest:
         self.store.add_signatures(article_id, intent.signed, self.scheme)
         outlets = 1 if copy_of is None else intent.outlets_after
         matches = self._matches(intent.article, outlets)
-        event_id = self.grouping.group(story_id, intent.article, matches)
-        answer = self.linking.link(story_id, event_id, intent.article, matches)
-        event_id = self.store.story_event(story_id) if answer else event_id  # it may leave what it answers
+        event_id, answer = self._group(story_id, intent.article, matches)
         queued, event_updates = self._queue(story_id, article_id, matches)
         self.linking.tell(story_id, answer)
         if copy_of is None:
@@ -262,7 +262,8 @@ class Ingest:
         # One update per alerted channel when the story reaches a configured outlet count.
         milestone = intent.spread_milestone(self.stories.spread_updates)
         updates = self.store.queue_spread(story_id, milestone) if milestone is not None else 0
-        return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates, event_id, event_updates)
+        return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates, event_id, event_updates,
+                            answer and answer.event_id)
 
     def _write_text(self, intent: Fill) -> IngestResult:
         """A fuller or changed text of a stored article: stored, indexed and matched, so a
@@ -278,13 +279,17 @@ class Ingest:
             self.store.move_article(known.id, intent.move_to)
             story_id = intent.move_to
         matches = self._matches(article, intent.outlets)
-        event_id = self.grouping.group(story_id, article, matches)
-        answer = self.linking.link(story_id, event_id, article, matches)
-        event_id = self.store.story_event(story_id) if answer else event_id  # it may leave what it answers
+        event_id, answer = self._group(story_id, article, matches)
         queued, event_updates = self._queue(story_id, known.id, matches)
         self.linking.tell(story_id, answer)
         return IngestResult(intent.outcome, story_id, queued, event_id=event_id, event_updates=event_updates,
                             answers_event=answer and answer.event_id)
+
+    def _group(self, story_id: int, article: NewArticle, matches: list[NewMatch]) -> tuple[int | None, Answer | None]:
+        """The story's event, and the earlier event it answers (linking may take it out of that one)."""
+        event_id = self.grouping.group(story_id, article, matches)
+        answer = self.linking.link(story_id, event_id, article, matches)
+        return (self.store.story_event(story_id) if answer else event_id), answer
 
     def _queue(self, story_id: int, article_id: int, matches: list[NewMatch]) -> tuple[int, int]:
         """The matches stored, with their alerts (per event or per story) or event updates."""
