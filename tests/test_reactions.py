@@ -269,3 +269,21 @@ def test_a_digest_lists_the_reaction_under_the_thread_it_answers(store):
     body = render(rows).body
     assert (f"3) answered by KCNA: {STATE_MEDIA['kcna-rebuttal'].title} (re: {WRITE_UPS['reuters'].title})"
             in body)
+
+
+def test_reacts_to_must_name_another_configured_rule(tmp_path):
+    from presswatch.config import ConfigError, load_config
+
+    path = tmp_path / "presswatch.yaml"
+    path.write_text(yaml.safe_dump({"rules": [
+        {"id": "hrw-report", "query": "HRW"},
+        {"id": "state-media-response", "query": "KCNA", "reacts_to": ["hrw-reports", "state-media-response"]},
+    ], "sources": [{"id": "kcna", "kind": "feed", "url": "https://kcna.example/feed", "tags": ["State-Media"]}]}))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    text = str(raised.value)
+    assert ('rules[1] (state-media-response).reacts_to[0]: "hrw-reports" is not a rule; did you mean '
+            '"hrw-report"?') in text
+    assert ('rules[1] (state-media-response).reacts_to[1]: "state-media-response" is this rule itself; '
+            'a rule reacts to other rules') in text
+    assert "sources[0].tags" not in text  # tags are lowercased, as a rule's are
