@@ -110,6 +110,7 @@ class Replay:
         self.linking = Linking(self.store, loose, self.ingest.linking.source_tags,
                                {r.id: r.reacts_to for r in config.rules})
         self.count = 0
+        self.costs: list[float] = []  # seconds of deciding per matched story of a tagged source
 
     def arrive(self, source: str, language: str, title: str, text: str):
         self.count += 1
@@ -125,7 +126,9 @@ class Replay:
         article = SimpleNamespace(source_id=source, headline=title, text=text)
         vector = from_blob(self.store.story_vector(result.story_id))
         tags = self.linking.source_tags[source]
+        started = time.perf_counter()
         found = self.linking._evidence(result.story_id, vector, tags, result.event_id, article, matches, None)
+        self.costs.append(time.perf_counter() - started)
         if any(e.event_id == result.event_id for e in found):  # it joined another side's event:
             with self.store.transaction():                    # out, as a link would take it
                 self.linking._take_out(result.story_id, result.event_id, vector)
@@ -186,6 +189,9 @@ def statements(folder: Path, corpus: Path) -> tuple[list, int]:
         if evidence:
             cases.append((f"{source}: {title[:60]}", None, evidence))
     TITLES.update({e["id"] + OFFSET: e["title"] for e in replay.store.events(limit=100000)})
+    costs = sorted(replay.costs)
+    print(f"  deciding a link (reads and names, the embedding aside): median {costs[len(costs) // 2] * 1000:.1f} ms, "
+          f"max {costs[-1] * 1000:.1f} ms a story, over {replay.store.event_counts()['events']} events")
     replay.store.close()
     return [(key, expected, [replace(e, event_id=e.event_id + OFFSET) for e in evidence])
             for key, expected, evidence in cases], seen
