@@ -14,10 +14,15 @@ evidence is
 - the cosine of the story's stored embedding to the event's mean vector (its vector sum),
   which reaches across languages.
 
-When the story matched a rule whose `reacts_to` names a rule the event matched, the link
-needs `min_names` names and `min_cosine`; without, `strong_names` and `strong_cosine`. The
-best candidate (most names, then the closest) is linked: bench/reactions_eval.py and
-"Reactions" in bench/README.md give the figures the defaults were chosen by.
+One name at least must be the event's own (a term found in its stories: what it is about;
+the story's terms echoed in the event, "human rights", "report", are said of many things).
+When the story matched a rule whose `reacts_to` names a rule the event matched, the event's
+own names are the terms of the rules answered only (a broad rule's "Pyongyang" is in every
+KCNA dateline), and the link needs `min_names` names and `min_cosine`; without, the terms
+of every rule, `strong_names` and `strong_cosine`. The best candidate (most names, then the
+closest) is linked: bench/reactions_eval.py and "Reactions" in bench/README.md give the
+figures the defaults were chosen by. Names are matched terms, so a Korean answer to an event
+covered in English only shares none unless a rule found a Korean term there too.
 
 Here: the pure deciding (`shared_names`, `common_names`, `choose_answer`) and `Linking`,
 which the writer (`crawler.stories.ingest`) calls inside its transaction after a story is
