@@ -29,7 +29,7 @@ def cross_check(data: Mapping) -> list[Problem]:
     Tolerant of anything malformed: wrong types are left to field validation.
     """
     problems = [*_duplicate_ids(data), *_unknown_channels(data), *_unknown_rule_sources(data),
-                *tag_problems(data)]
+                *tag_problems(data), *_unknown_reacts_to(data)]
     problems += _surge_windows(data)
     for index, source in _entries(data, "sources"):
         problems += source_problems(source, ("sources", index))
@@ -168,6 +168,20 @@ def _surge_windows(data: Mapping) -> list[Problem]:
 
 def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _unknown_reacts_to(data: Mapping) -> Iterator[Problem]:
+    """A rule's reacts_to names other configured rules."""
+    known = [r["id"] for _, r in _entries(data, "rules") if isinstance(r.get("id"), str)]
+    for index, rule in _entries(data, "rules"):
+        names = rule.get("reacts_to")
+        for position, name in enumerate(names if isinstance(names, (list, tuple)) else ()):
+            loc = ("rules", index, "reacts_to", position)
+            if name == rule.get("id"):
+                yield Problem(loc, "{value} is this rule itself; a rule reacts to other rules", name)
+            elif isinstance(name, str) and name not in known:
+                hint = did_you_mean(name, known) or f" (defined: {', '.join(known) or 'none'})"
+                yield Problem(loc, f"{{value}} is not a rule{hint}", name)
 
 
 def _query_sources(query: object) -> list[str]:

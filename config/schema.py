@@ -435,6 +435,34 @@ class RuleSurge(_Section):
         None, description="Unset means surges.min_ratio.")
 
 
+class Reactions(_Section):
+    """How a story from one side (a source's tags, such as state-media) is linked as the
+    reaction to an earlier event from another side that it names (its answer to a report)."""
+
+    enabled: bool = Field(True, description="false links no story as a reaction.")
+    window: StoryWindow = Field(
+        timedelta(days=30), description="How long before a story an event it answers may have been "
+                                        "first seen (at least 1h): rebuttals come days or weeks later.")
+    min_names: Annotated[int, Field(ge=1, le=10)] = Field(
+        1, description="With a rule's reacts_to (the story matched a rule answering a rule the event "
+                       "matched): the names the two share, needed to link; one must be a term the "
+                       "answered rule found in the event's stories (\"Human Rights Watch\"), the others may "
+                       "be the story's own matched terms the event's stories name (\"report\"); names most "
+                       "events of the window carry do not count.")
+    min_cosine: Similarity = Field(
+        0.3, description="... and the story's embedding cosine to the event's mean vector, at least this "
+                         "(another side's answer is written in other words than the coverage it answers).")
+    strong_names: Annotated[int, Field(ge=1, le=10)] = Field(
+        3, description="Without reacts_to: the names shared needed to link, one of them a term any rule "
+                       "found in the event's stories (bench/reactions_eval.py: 2 linked KCNA statements on "
+                       "a UN report, an EU resolution and a US envoy to unrelated news naming Pyongyang).")
+    strong_cosine: Similarity = Field(
+        0.4, description="Without reacts_to: the cosine to the event's mean vector needed to link.")
+    common_share: Similarity = Field(
+        0.5, description="A name carried by at least this share of the window's matched events (once "
+                         "there are 4 or more), such as the country every event is about, is no evidence.")
+
+
 class Log(_Section):
     """What the daemon logs, and how."""
 
@@ -514,6 +542,11 @@ class Source(_Section):
         None, description="Read article pages with the reader of a state-media site (a mirror of "
                           "KCNA or Rodong Sinmun); unset: chosen by the page's host."
     )
+    tags: tuple[Tag, ...] = Field(
+        (), description="The side the source speaks for, as short names such as state-media: a story "
+                        "from a tagged source may be linked as the reaction to an earlier event whose "
+                        "stories come from sources sharing none of its tags (reactions). Not a rule's "
+                        "tags, which route alerts to channel URLs.")
     fallback: Fallback | None = Field(
         None, description="Feeds only: a site or sitemap crawled instead, under the same id, while "
                           "the feed is gone (404/410, not a feed, failing, or empty for far longer "
@@ -660,6 +693,10 @@ class Rule(_Section):
         None, description="Its surge alerts: off (or false) for none, or a mapping overriding "
                           "window, min_stories, min_outlets or min_ratio of surges:; unset means "
                           "surges: as it is.")
+    reacts_to: tuple[Id, ...] = Field(
+        (), description="Ids of the rules whose events this rule's stories answer (a rebuttal rule "
+                        "answering a report's rule): a matched story from a tagged source is linked "
+                        "to such an event on weaker evidence (reactions.min_names) than otherwise.")
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -745,6 +782,7 @@ class Config(_Section):
     retention: Retention = Field(default_factory=Retention, description=Retention.__doc__)
     workers: Workers = Field(default_factory=Workers, description=Workers.__doc__)
     surges: Surges = Field(default_factory=Surges, description=Surges.__doc__)
+    reactions: Reactions = Field(default_factory=Reactions, description=Reactions.__doc__)
     sources: tuple[Source, ...] = Field((), description="The feeds and sites to watch.")
     rules: tuple[Rule, ...] = Field((), description="The keyword rules matched against new stories.")
     channels: tuple[Channel, ...] = Field((), description="Where alerts are sent, besides the console.")

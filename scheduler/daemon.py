@@ -51,7 +51,7 @@ class Daemon:
             raise
         self.store.sync_sources([(s.id, s.kind, redact(s.url), s.name) for s in config.sources])
         self.ingest = Ingest.from_config(self.store, config.rules, config.sources, redact, config.health,
-                                          config.stories, config.events, config.channels)
+                                          config.stories, config.events, config.channels, config.reactions)
         share_pool(config.crawl.extract_processes)  # its processes start at the first article page
         if config.workers.redis:  # remote workers fetch and extract; this process writes
             # imported here: RQ and the remote side cost about 15 ms at start-up and only remote workers need them

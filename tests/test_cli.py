@@ -100,7 +100,10 @@ def test_demo_shows_one_alert_per_event_and_its_updates(run_presswatch, tmp_path
     # (for whichever of the first two came first), then an update for each new outlet.
     [alert] = [t for t in titles if t.startswith("[presswatch] hrw-report: ")]
     assert alert.split(": ", 1)[1] in release
-    assert [t for t in titles if t.startswith("Re: ")] == [f"Re: {alert}"] * 2
+    # The two updates, then KCNA's rebuttal told in the report's thread.
+    assert [t for t in titles if t.startswith("Re: ")] == [f"Re: {alert}"] * 3
+    assert "Answered by KCNA: Press Statement of Spokesperson of Korean Association for Human Rights Studies" in result.stdout
+    assert "In response to: " in result.stdout
     assert "휴먼라이츠워치, 북한 여성 대상 성폭력 실태 보고서 발표" in result.stdout
     assert "«휴먼라이츠워치»" not in result.stdout  # the Korean report came as an update, not an alert
     # KCNA's rebuttal (one story under two menus) and the Rodong Sinmun commentary: their own events.
@@ -109,7 +112,8 @@ def test_demo_shows_one_alert_per_event_and_its_updates(run_presswatch, tmp_path
         "[presswatch] state-media-response: Rodong Sinmun Denounces Anti-DPRK Smear Campaign",
     ]
     assert "«Korean Association for Human Rights Studies»" in result.stdout
-    assert "== done: 11 articles in 10 stories and 8 events; 3 alerts and 2 event updates" in result.stdout
+    assert ("== done: 11 articles in 10 stories and 8 events; 3 alerts, 2 event updates and 1 reaction(s) "
+            "told in the thread they answer") in result.stdout
     with sqlite3.connect(tmp_path / "demo.db") as db:
         events = dict(db.execute("SELECT title, event_id FROM stories WHERE merged_into IS NULL"))
     assert events[release[0]] == events[release[1]] == events["휴먼라이츠워치, 북한 여성 대상 성폭력 실태 보고서 발표"]

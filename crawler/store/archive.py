@@ -30,24 +30,31 @@ class ArchiveQueries:
     SEARCH_WEIGHTS = (5.0, 1.0)
     SNIPPET_WORDS = 24
     # Columns holding JSON arrays, returned decoded by `export`.
-    _JSON_COLUMNS = frozenset({"languages", "rules", "sources", "authors", "done_urls", "terms", "stories"})
+    _JSON_COLUMNS = frozenset({"languages", "rules", "sources", "authors", "done_urls", "terms", "stories",
+                               "answers_events", "answered_by"})
     _EXPORTS = {
         "stories": ("s", "s.first_seen_at", """
             SELECT s.*,
                    (SELECT json_group_array(rule_id) FROM (SELECT DISTINCT rule_id FROM matches m
                     WHERE m.story_id = s.id ORDER BY rule_id)) AS rules,
                    (SELECT json_group_array(source_id) FROM (SELECT DISTINCT source_id FROM articles a
-                    WHERE a.story_id = s.id ORDER BY source_id)) AS sources
+                    WHERE a.story_id = s.id ORDER BY source_id)) AS sources,
+                   (SELECT event_id FROM reactions r WHERE r.story_id = s.id) AS answers_event
             FROM stories s WHERE 1"""),
         "articles": ("a", "a.first_seen_at", """
-            SELECT a.*, s.event_id FROM articles a JOIN stories s ON s.id = a.story_id WHERE 1"""),
+            SELECT a.*, s.event_id, (SELECT event_id FROM reactions r WHERE r.story_id = s.id) AS answers_event
+            FROM articles a JOIN stories s ON s.id = a.story_id WHERE 1"""),
         "events": ("ev", "ev.first_seen_at", """
             SELECT ev.id, ev.title, ev.url, ev.first_story_id, ev.first_seen_at, ev.last_seen_at, ev.story_count,
                    ev.outlet_count, ev.languages, ev.merged_into,
                    (SELECT json_group_array(id) FROM (SELECT id FROM stories x WHERE x.event_id = ev.id
                     AND x.merged_into IS NULL ORDER BY id)) AS stories,
                    (SELECT json_group_array(rule_id) FROM (SELECT DISTINCT rule_id FROM matches m
-                    JOIN stories x ON x.id = m.story_id WHERE x.event_id = ev.id ORDER BY rule_id)) AS rules
+                    JOIN stories x ON x.id = m.story_id WHERE x.event_id = ev.id ORDER BY rule_id)) AS rules,
+                   (SELECT json_group_array(event_id) FROM (SELECT DISTINCT r.event_id FROM reactions r
+                    JOIN stories x ON x.id = r.story_id WHERE x.event_id = ev.id ORDER BY r.event_id)) AS answers_events,
+                   (SELECT json_group_array(story_id) FROM (SELECT story_id FROM reactions r
+                    WHERE r.event_id = ev.id ORDER BY story_id)) AS answered_by
             FROM events ev WHERE 1"""),
         "alerts": ("o", "o.created_at", """
             SELECT o.*, s.title AS story_title, s.url AS story_url, m.terms AS terms, m.snippet AS snippet,

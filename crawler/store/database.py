@@ -36,6 +36,7 @@ from presswatch.crawler.store.coverage import CoverageQueries
 from presswatch.crawler.store.events import EventQueries
 from presswatch.crawler.store.nearindex import NearIndexQueries
 from presswatch.crawler.store.outbox import OutboxQueries
+from presswatch.crawler.store.reactions import ReactionQueries
 from presswatch.crawler.store.surges import SurgeQueries
 
 
@@ -86,7 +87,8 @@ def inspect_database(path: str | Path, integrity: bool = False, timeout: float =
 
 
 @dataclass
-class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries, SurgeQueries, CoverageQueries):
+class Store(ArchiveQueries, NearIndexQueries, OutboxQueries, EventQueries, ReactionQueries, SurgeQueries,
+            CoverageQueries):
     """A connection to the presswatch database, migrated on open."""
 
     path: str

@@ -75,7 +75,22 @@ class OutboxQueries:
         row["snippet"] = row["snippet"] or ""
         row["outlet"] = row["outlet"] or ""
         _surge_facts(row)
+        row.update(self._reaction_fields(row))
         return OutboxRow(**row)
+
+    def _reaction_fields(self, row: dict) -> dict:
+        """An alert of a story linked as a reaction: the event it answers; a reaction row:
+        that too, and the title of the answered thread it goes under."""
+        if row["kind"] not in ("alert", "reaction"):
+            return {}
+        answered = self.answered(row["story_id"])
+        if answered is None:
+            return {}
+        fields = {"answers_event": answered["id"], "answers_title": answered["title"],
+                  "answers_first_seen": answered["first_seen_at"], "answers_outlets": answered["outlet_count"]}
+        if row["kind"] == "reaction":
+            fields["thread_title"] = self.thread_title(row["event_id"], row["rule_id"], row["channel_id"])
+        return fields
 
     def _outbox_by_ids(self, ids: list[int]) -> list[OutboxRow]:
         marks = ",".join("?" * len(ids))
@@ -103,13 +118,17 @@ class OutboxQueries:
             # A spread update waits while the story's alert to that channel is on its way
             # (pending or being sent): "now 5 outlets" must not arrive before the alert it
             # follows up. Once the alert is settled (sent, uncertain or dead), it goes.
-            # Likewise an event update waits for its event's alert on that rule and channel.
+            # Likewise an event update, or a reaction told in the answered event's thread,
+            # waits for its event's alert on that rule and channel.
             ids = [r["id"] for r in self.db.query(
                 """SELECT id FROM outbox o WHERE state='pending' AND next_attempt_at <= ?
                    AND NOT (kind = 'spread' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
                             AND a.story_id = o.story_id AND a.channel_id = o.channel_id
                             AND a.state IN ('pending', 'sending')))
                    AND NOT (kind = 'update' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
+                            AND a.event_id = o.event_id AND a.rule_id = o.rule_id
+                            AND a.channel_id = o.channel_id AND a.state IN ('pending', 'sending')))
+                   AND NOT (kind = 'reaction' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
                             AND a.event_id = o.event_id AND a.rule_id = o.rule_id
                             AND a.channel_id = o.channel_id AND a.state IN ('pending', 'sending')))
                    AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.channel_id = o.channel_id AND b.id < o.id

@@ -188,6 +188,11 @@ class OutboxRow:
     entries: tuple[dict, ...] = ()  # event updates: the stories reported (headline, url, outlet, language)
     surge_id: int | None = None  # surge alerts: the surge told
     surge: SurgeFacts | None = None  # surge alerts: the figures it was told with
+    # Reactions: what the story answers (its alert, and the answered thread's reaction row)
+    answers_event: int | None = None
+    answers_title: str = ""
+    answers_first_seen: str = ""
+    answers_outlets: int = 0
 
     def url_result(self, key: str) -> UrlResult | None:
         return next((result for result in self.url_results if result.key == key), None)

@@ -15,7 +15,9 @@ Above stories, events: a story a rule matches (any story, with `events.scope: al
 embedded once and joins the event of the same happening if `crawler.stories.events`
 finds one among its nearest stories of the window; a rule alerting per event (the
 default) alerts once per (event, rule, channel), and the event's later matching stories
-go out as event updates.
+go out as event updates. A matched story of a tagged source may then be linked as the
+reaction to an earlier event of another side (`crawler.stories.reactions`): its alert says
+so, and the answered event's thread gets a reply.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from presswatch.config.redact import Redactor
-from presswatch.config.schema import CONSOLE, Events, Health, Stories
+from presswatch.config.schema import CONSOLE, Events, Health, Reactions, Stories
 from presswatch.crawler.parse.canonical import canonical_url, is_plausible_canonical, site_of
 from presswatch.crawler.rules.match import RuleMatcher
 from presswatch.crawler.store.database import Store
@@ -45,6 +47,7 @@ from presswatch.crawler.stories.candidates import Candidate
 from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
 from presswatch.crawler.stories import events as grouping
 from presswatch.crawler.stories.health import judge
+from presswatch.crawler.stories.reactions import Answer, Linking
 from presswatch.crawler.stories.intent import (
     CopyOf,
     Fill,
@@ -80,6 +83,7 @@ class IngestResult:
     updates_queued: int = 0  # spread updates
     event_id: int | None = None  # the event its story is in
     event_updates: int = 0  # event updates queued (a later story of an event that alerted)
+    answers_event: int | None = None  # the earlier event its story was linked to as a reaction
 
 
 def content_hash(text: str) -> str | None:
@@ -98,7 +102,8 @@ class Ingest:
                  redact: Redactor | None = None, health: Health | None = None,
                  stories: Stories | None = None, events: Events | None = None,
                  rule_alert: dict[str, str] | None = None,
-                 rule_updates: dict[tuple[str, str], tuple[int, timedelta | None]] | None = None):
+                 rule_updates: dict[tuple[str, str], tuple[int, timedelta | None]] | None = None,
+                 reactions: Reactions | None = None, reacts_to: dict[str, tuple[str, ...]] | None = None):
         self.store = store
         self.matcher = matcher
         self.rule_channels = rule_channels
@@ -114,12 +119,14 @@ class Ingest:
         self.grouping = grouping.Grouping(store, events or Events())
         self.rule_alert = rule_alert or {}  # rule -> "event" or "story" (unlisted: story)
         self.rule_updates = rule_updates or {}  # (rule, channel) -> (new outlets an update waits for, interval)
+        tags = {source_id: frozenset(getattr(s, "tags", ())) for source_id, s in self.sources.items()}
+        self.linking = Linking(store, reactions or Reactions(), tags, reacts_to or {})
 
     @classmethod
     def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
                     redact: Redactor | None = None, health: Health | None = None,
                     stories: Stories | None = None, events: Events | None = None,
-                    channels_config: Iterable = ()) -> Ingest:
+                    channels_config: Iterable = (), reactions: Reactions | None = None) -> Ingest:
         """An Ingest for the config's enabled rules; their alerts go to the console when they name no channel.
 
         A rule's event updates keep its pace (`event_updates`, `event_updates_every`) unless a
@@ -129,8 +136,9 @@ class Ingest:
         channels = {r.id: tuple(r.channels) or (CONSOLE_CHANNEL,) for r in rules}
         alert = {r.id: getattr(r, "alert", "event") for r in rules}
         updates = update_paces(rules, channels, {c.id: c for c in channels_config})
+        reacts_to = {r.id: tuple(getattr(r, "reacts_to", ())) for r in rules}
         return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health, stories,
-                   events, alert, updates)
+                   events, alert, updates, reactions, reacts_to)
 
     def record_run(self, run: SourceRun, at: datetime | None = None) -> HealthChange:
         """Save a source's run with its health; a change of health is queued as an alert."""
@@ -245,14 +253,17 @@ class Ingest:
         self.store.add_signatures(article_id, intent.signed, self.scheme)
         outlets = 1 if copy_of is None else intent.outlets_after
         matches = self._matches(intent.article, outlets)
-        event_id = self.grouping.group(story_id, intent.article, matches)
+        event_id, answer = self._group(story_id, intent.article, matches)
         queued, event_updates = self._queue(story_id, article_id, matches)
+        self.linking.tell(story_id, answer)
         if copy_of is None:
-            return IngestResult(Outcome.NEW, story_id, queued, event_id=event_id, event_updates=event_updates)
+            return IngestResult(Outcome.NEW, story_id, queued, event_id=event_id, event_updates=event_updates,
+                                answers_event=answer and answer.event_id)
         # One update per alerted channel when the story reaches a configured outlet count.
         milestone = intent.spread_milestone(self.stories.spread_updates)
         updates = self.store.queue_spread(story_id, milestone) if milestone is not None else 0
-        return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates, event_id, event_updates)
+        return IngestResult(Outcome.COPY, story_id, queued, intent.similarity, updates, event_id, event_updates,
+                            answer and answer.event_id)
 
     def _write_text(self, intent: Fill) -> IngestResult:
         """A fuller or changed text of a stored article: stored, indexed and matched, so a
@@ -268,9 +279,17 @@ class Ingest:
             self.store.move_article(known.id, intent.move_to)
             story_id = intent.move_to
         matches = self._matches(article, intent.outlets)
-        event_id = self.grouping.group(story_id, article, matches)
+        event_id, answer = self._group(story_id, article, matches)
         queued, event_updates = self._queue(story_id, known.id, matches)
-        return IngestResult(intent.outcome, story_id, queued, event_id=event_id, event_updates=event_updates)
+        self.linking.tell(story_id, answer)
+        return IngestResult(intent.outcome, story_id, queued, event_id=event_id, event_updates=event_updates,
+                            answers_event=answer and answer.event_id)
+
+    def _group(self, story_id: int, article: NewArticle, matches: list[NewMatch]) -> tuple[int | None, Answer | None]:
+        """The story's event, and the earlier event it answers (linking may take it out of that one)."""
+        event_id = self.grouping.group(story_id, article, matches)
+        answer = self.linking.link(story_id, event_id, article, matches)
+        return (self.store.story_event(story_id) if answer else event_id), answer
 
     def _queue(self, story_id: int, article_id: int, matches: list[NewMatch]) -> tuple[int, int]:
         """The matches stored, with their alerts (per event or per story) or event updates."""

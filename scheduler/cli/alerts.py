@@ -156,7 +156,8 @@ def _keep_apprise_reasons() -> None:
 def alert_lines(row) -> list[str]:
     """One alert as `presswatch alerts` shows it: a head line, its title, its URLs, its error."""
     what = {"spread": f"update at {row.milestone} outlets",
-            "update": f"event {row.event_id} update {row.milestone}"}.get(row.kind, row.kind)
+            "update": f"event {row.event_id} update {row.milestone}",
+            "reaction": f"answers event {row.event_id}"}.get(row.kind, row.kind)
     lines = [(f"#{row.id:<6} {row.state:<9} {what:<8} {row.rule_id} -> {row.channel_id}  "
              f"tries {row.tries}  {_when(row)}")]
     if row.title:

@@ -82,6 +82,8 @@ def render(rows: Sequence[OutboxRow], style: Style = Style()) -> Message:
         return update_message(row, style)
     if row.kind == "surge":
         return surge_message(row, style)
+    if row.kind == "reaction":
+        return reaction_message(row, style)
     plain = notice_title(row)
     lines = health_lines(row) if row.kind == "health" else spread_lines(row)
     return Message(plain, escape(plain, style.format), render_lines(lines, style.format), style.format)
@@ -136,6 +138,7 @@ def alert_lines(row: OutboxRow, fmt: str) -> list[Line]:
         (Text(" · ".join(p for p in (one_line(row.outlet), story_date(row)) if p)),),
         (Link(row.url),),
     ]
+    lines += response_lines(row)
     if row.snippet:
         lines += [(), (Raw(snippet_text(row, fmt)),)]
     terms = ", ".join(one_line(t) for t in row.terms)
@@ -186,6 +189,40 @@ def update_lines(row: OutboxRow) -> list[Line]:
         lines += [(), (Strong(one_line(entry["title"])),), (Text(meta),), (Link(entry["url"]),)]
     lines += [(), (Text(f"Rule: {row.rule_id}. Every story of the event: presswatch event {row.event_id}"),)]
     return lines
+
+
+# --- reactions ---------------------------------------------------------------------------------
+
+
+def response_lines(row: OutboxRow) -> list[Line]:
+    """What a story linked as a reaction answers: "In response to: <event title>, first seen
+    <date>, <n> outlets"; nothing for other stories."""
+    if row.answers_event is None:
+        return []
+    outlets = f"{row.answers_outlets} outlet{'' if row.answers_outlets == 1 else 's'}"
+    return [(Text(f"In response to: {one_line(row.answers_title)}, first seen "
+                  f"{row.answers_first_seen[:10]}, {outlets}"),)]
+
+
+def reaction_message(row: OutboxRow, style: Style) -> Message:
+    """A reaction told in the thread of the event it answers: titled "Re: " and that
+    thread's alert title, so it lands under the alert, like an event update."""
+    thread = row.thread_title or row.answers_title or row.title
+    first = alert_message(replace(row, kind="alert", title=thread, answers_event=None), style)
+    title = one_line(f"Re: {first.title}")
+    return Message(title, escape(title, style.format), render_lines(reaction_lines(row), style.format),
+                   style.format)
+
+
+def reaction_lines(row: OutboxRow) -> list[Line]:
+    """Who answered, with what headline and link; where to see both events."""
+    return [
+        (Strong(one_line(row.thread_title or row.answers_title)),),
+        (Text(f"Answered by {one_line(row.outlet)}: {one_line(row.title)} "), Link(row.url)),
+        (Text(" · ".join(p for p in (story_date(row),) if p)),),
+        (),
+        (Text(f"Rule: {row.rule_id}. The event and its reactions: presswatch event {row.event_id}"),),
+    ]
 
 
 # --- health notices and spread updates --------------------------------------------------------
@@ -255,6 +292,8 @@ def digest_entry(number: int, row: OutboxRow) -> list[Line]:
         headline = f"update {row.milestone} ({len(row.entries)} more): {one_line(row.thread_title or headline)}"
     elif row.kind == "surge":
         return surge_entry(number, row)
+    elif row.kind == "reaction":
+        headline = f"answered by {one_line(row.outlet)}: {headline} (re: {one_line(row.thread_title)})"
     meta = " · ".join(p for p in (one_line(row.outlet), story_date(row), f"rule {row.rule_id}") if p)
     terms = ", ".join(one_line(t) for t in row.terms)
     return [

@@ -172,8 +172,9 @@ def run_demo(keep: Path | None = None) -> int:
                         return
                 counts = daemon.store.counts()
                 print(f"== done: {counts['articles']} articles in {counts['stories']} stories and "
-                      f"{counts['events']} events; {counts.get('outbox alert', 0)} alerts and "
-                      f"{counts.get('outbox update', 0)} event updates", flush=True)
+                      f"{counts['events']} events; {counts.get('outbox alert', 0)} alerts, "
+                      f"{counts.get('outbox update', 0)} event updates and "
+                      f"{counts.get('outbox reaction', 0)} reaction(s) told in the thread they answer", flush=True)
 
             return run(config, redact, print_alert=print_alert, body=passes)
     finally:
