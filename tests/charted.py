@@ -1,9 +1,8 @@
 """A day of coverage written at known times, for the chart tests (test_coverage, test_serve).
 
-The stories, their copies, the event, the matches and the alerts are written through the
-store's own methods with their times given (ingest stamps the present); the surge and the
-reaction rows are inserted with plain SQL, as no product path writes them on this branch
-yet (switch to the surge and reaction writers once they are merged). The headlines follow
+The stories, their copies, the event, the matches, the alerts, the surge and the reaction
+are written through the store's own methods with their times given (ingest and the surge
+judging stamp the present). The headlines follow
 the November 2018 coverage in tests/events_coverage.py.
 """
 
@@ -13,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from presswatch.crawler.store.database import Store
-from presswatch.crawler.store.records import NewArticle, NewMatch, now_iso
+from presswatch.crawler.store.records import NewArticle, NewMatch
+from presswatch.crawler.store.surges import SurgeFigures
 
 T0 = datetime(2018, 11, 1, 9, 5, tzinfo=UTC)  # Human Rights Watch's report is out
 RULE = "hrw-report"
@@ -77,13 +77,11 @@ def write_coverage(store: Store) -> Written:
         reply_event = store.story_event(reply)
         store.add_event_matches(reply, article_id, [NewMatch(REPLY_RULE, ("human rights",), title, (CHANNEL,))],
                                 PER, {}, at=at)
-        # No product path writes these rows yet (see the module's docstring).
-        store.db.execute(
-            """INSERT INTO surges (rule_id, started_at, calmed_at, window_seconds, stories, outlets, total,
-               usual, expected, p_value, event_id) VALUES (?, ?, ?, 21600, 3, 4, 40, 0.4, 0.4, 1e-6, ?)""",
-            (RULE, now_iso(T0 + timedelta(minutes=50)), now_iso(T0 + timedelta(hours=9)), event))
-        store.db.execute("INSERT INTO reactions (story_id, event_id, rule_id, linked_at) VALUES (?, ?, ?, ?)",
-                         (reply, event, REPLY_RULE, now_iso(at + timedelta(minutes=3))))
+        figures = SurgeFigures(RULE, timedelta(hours=6), stories=3, outlets=4, total=40, usual=0.4, expected=0.4,
+                               p_value=1e-6)
+        surge = store.record_surge(figures, event, (), at=T0 + timedelta(minutes=50))
+        store.calm_surge(surge, at=T0 + timedelta(hours=9))
+        store.add_reaction(reply, event, REPLY_RULE, ["Human Rights Watch"], 1.0, at=at + timedelta(minutes=3))
     return Written(event, reply_event, stories, reply)
 
 
