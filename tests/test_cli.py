@@ -112,8 +112,8 @@ def test_demo_shows_one_alert_per_event_and_its_updates(run_presswatch, tmp_path
         "[presswatch] state-media-response: Rodong Sinmun Denounces Anti-DPRK Smear Campaign",
     ]
     assert "«Korean Association for Human Rights Studies»" in result.stdout
-    assert ("== done: 11 articles in 10 stories and 8 events; 3 alerts, 2 event updates and 1 reaction(s) "
-            "told in the thread they answer") in result.stdout
+    assert ("== done: 11 articles in 10 stories and 8 events; 3 alerts, 2 event updates and 1 reaction "
+            "in the threads they answer") in result.stdout
     with sqlite3.connect(tmp_path / "demo.db") as db:
         events = dict(db.execute("SELECT title, event_id FROM stories WHERE merged_into IS NULL"))
     assert events[release[0]] == events[release[1]] == events["휴먼라이츠워치, 북한 여성 대상 성폭력 실태 보고서 발표"]

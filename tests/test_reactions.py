@@ -108,8 +108,9 @@ def test_the_rebuttal_names_the_reports_event_and_the_thread_gets_one_update(sto
     by_title = {m["title"]: m["message"] for m in sink.messages[2:]}
     assert list(by_title)[0].startswith("[presswatch] state-media-response: ")  # its own alert first
     rebuttal_alert = by_title[f"[presswatch] state-media-response: {STATE_MEDIA['kcna-rebuttal'].title}"]
-    first_seen = store.event(hrw)["first_seen_at"][:10]
-    assert f"In response to: {WRITE_UPS['reuters'].title}, first seen {first_seen}, 3 outlets" in rebuttal_alert
+    # First seen: the outlets' date of the report (T0), earlier than when it was stored.
+    assert store.event(hrw)["first_seen_at"][:10] > T0.date().isoformat()
+    assert f"In response to: {WRITE_UPS['reuters'].title}, first seen 2018-11-01, 3 outlets" in rebuttal_alert
     thread = by_title[f"Re: {alert_title}"]
     assert (f"Answered by KCNA: {STATE_MEDIA['kcna-rebuttal'].title} {STATE_MEDIA['kcna-rebuttal'].url}"
             in thread)

@@ -119,12 +119,17 @@ class ReactionQueries:
     # Reads of messages, `event ID` and exports -------------------------------------------
 
     def answered(self, story_id: int | None) -> dict | None:
-        """What a story answers: the event's id, title, first seen and outlet count; None when not linked."""
+        """What a story answers: the event's id, title, first seen and outlet count; None when not linked.
+
+        First seen is the earliest of when presswatch stored the event and the dates its
+        stories' outlets give: a daemon started after a report came out still says when it did."""
         if story_id is None:
             return None
         return self._one(
-            """SELECT e.id, e.title, e.url, e.first_seen_at, e.outlet_count, r.rule_id, r.evidence, r.score,
-                      r.linked_by
+            """SELECT e.id, e.title, e.url, e.outlet_count, r.rule_id, r.evidence, r.score, r.linked_by,
+                      min(e.first_seen_at, COALESCE((SELECT min(a.published_at) FROM stories s
+                          JOIN articles a ON a.id = s.first_article_id
+                          WHERE s.event_id = e.id AND a.published_at IS NOT NULL), e.first_seen_at)) AS first_seen_at
                FROM reactions r JOIN events e ON e.id = r.event_id WHERE r.story_id = ?""", (story_id,))
 
     def thread_title(self, event_id: int, rule_id: str, channel_id: str) -> str:

@@ -171,10 +171,11 @@ def run_demo(keep: Path | None = None) -> int:
                     if daemon.stopping:
                         return
                 counts = daemon.store.counts()
+                reactions = counts.get("outbox reaction", 0)
                 print(f"== done: {counts['articles']} articles in {counts['stories']} stories and "
                       f"{counts['events']} events; {counts.get('outbox alert', 0)} alerts, "
-                      f"{counts.get('outbox update', 0)} event updates and "
-                      f"{counts.get('outbox reaction', 0)} reaction(s) told in the thread they answer", flush=True)
+                      f"{counts.get('outbox update', 0)} event updates and {reactions} "
+                      f"{'reaction' if reactions == 1 else 'reactions'} in the threads they answer", flush=True)
 
             return run(config, redact, print_alert=print_alert, body=passes)
     finally:
