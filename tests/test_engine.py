@@ -222,3 +222,51 @@ def test_a_run_stopped_mid_crawl_is_not_recorded_so_its_unread_entries_come_next
     feed_request = next(headers for path, headers in web.requests[before:] if path == "/flood.xml")
     assert "If-None-Match" not in feed_request
     assert stored() == 6
+
+
+# Runs in a process of its own: one cycle of every source in the daemon, counting the
+# commits of the store's connection while it runs.
+COMMITS = textwrap.dedent("""
+    import json, sys
+    from presswatch.config import load_config
+    from presswatch.scheduler.daemon import run
+
+    commits = []
+
+    async def one_cycle(daemon):
+        daemon.store.db.conn.set_trace_callback(
+            lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+        await daemon.crawls.crawl_all(daemon.sources)
+        daemon.store.db.conn.set_trace_callback(None)
+
+    code = run(load_config(sys.argv[1], {}), lambda text: text, body=one_cycle)
+    print(json.dumps({"code": code, "commits": len(commits)}))
+""")
+
+
+def test_runs_that_end_together_are_recorded_in_one_commit_with_their_entries(web, write_config, tmp_path):
+    """A run's end waits for the batch's next commit (at most half a second, or until every
+    crawl slot holds a run that ended): 16 feeds, 4 at a time, take far fewer commits than
+    one each, and every run is recorded with all its entries."""
+    from conftest import rss_feed
+
+    sources = []
+    for n in range(16):
+        items = [{"title": f"Feed {n} item {i}", "link": f"http://127.0.0.1/{n}/{i}",
+                  "description": f"Item {i} of feed {n}, about the harvest in province {n}."} for i in range(3)]
+        url = web.add(f"/{n}.xml", rss_feed(items), content_type="application/rss+xml", etag=f'"{n}"')
+        sources.append({"id": f"feed{n}", "kind": "feed", "url": url})
+    config = write_config({"crawl": {"max_parallel_sources": 4}, "sources": sources})
+
+    result = subprocess.run([sys.executable, "-c", COMMITS, str(config)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["code"] == 0
+    # One commit a run (or two: its last entries, then its record) before; about one for
+    # every four runs now, more only when a busy machine spreads their ends apart.
+    assert outcome["commits"] <= 8, outcome
+    with sqlite3.connect(tmp_path / "presswatch.db") as db:
+        runs = db.execute("SELECT count(*) FROM sources WHERE runs = 1 AND failures = 0 AND etag IS NOT NULL")
+        assert runs.fetchone()[0] == 16
+        assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == 48

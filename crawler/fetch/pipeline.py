@@ -60,7 +60,7 @@ class IngestPipeline:
     async def close_spider(self):
         self._stop_timer()
         await self.run.settle()
-        self.run.finish(getattr(self.crawler.spider, "items_seen", 0))
+        await self.run.finish_with_batch(getattr(self.crawler.spider, "items_seen", 0))
 
     async def abandon_spider(self):
         """The crawl was stopped before it ended: what was read is stored, the run not recorded."""

@@ -25,7 +25,7 @@ from scrapy.settings import Settings
 from presswatch.crawler import metrics
 from presswatch.crawler.fetch.downloadermiddlewares.address import source_hosts
 from presswatch.crawler.fetch.engine import CrawlEngine, engine_settings
-from presswatch.crawler.fetch.pipeline import IngestPipeline
+from presswatch.crawler.fetch.pipeline import FLUSH_AFTER, IngestPipeline
 from presswatch.crawler.fetch.spiders.feed import FeedSpider
 from presswatch.crawler.fetch.spiders.site import SiteSpider
 from presswatch.crawler.fetch.spiders.sitemap import SitemapSpider
@@ -188,7 +188,9 @@ class Crawls:
         self.config = config
         self.ingest = ingest
         self.held: dict[str, SourceRun] = {}  # a feed's first try, until the fallback is decided
-        self.batch = WriteBatch(ingest.store)  # the runs' candidates commit together
+        # The runs' candidates commit together, and a run that ends is recorded in the next
+        # commit, at most FLUSH_AFTER later (at once when every slot holds a run that ended).
+        self.batch = WriteBatch(ingest.store, wait=FLUSH_AFTER, endings=self.parallel_sources())
         self.engine = self.make_engine()
         # At most this many sources crawl at once; the others wait their turn. Thousands of
         # sources falling due together would otherwise open thousands of connections (and
