@@ -227,27 +227,36 @@ def test_a_run_stopped_mid_crawl_is_not_recorded_so_its_unread_entries_come_next
 # Runs in a process of its own: one cycle of every source in the daemon, counting the
 # commits of the store's connection while it runs.
 COMMITS = textwrap.dedent("""
-    import json, sys
+    import json, sqlite3, sys
+    from pathlib import Path
     from presswatch.config import load_config
     from presswatch.scheduler.daemon import run
 
-    commits = []
+    commits, in_file = [], []
 
     async def one_cycle(daemon):
         daemon.store.db.conn.set_trace_callback(
             lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
         await daemon.crawls.crawl_all(daemon.sources)
         daemon.store.db.conn.set_trace_callback(None)
+        # The database file alone, without its WAL (immutable: SQLite reads no WAL).
+        main = sqlite3.connect(f"{Path(daemon.store.path).resolve().as_uri()}?immutable=1", uri=True)
+        try:
+            in_file.append(main.execute("SELECT count(*) FROM articles").fetchone()[0])
+        except sqlite3.OperationalError as exc:  # no such table: the schema too is in the WAL
+            in_file.append(str(exc))
+        main.close()
 
     code = run(load_config(sys.argv[1], {}), lambda text: text, body=one_cycle)
-    print(json.dumps({"code": code, "commits": len(commits)}))
+    print(json.dumps({"code": code, "commits": len(commits), "in_file": in_file}))
 """)
 
 
-def test_runs_that_end_together_are_recorded_in_one_commit_with_their_entries(web, write_config, tmp_path):
+def test_runs_that_end_together_are_recorded_in_one_commit_and_the_cycle_checkpointed(web, write_config, tmp_path):
     """A run's end waits for the batch's next commit (at most half a second, or until every
     crawl slot holds a run that ended): 16 feeds, 4 at a time, take far fewer commits than
-    one each, and every run is recorded with all its entries."""
+    one each, and every run is recorded with all its entries; the cycle's end copies the
+    WAL into the database."""
     from conftest import rss_feed
 
     sources = []
@@ -266,6 +275,9 @@ def test_runs_that_end_together_are_recorded_in_one_commit_with_their_entries(we
     # One commit a run (or two: its last entries, then its record) before; about one for
     # every four runs now, more only when a busy machine spreads their ends apart.
     assert outcome["commits"] <= 8, outcome
+    # Copied from the WAL into the database file once the cycle ended, not left waiting
+    # for the WAL to fill up.
+    assert outcome["in_file"] == [48], outcome
     with sqlite3.connect(tmp_path / "presswatch.db") as db:
         runs = db.execute("SELECT count(*) FROM sources WHERE runs = 1 AND failures = 0 AND etag IS NOT NULL")
         assert runs.fetchone()[0] == 16

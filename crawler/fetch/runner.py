@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from scrapy.settings import Settings
+from scrapy.settings import Settings, default_settings
 
 from presswatch.crawler import metrics
 from presswatch.crawler.fetch.downloadermiddlewares.address import source_hosts
@@ -29,6 +29,7 @@ from presswatch.crawler.fetch.pipeline import FLUSH_AFTER, IngestPipeline
 from presswatch.crawler.fetch.spiders.feed import FeedSpider
 from presswatch.crawler.fetch.spiders.site import SiteSpider
 from presswatch.crawler.fetch.spiders.sitemap import SitemapSpider
+from presswatch.crawler.errors import StoreError
 from presswatch.crawler.items import EntryItem, PageItem
 from presswatch.crawler.store.records import SourceRun
 from presswatch.crawler.stories.health import feed_back, feed_gone
@@ -45,6 +46,8 @@ REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 AUTOTHROTTLE_MAX_DELAY = 60.0        # AutoThrottle's longest pause
 RETRY_BACKOFF = 1.0                  # first wait before a retry, doubled each time
 RETRY_MAX_BACKOFF = 60.0             # the longest wait before a retry
+# Scrapy's extensions a daemon must not run (they listen on ports: see scrapy_settings).
+UNUSED_EXTENSIONS = ("scrapy.extensions.telnet.TelnetConsole", "scrapy.extensions.remote_control.RemoteControl")
 
 _MW = "presswatch.crawler.fetch.downloadermiddlewares"
 _SCRAPY_MW = "scrapy.downloadermiddlewares"
@@ -134,6 +137,11 @@ def scrapy_settings(config, pipeline: type | None) -> Settings:
         # A daemon opens no ports but its own: no telnet console, no remote control.
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
+        # Out of the list too, so their modules are not imported only to find them off (the
+        # remote control's imports aiohttp: about 0.1 s of CPU at every start). Not through
+        # EXTENSIONS: Scrapy imports every key named there, None or not, to compare them.
+        "EXTENSIONS_BASE": {name: order for name, order in default_settings.EXTENSIONS_BASE.items()
+                            if name not in UNUSED_EXTENSIONS},
         "LOG_ENABLED": False,
         "ITEM_PIPELINES": {pipeline: 100} if pipeline is not None else {},
     })
@@ -188,8 +196,9 @@ class Crawls:
         self.config = config
         self.ingest = ingest
         self.held: dict[str, SourceRun] = {}  # a feed's first try, until the fallback is decided
-        # The runs' candidates commit together, and a run that ends is recorded in the next
-        # commit, at most FLUSH_AFTER later (at once when every slot holds a run that ended).
+        # The runs' candidates commit together, at most FLUSH_AFTER after the first waiting;
+        # a run that ends is recorded in the next commit (at once when every slot holds a
+        # run that ended: none is left to add to it).
         self.batch = WriteBatch(ingest.store, wait=FLUSH_AFTER, endings=self.parallel_sources())
         self.engine = self.make_engine()
         # At most this many sources crawl at once; the others wait their turn. Thousands of
@@ -306,6 +315,11 @@ class Crawls:
         for source, result in zip(sources, results):
             if isinstance(result, Exception):
                 self.record_crash(source, result)
+        # The cycle's pages are copied from the WAL into the database once, now.
+        try:
+            self.ingest.store.checkpoint()
+        except StoreError as exc:  # copied at the next checkpoint instead
+            log.warning("the cycle's writes stay in the WAL for now: %s", exc)
 
     async def _crawl_counted(self, source, progress) -> None:
         before = self.ingest.store.source_state(source.id)

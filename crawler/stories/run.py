@@ -40,10 +40,11 @@ class WriteBatch:
     instead of ten times. Each run's candidates stay in its order, each in its own savepoint;
     which run's come first does not matter.
 
-    With a `wait` (a crawl process's batch), a run that ends is recorded in the batch's next
-    commit, with its last entries (`SourceIngest.finish_with_batch`), at most `wait` seconds
-    later: a run's end no longer commits the batch on its own. Entries and their run's
-    record are one transaction, so a crash loses both or neither.
+    With a `wait` (a crawl process's batch), what waits is committed at most `wait` seconds
+    after the first of it, and a run that ends is recorded in the batch's next commit, with
+    its last entries (`SourceIngest.finish_with_batch`): a run's end does not commit the
+    batch on its own. Entries and their run's record are one transaction, so a crash loses
+    both or neither.
     """
 
     def __init__(self, store, limit: int = SHARED_BATCH, wait: float | None = None, endings: int = 16):
@@ -64,14 +65,27 @@ class WriteBatch:
         self.size += 1
         if self.size >= self.limit:
             self.commit()
+        else:
+            self._commit_later()
 
     def end(self, ending: Ending) -> None:
         """Record a run in the next commit, at most `wait` seconds from now."""
         self.ending.append(ending)
         if len(self.ending) >= self.endings:
             self.commit()
-        elif self.timer is None:
-            self.timer = asyncio.get_running_loop().call_later(self.wait, self.commit)
+        else:
+            self._commit_later()
+
+    def _commit_later(self) -> None:
+        """One timer for the batch: what waits is committed at most `wait` after the first
+        of it (a timer per run would commit as often as runs start)."""
+        if self.wait is None or self.timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # stored from outside a loop: committed by an explicit flush
+            return
+        self.timer = loop.call_later(self.wait, self.commit)
 
     def commit(self) -> None:
         """Ingest every run's waiting candidates and record the runs that ended, in one
@@ -307,10 +321,10 @@ class SourceIngest:
         once, not once an entry. The batch (this run's candidates, and those of the runs it
         shares its batch with: `WriteBatch`) is ingested whole and in order, without
         returning to the event loop, so nothing else touches the store in between; it is
-        flushed when full, FLUSH_AFTER after a run's first candidate (a local crawl), before
-        a remote record is acknowledged, and when a run finishes. Until then candidates are
-        in memory only: a crash loses them, and their run (not recorded, its ETag not kept)
-        fetches them again.
+        flushed when full, `wait` after the first candidate waiting (a local crawl's batch),
+        before a remote record is acknowledged, and when a run finishes (a local crawl's
+        run: in the batch's next commit). Until then candidates are in memory only: a crash
+        loses them, and their run (not recorded, its ETag not kept) fetches them again.
         """
         self.batch.commit()
 
