@@ -253,10 +253,10 @@ COMMITS = textwrap.dedent("""
 
 
 def test_runs_that_end_together_are_recorded_in_one_commit_and_the_cycle_checkpointed(web, write_config, tmp_path):
-    """A run's end waits for the batch's next commit (at most half a second, or until every
-    crawl slot holds a run that ended): 16 feeds, 4 at a time, take far fewer commits than
-    one each, and every run is recorded with all its entries; the cycle's end copies the
-    WAL into the database."""
+    """A run's end waits for the batch's next commit (at most half a second, or until as
+    many runs wait as crawl at once), its slot already free for the next source: 16 feeds,
+    4 at a time, take far fewer commits than one each, and every run is recorded with all
+    its entries; the cycle's end copies the WAL into the database."""
     from conftest import rss_feed
 
     sources = []

@@ -189,6 +189,20 @@ def source_overrides(source) -> dict:
             "delay": None if delay is None else delay.total_seconds()}
 
 
+class Slot:
+    """One of `Crawls.slots`, taken by a source's crawl; freed once, at the crawl's end or
+    (`free`, by its run) when the run has ended and only waits to be recorded."""
+
+    def __init__(self, slots: asyncio.Semaphore):
+        self.slots = slots
+        self.held = True
+
+    def free(self) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+
 class Crawls:
     """Starts crawls of sources on the running loop and can stop them all."""
 
@@ -197,14 +211,18 @@ class Crawls:
         self.ingest = ingest
         self.held: dict[str, SourceRun] = {}  # a feed's first try, until the fallback is decided
         # The runs' candidates commit together, at most FLUSH_AFTER after the first waiting;
-        # a run that ends is recorded in the next commit (at once when every slot holds a
-        # run that ended: none is left to add to it).
-        self.batch = WriteBatch(ingest.store, wait=FLUSH_AFTER, endings=self.parallel_sources())
+        # a run that ends is recorded in the next commit (at once when as many wait as
+        # sources crawl at once, or when no other crawl is under way).
+        self.crawling = 0  # crawls under way (`crawl`), waiting for a slot or not
+        self.batch = WriteBatch(ingest.store, wait=FLUSH_AFTER, endings=self.parallel_sources(),
+                                running=lambda: self.crawling)
         self.engine = self.make_engine()
         # At most this many sources crawl at once; the others wait their turn. Thousands of
         # sources falling due together would otherwise open thousands of connections (and
-        # files) and hold every run in memory at once.
+        # files) and hold every run in memory at once. A run's slot is freed once its
+        # crawl has ended, while its record waits for the batch's commit.
         self.slots = asyncio.Semaphore(self.parallel_sources())
+        self.slot_of: dict[str, Slot] = {}
         self.with_fallback: set[asyncio.Task] = set()  # runs that may crawl a fallback
         self.stopping = False
         self.progress = None  # told of each article read during crawl_all(..., progress)
@@ -218,8 +236,10 @@ class Crawls:
         """The writer's side of one run of `source` (a configured source or its fallback):
         its outcome recorded at once, or held in `held` for the runner, which records one
         run once it knows whether the fallback was needed."""
+        # A held run's source may crawl its fallback next, in the same slot: kept to the end.
+        slot = None if hold else self.slot_of.get(source.id)
         return SourceIngest(self.ingest, source.id, self._hold if hold else None, want_page=wants_pages(source),
-                            batch=self.batch)
+                            batch=self.batch, on_end=slot.free if slot is not None else None)
 
     def _hold(self, run: SourceRun) -> None:
         self.held[run.source_id] = run
@@ -229,10 +249,20 @@ class Crawls:
 
     async def crawl(self, source) -> None:
         """Crawl one source when a slot is free (`crawl.max_parallel_sources`)."""
-        async with self.slots:
-            if self.stopping:
-                return
-            await self._crawl_now(source)
+        self.crawling += 1
+        try:
+            await self.slots.acquire()
+            slot = self.slot_of[source.id] = Slot(self.slots)
+            try:
+                if self.stopping:
+                    return
+                await self._crawl_now(source)
+            finally:
+                if self.slot_of.get(source.id) is slot:
+                    del self.slot_of[source.id]
+                slot.free()
+        finally:
+            self.crawling -= 1
 
     def _crawl_now(self, source) -> asyncio.Future:
         if getattr(source, "fallback", None) is None or source.kind != "feed":

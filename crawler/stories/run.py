@@ -47,13 +47,17 @@ class WriteBatch:
     both or neither.
     """
 
-    def __init__(self, store, limit: int = SHARED_BATCH, wait: float | None = None, endings: int = 16):
+    def __init__(self, store, limit: int = SHARED_BATCH, wait: float | None = None, endings: int = 16,
+                 running: Callable[[], int] | None = None):
         self.store = store
         self.limit = limit
         self.wait = wait
-        # Runs waiting to be recorded that commit the batch at once: a crawl process's
-        # parallel runs, when every one of them has ended, since none is left to add to it.
+        # Runs waiting to be recorded that commit the batch at once (a crawl process: as
+        # many as crawl at once): their records, and the memory they hold, wait no longer.
         self.endings = endings
+        # How many runs are under way (a crawl process's, ended or not): when every one of
+        # them waits to be recorded, none is left to share the commit, and it is made at once.
+        self.running = running
         self.runs: dict[SourceIngest, None] = {}  # the runs with candidates waiting, in order
         self.size = 0
         self.ending: list[Ending] = []  # runs to record in the next commit
@@ -71,7 +75,7 @@ class WriteBatch:
     def end(self, ending: Ending) -> None:
         """Record a run in the next commit, at most `wait` seconds from now."""
         self.ending.append(ending)
-        if len(self.ending) >= self.endings:
+        if len(self.ending) >= self.endings or (self.running is not None and len(self.ending) >= self.running()):
             self.commit()
         else:
             self._commit_later()
@@ -171,7 +175,8 @@ class SourceIngest:
     """
 
     def __init__(self, ingest: Ingest, source_id: str, record_run: Callable[[SourceRun], object] | None = None,
-                 want_page: bool = False, pool: PagePool | None = None, batch: WriteBatch | None = None):
+                 want_page: bool = False, pool: PagePool | None = None, batch: WriteBatch | None = None,
+                 on_end: Callable[[], object] | None = None):
         self.ingest = ingest
         self.source_id = source_id
         self.want_page = want_page  # the run reads its entries' pages (`Ingest.is_known`)
@@ -189,6 +194,8 @@ class SourceIngest:
         self.pending: list[Candidate] = []  # waiting for the batch's one transaction
         # Shared with the other runs of the crawl process, or a batch of this run's own.
         self.batch = batch if batch is not None else WriteBatch(ingest.store, BATCH)
+        # Told when the run has ended and only waits to be recorded (the runner frees its slot).
+        self.on_end = on_end
         # Where `take` has article pages extracted: the process's pool, else this thread.
         self.pool = pool if pool is not None else shared_pool()
         # Done when the last item given to `take` has been handed over; None when nothing waits.
@@ -376,6 +383,8 @@ class SourceIngest:
         record joins the entries of the runs that end about the same time, in one commit."""
         if self.batch.wait is None:
             return self.finish(items_seen, fatal)
+        if self.on_end is not None:
+            self.on_end()
         ending = Ending(self, items_seen, fatal)
         self.batch.end(ending)
         return await ending.finished
