@@ -222,3 +222,86 @@ def test_a_run_stopped_mid_crawl_is_not_recorded_so_its_unread_entries_come_next
     feed_request = next(headers for path, headers in web.requests[before:] if path == "/flood.xml")
     assert "If-None-Match" not in feed_request
     assert stored() == 6
+
+
+# Runs in a process of its own: one cycle of every source in the daemon, counting the
+# commits of the store's connection while it runs.
+COMMITS = textwrap.dedent("""
+    import json, sqlite3, sys, time
+    from pathlib import Path
+    from presswatch.config import load_config
+    from presswatch.scheduler.daemon import run
+
+    commits, in_file = [], []
+
+    async def one_cycle(daemon):
+        daemon.store.db.conn.set_trace_callback(
+            lambda sql: commits.append(time.monotonic()) if sql.strip().upper() == "COMMIT" else None)
+        await daemon.crawls.crawl_all(daemon.sources)
+        daemon.store.db.conn.set_trace_callback(None)
+        # The database file alone, without its WAL (immutable: SQLite reads no WAL).
+        main = sqlite3.connect(f"{Path(daemon.store.path).resolve().as_uri()}?immutable=1", uri=True)
+        try:
+            in_file.append(main.execute("SELECT count(*) FROM articles").fetchone()[0])
+        except sqlite3.OperationalError as exc:  # no such table: the schema too is in the WAL
+            in_file.append(str(exc))
+        main.close()
+
+    code = run(load_config(sys.argv[1], {}), lambda text: text, body=one_cycle)
+    print(json.dumps({"code": code, "commits": len(commits), "commit_times": commits, "in_file": in_file}))
+""")
+
+
+def test_runs_that_end_together_are_recorded_in_one_commit_and_the_cycle_checkpointed(web, write_config, tmp_path):
+    """A run's end waits for the batch's next commit (at most half a second, or until as
+    many runs wait as crawl at once), its slot already free for the next source: 16 feeds,
+    4 at a time, take far fewer commits than one each, and every run is recorded with all
+    its entries; the cycle's end copies the WAL into the database."""
+    from conftest import rss_feed
+
+    sources = []
+    for n in range(16):
+        items = [{"title": f"Feed {n} item {i}", "link": f"http://127.0.0.1/{n}/{i}",
+                  "description": f"Item {i} of feed {n}, about the harvest in province {n}."} for i in range(3)]
+        url = web.add(f"/{n}.xml", rss_feed(items), content_type="application/rss+xml", etag=f'"{n}"')
+        sources.append({"id": f"feed{n}", "kind": "feed", "url": url})
+    config = write_config({"crawl": {"max_parallel_sources": 4}, "sources": sources})
+
+    result = subprocess.run([sys.executable, "-c", COMMITS, str(config)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["code"] == 0
+    # One commit a run (or two: its last entries, then its record) before; about one for
+    # every four runs now, more only when a busy machine spreads their ends apart.
+    assert outcome["commits"] <= 8, outcome
+    # Copied from the WAL into the database file once the cycle ended, not left waiting
+    # for the WAL to fill up.
+    assert outcome["in_file"] == [48], outcome
+    with sqlite3.connect(tmp_path / "presswatch.db") as db:
+        runs = db.execute("SELECT count(*) FROM sources WHERE runs = 1 AND failures = 0 AND etag IS NOT NULL")
+        assert runs.fetchone()[0] == 16
+        assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == 48
+
+
+def test_a_run_waiting_to_be_recorded_leaves_its_crawl_slot_to_the_next_source(web, write_config, tmp_path):
+    """Two sources crawl at once; when the first ends, its record waits for the batch's
+    commit, but its slot goes to the third source at once: the third's feed is asked for
+    before anything is committed (while the second is still being answered)."""
+    from conftest import rss_feed
+
+    sources = []
+    for name, delay in (("first", 0), ("slow", 3), ("third", 0)):
+        items = [{"title": f"{name} item", "link": f"http://127.0.0.1/{name}/1", "description": f"About {name}."}]
+        url = web.add(f"/{name}.xml", rss_feed(items), content_type="application/rss+xml", delay=delay)
+        sources.append({"id": name, "kind": "feed", "url": url})
+    config = write_config({"crawl": {"max_parallel_sources": 2}, "sources": sources})
+
+    result = subprocess.run([sys.executable, "-c", COMMITS, str(config)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    third_asked = next(t for t, path in web.request_times if path == "/third.xml")
+    assert third_asked < outcome["commit_times"][0], outcome
+    with sqlite3.connect(tmp_path / "presswatch.db") as db:
+        assert db.execute("SELECT count(*) FROM sources WHERE runs = 1 AND failures = 0").fetchone()[0] == 3

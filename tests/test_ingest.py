@@ -674,6 +674,48 @@ def test_runs_sharing_a_batch_commit_together_each_counting_its_own(store, inges
     assert store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 12
 
 
+def test_runs_ending_in_a_waiting_batch_are_recorded_in_its_commit_with_their_entries(store, ingest, tmp_path):
+    """In a crawl process's batch, a run that ends is recorded in the batch's next commit,
+    with its last entries: two runs ending together take one commit. When that commit
+    fails, neither entries nor records are kept, and each run is recorded failed on its own
+    (no ETag kept: its entries are read again next time)."""
+    import asyncio
+
+    from presswatch.crawler.items import SourceFetched
+    from presswatch.crawler.stories.run import SourceIngest, WriteBatch
+
+    # A real refusal by SQLite at COMMIT: a deferred foreign key the title breaks.
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        conn.execute("CREATE TABLE refusing (id INTEGER REFERENCES sources(id) DEFERRABLE INITIALLY DEFERRED)")
+        conn.execute("""CREATE TRIGGER refuse AFTER INSERT ON articles WHEN NEW.title = 'Refused'
+                        BEGIN INSERT INTO refusing VALUES ('no such source'); END""")
+    commits = []
+    store.db.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+
+    async def end_together(refused: bool) -> list:
+        batch = WriteBatch(ingest.store, wait=0.05)
+        runs = [SourceIngest(ingest, source, batch=batch) for source in ("nknews", "yonhap")]
+        for n, run in enumerate(runs):
+            run.process(SourceFetched(run.source_id, 200, etag=f'"{run.source_id}"'))
+            run.store(candidate(source_id=run.source_id, url=f"{WEATHER_URL}{refused}/{n}",
+                                title="Refused" if refused and n else f"{WEATHER_TITLE} {n}",
+                                text=f"{WEATHER_TEXT} {n}."))
+        return await asyncio.gather(*(run.finish_with_batch() for run in runs))
+
+    recorded = asyncio.run(end_together(refused=False))
+    assert [r.ok for r in recorded] == [True, True] and len(commits) == 1
+    assert store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 2
+    assert store.source_state("yonhap").etag == '"yonhap"'
+
+    store.db.execute("UPDATE sources SET etag = NULL")
+    recorded = asyncio.run(end_together(refused=True))
+    assert [r.ok for r in recorded] == [False, False]
+    assert "FOREIGN KEY" in recorded[0].error
+    assert store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 2  # none of this batch
+    assert [store.source_state(s).etag for s in ("nknews", "yonhap")] == [None, None]
+    assert store.source_state("nknews").runs == 2
+
+
 def test_a_nested_transaction_rolls_back_alone_and_the_outer_one_all(store):
     with store.transaction():
         store.sync_sources([("nknews", "feed", "https://www.nknews.org/feed/", "outer")])

@@ -401,6 +401,24 @@ def test_similarity_estimates_jaccard():
         dedup.similarity(np.zeros(4, dtype=np.uint32), np.zeros(8, dtype=np.uint32))
 
 
+@pytest.mark.parametrize("permutations, seed", [(128, 1), (64, 7), (256, 2)])
+def test_signatures_and_bands_are_datasketchs_value_for_value(permutations, seed):
+    """Stored signatures were made by datasketch (affine32) before dedup computed them with
+    numpy alone: the same shingles give the same values, and the same (bands, rows), so
+    stored signatures and bucket keys stay comparable."""
+    from datasketch import MinHash
+    from datasketch.lsh import _optimal_param
+
+    scheme = dedup.Scheme(permutations=permutations, seed=seed)
+    texts = [*WIRE, KCNA_REPLY, "한국어 기사 본문, 인권 보고서에 관한 내용입니다. " * 20]
+    for shingles in [dedup.text_shingles(text, 3) or dedup.short_shingles("t", text) for text in texts]:
+        theirs = MinHash(num_perm=permutations, seed=seed)
+        theirs.update_batch(list(shingles))
+        assert np.array_equal(scheme.signature(shingles), theirs.hashvalues.astype(np.uint32))
+    for threshold in (0.3, 0.5, 0.6, 0.7, 0.9):
+        assert dedup.optimal_bands(threshold, permutations, 0.1, 0.9) == _optimal_param(threshold, permutations, 0.1, 0.9)
+
+
 def test_too_short_texts_get_no_signature():
     scheme = dedup.Scheme()
     assert dedup.signatures(scheme, "Hi", "Short text") == []

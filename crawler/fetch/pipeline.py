@@ -10,9 +10,7 @@ Deciding and storing are the writer's; this is Scrapy glue.
 
 from __future__ import annotations
 
-import asyncio
-
-FLUSH_AFTER = 0.5  # seconds a candidate of a local crawl waits for others to share its commit
+FLUSH_AFTER = 0.5  # seconds a candidate (or a run's end) of a local crawl waits for others to share its commit
 
 
 def hand_items_to(crawler, receiver) -> None:
@@ -33,12 +31,14 @@ def items_receiver(crawler):
 
 
 class IngestPipeline:
-    """Scrapy's side of a run: each item a spider yields goes to the run's `SourceIngest`."""
+    """Scrapy's side of a run: each item a spider yields goes to the run's `SourceIngest`.
+
+    When its candidates commit is the run's batch's (`WriteBatch`: at most FLUSH_AFTER after
+    the first one waiting, in the crawl engine)."""
 
     def __init__(self, run, crawler):
         self.run = run
         self.crawler = crawler
-        self.timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -48,27 +48,13 @@ class IngestPipeline:
         # Returns once the item is handed over: an article page's extraction may take a pool
         # process while the loop goes on (`SourceIngest.take`).
         await self.run.take(item)
-        if self.run.pending and self.timer is None:
-            # A batch waits at most FLUSH_AFTER for more of its run's candidates.
-            self.timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self._flush)
         return item
 
-    def _flush(self) -> None:
-        self.timer = None
-        self.run.flush()
-
     async def close_spider(self):
-        self._stop_timer()
         await self.run.settle()
-        self.run.finish(getattr(self.crawler.spider, "items_seen", 0))
+        await self.run.finish_with_batch(getattr(self.crawler.spider, "items_seen", 0))
 
     async def abandon_spider(self):
         """The crawl was stopped before it ended: what was read is stored, the run not recorded."""
-        self._stop_timer()
         await self.run.settle()
         self.run.abandon()
-
-    def _stop_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None

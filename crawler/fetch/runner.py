@@ -20,15 +20,16 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from scrapy.settings import Settings
+from scrapy.settings import Settings, default_settings
 
 from presswatch.crawler import metrics
 from presswatch.crawler.fetch.downloadermiddlewares.address import source_hosts
 from presswatch.crawler.fetch.engine import CrawlEngine, engine_settings
-from presswatch.crawler.fetch.pipeline import IngestPipeline
+from presswatch.crawler.fetch.pipeline import FLUSH_AFTER, IngestPipeline
 from presswatch.crawler.fetch.spiders.feed import FeedSpider
 from presswatch.crawler.fetch.spiders.site import SiteSpider
 from presswatch.crawler.fetch.spiders.sitemap import SitemapSpider
+from presswatch.crawler.errors import StoreError
 from presswatch.crawler.items import EntryItem, PageItem
 from presswatch.crawler.store.records import SourceRun
 from presswatch.crawler.stories.health import feed_back, feed_gone
@@ -45,6 +46,8 @@ REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 AUTOTHROTTLE_MAX_DELAY = 60.0        # AutoThrottle's longest pause
 RETRY_BACKOFF = 1.0                  # first wait before a retry, doubled each time
 RETRY_MAX_BACKOFF = 60.0             # the longest wait before a retry
+# Scrapy's extensions a daemon must not run (they listen on ports: see scrapy_settings).
+UNUSED_EXTENSIONS = ("scrapy.extensions.telnet.TelnetConsole", "scrapy.extensions.remote_control.RemoteControl")
 
 _MW = "presswatch.crawler.fetch.downloadermiddlewares"
 _SCRAPY_MW = "scrapy.downloadermiddlewares"
@@ -134,6 +137,11 @@ def scrapy_settings(config, pipeline: type | None) -> Settings:
         # A daemon opens no ports but its own: no telnet console, no remote control.
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
+        # Out of the list too, so their modules are not imported only to find them off (the
+        # remote control's imports aiohttp: about 0.1 s of CPU at every start). Not through
+        # EXTENSIONS: Scrapy imports every key named there, None or not, to compare them.
+        "EXTENSIONS_BASE": {name: order for name, order in default_settings.EXTENSIONS_BASE.items()
+                            if name not in UNUSED_EXTENSIONS},
         "LOG_ENABLED": False,
         "ITEM_PIPELINES": {pipeline: 100} if pipeline is not None else {},
     })
@@ -181,6 +189,20 @@ def source_overrides(source) -> dict:
             "delay": None if delay is None else delay.total_seconds()}
 
 
+class Slot:
+    """One of `Crawls.slots`, taken by a source's crawl; freed once, at the crawl's end or
+    (`free`, by its run) when the run has ended and only waits to be recorded."""
+
+    def __init__(self, slots: asyncio.Semaphore):
+        self.slots = slots
+        self.held = True
+
+    def free(self) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+
 class Crawls:
     """Starts crawls of sources on the running loop and can stop them all."""
 
@@ -188,12 +210,19 @@ class Crawls:
         self.config = config
         self.ingest = ingest
         self.held: dict[str, SourceRun] = {}  # a feed's first try, until the fallback is decided
-        self.batch = WriteBatch(ingest.store)  # the runs' candidates commit together
+        # The runs' candidates commit together, at most FLUSH_AFTER after the first waiting;
+        # a run that ends is recorded in the next commit (at once when as many wait as
+        # sources crawl at once, or when no other crawl is under way).
+        self.crawling = 0  # crawls under way (`crawl`), waiting for a slot or not
+        self.batch = WriteBatch(ingest.store, wait=FLUSH_AFTER, endings=self.parallel_sources(),
+                                running=lambda: self.crawling)
         self.engine = self.make_engine()
         # At most this many sources crawl at once; the others wait their turn. Thousands of
         # sources falling due together would otherwise open thousands of connections (and
-        # files) and hold every run in memory at once.
+        # files) and hold every run in memory at once. A run's slot is freed once its
+        # crawl has ended, while its record waits for the batch's commit.
         self.slots = asyncio.Semaphore(self.parallel_sources())
+        self.slot_of: dict[str, Slot] = {}
         self.with_fallback: set[asyncio.Task] = set()  # runs that may crawl a fallback
         self.stopping = False
         self.progress = None  # told of each article read during crawl_all(..., progress)
@@ -207,8 +236,10 @@ class Crawls:
         """The writer's side of one run of `source` (a configured source or its fallback):
         its outcome recorded at once, or held in `held` for the runner, which records one
         run once it knows whether the fallback was needed."""
+        # A held run's source may crawl its fallback next, in the same slot: kept to the end.
+        slot = None if hold else self.slot_of.get(source.id)
         return SourceIngest(self.ingest, source.id, self._hold if hold else None, want_page=wants_pages(source),
-                            batch=self.batch)
+                            batch=self.batch, on_end=slot.free if slot is not None else None)
 
     def _hold(self, run: SourceRun) -> None:
         self.held[run.source_id] = run
@@ -218,10 +249,20 @@ class Crawls:
 
     async def crawl(self, source) -> None:
         """Crawl one source when a slot is free (`crawl.max_parallel_sources`)."""
-        async with self.slots:
-            if self.stopping:
-                return
-            await self._crawl_now(source)
+        self.crawling += 1
+        try:
+            await self.slots.acquire()
+            slot = self.slot_of[source.id] = Slot(self.slots)
+            try:
+                if self.stopping:
+                    return
+                await self._crawl_now(source)
+            finally:
+                if self.slot_of.get(source.id) is slot:
+                    del self.slot_of[source.id]
+                slot.free()
+        finally:
+            self.crawling -= 1
 
     def _crawl_now(self, source) -> asyncio.Future:
         if getattr(source, "fallback", None) is None or source.kind != "feed":
@@ -304,6 +345,11 @@ class Crawls:
         for source, result in zip(sources, results):
             if isinstance(result, Exception):
                 self.record_crash(source, result)
+        # The cycle's pages are copied from the WAL into the database once, now.
+        try:
+            self.ingest.store.checkpoint()
+        except StoreError as exc:  # copied at the next checkpoint instead
+            log.warning("the cycle's writes stay in the WAL for now: %s", exc)
 
     async def _crawl_counted(self, source, progress) -> None:
         before = self.ingest.store.source_state(source.id)

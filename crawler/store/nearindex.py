@@ -149,7 +149,7 @@ class NearIndexQueries:
         short_only = ("AND NOT EXISTS (SELECT 1 FROM signatures t WHERE t.article_id = s.article_id "
                       "AND t.kind = 'text')") if only_short else ""
         id_marks = ",".join("?" * len(ids))
-        rows = self.db.query(
+        rows = self._rows(
             f"""SELECT s.article_id, a.story_id, s.minhash, a.outlet,
                        COALESCE(a.published_at, a.first_seen_at) AS dated FROM signatures s
                 JOIN articles a ON a.id = s.article_id

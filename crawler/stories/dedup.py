@@ -2,9 +2,15 @@
 
 An article reprinted by another outlet is rarely byte-identical: a new headline, a credit
 line, a trimmed paragraph. Two texts are compared as sets of word shingles (runs of
-`shingle` words after NFKC normalisation and case folding); MinHash (datasketch) estimates
-their Jaccard similarity from `permutations` numbers each, and locality-sensitive hashing
-cuts each signature into bands: two signatures that agree on a whole band share a bucket.
+`shingle` words after NFKC normalisation and case folding); MinHash estimates their
+Jaccard similarity from `permutations` numbers each, and locality-sensitive hashing cuts
+each signature into bands: two signatures that agree on a whole band share a bucket.
+
+The signatures are datasketch's (2.x, scheme affine32), value for value, and the bands its
+optimiser's, computed here with numpy alone: importing datasketch costs a process start
+about 0.4 s of CPU (its package imports scipy.integrate and redis for its other LSH
+variants), and a MinHash object per text adds to the hashing itself.
+tests/test_stories.py checks both against datasketch.
 The store keeps signatures and buckets, so a lookup is a few indexed queries however many
 articles are stored, and the candidates it returns are confirmed by estimated similarity.
 
@@ -25,8 +31,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
 
 # A full text shorter than this is compared by its headline and lead instead.
 MIN_TEXT_WORDS = 40
@@ -66,8 +70,12 @@ class Scheme:
         return f"minhash/{HASH_SCHEME}/w{self.shingle}/p{self.permutations}/s{self.seed}/lsh1"
 
     @cached_property
-    def _permutations(self):
-        return MinHash(num_perm=self.permutations, seed=self.seed).permutations
+    def _permutations(self) -> tuple[np.ndarray, np.ndarray]:
+        """datasketch's affine permutations (a odd, b) for this count and seed."""
+        gen = np.random.RandomState(self.seed)
+        a = gen.randint(0, 1 << 31, self.permutations, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+        b = gen.randint(0, 1 << 32, self.permutations, dtype=np.uint32)
+        return a, b
 
     def bands(self, kind: str) -> tuple[int, int]:
         """(bands, rows per band) of the kind's LSH index.
@@ -80,10 +88,24 @@ class Scheme:
         return _bands(INDEX_SIMILARITY[kind], self.permutations)
 
     def signature(self, shingles: set[bytes]) -> np.ndarray:
-        minhash = MinHash(num_perm=self.permutations, seed=self.seed,
-                          permutations=self._permutations, scheme="affine32")
-        minhash.update_batch(list(shingles))
-        return minhash.hashvalues.astype(np.uint32)
+        """The MinHash values of a set of shingles: each shingle's SHA-1 (first 4 bytes,
+        little-endian), mixed (MurmurHash3's finaliser), through every permutation
+        h -> a*h + b mod 2^32; the least value of each permutation."""
+        if not shingles:
+            return np.full(self.permutations, 0xFFFFFFFF, dtype=np.uint32)
+        hashed = np.frombuffer(b"".join([hashlib.sha1(s).digest()[:4] for s in shingles]), dtype="<u4")
+        a, b = self._permutations
+        return (_mix(hashed.astype(np.uint32)).reshape(-1, 1) * a + b).min(axis=0)
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser, as datasketch applies it before its permutations
+    (arrays of uint32 wrap around: the arithmetic is mod 2^32)."""
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    return values ^ (values >> np.uint32(16))
 
 
 @dataclass(frozen=True)
@@ -156,8 +178,33 @@ _BAND_CACHE: dict[tuple[float, int], tuple[int, int]] = {}
 def _bands(threshold: float, permutations: int) -> tuple[int, int]:
     key = (threshold, permutations)
     if key not in _BAND_CACHE:
-        _BAND_CACHE[key] = tuple(_optimal_param(threshold, permutations, 0.1, 0.9))
+        _BAND_CACHE[key] = optimal_bands(threshold, permutations, 0.1, 0.9)
     return _BAND_CACHE[key]
+
+
+def optimal_bands(threshold: float, permutations: int, fp_weight: float, fn_weight: float) -> tuple[int, int]:
+    """datasketch's `_optimal_param`: the (bands, rows) whose weighted probabilities of a
+    false positive (below `threshold`) and a false negative (above it) are least.
+
+    The probability that two sets of similarity s share a bucket, 1 - (1 - s^r)^b, is a
+    polynomial of degree r*b <= permutations, so Gauss-Legendre quadrature with
+    permutations // 2 + 1 points integrates it exactly (scipy's adaptive `quad`, which
+    datasketch uses, agrees to its tolerance)."""
+    nodes, weights = np.polynomial.legendre.leggauss(permutations // 2 + 1)
+
+    def integral(rows: int, bands: int, low: float, high: float, shared: bool) -> float:
+        s = (high - low) / 2 * nodes + (high + low) / 2
+        missed = (1 - s ** float(rows)) ** float(bands)
+        return (high - low) / 2 * float(np.dot(weights, 1 - missed if shared else missed))
+
+    least, best = float("inf"), (0, 0)
+    for bands in range(1, permutations + 1):
+        for rows in range(1, permutations // bands + 1):
+            error = (integral(rows, bands, 0.0, threshold, True) * fp_weight
+                     + integral(rows, bands, threshold, 1.0, False) * fn_weight)
+            if error < least:
+                least, best = error, (bands, rows)
+    return best
 
 
 def threshold_of(scheme: Scheme, kind: str) -> float:

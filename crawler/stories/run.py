@@ -27,24 +27,41 @@ from presswatch.crawler.stories.ingest import Ingest, IngestResult, Outcome
 
 log = logging.getLogger("presswatch.crawl")
 BATCH = 50  # candidates of a run stored in one transaction at most, when it has a batch of its own
-SHARED_BATCH = 200  # candidates of the runs sharing a batch (the runs of one crawl process)
+SHARED_BATCH = 400  # candidates of the runs sharing a batch (the runs of one crawl process)
 
 
 class WriteBatch:
-    """Candidates of one or more runs waiting to be stored in one transaction.
+    """Candidates of one or more runs waiting to be stored in one transaction, and the runs
+    waiting to be recorded with them.
 
     The runs of a crawl process share one (`runner.Crawls`), so the entries of several
     sources that arrive together commit together: a commit rewrites the last page of every
     table and index it grows, and one commit for ten feeds' entries writes those pages once
     instead of ten times. Each run's candidates stay in its order, each in its own savepoint;
     which run's come first does not matter.
+
+    With a `wait` (a crawl process's batch), what waits is committed at most `wait` seconds
+    after the first of it, and a run that ends is recorded in the batch's next commit, with
+    its last entries (`SourceIngest.finish_with_batch`): a run's end does not commit the
+    batch on its own. Entries and their run's record are one transaction, so a crash loses
+    both or neither.
     """
 
-    def __init__(self, store, limit: int = SHARED_BATCH):
+    def __init__(self, store, limit: int = SHARED_BATCH, wait: float | None = None, endings: int = 16,
+                 running: Callable[[], int] | None = None):
         self.store = store
         self.limit = limit
+        self.wait = wait
+        # Runs waiting to be recorded that commit the batch at once (a crawl process: as
+        # many as crawl at once): their records, and the memory they hold, wait no longer.
+        self.endings = endings
+        # How many runs are under way (a crawl process's, ended or not): when every one of
+        # them waits to be recorded, none is left to share the commit, and it is made at once.
+        self.running = running
         self.runs: dict[SourceIngest, None] = {}  # the runs with candidates waiting, in order
         self.size = 0
+        self.ending: list[Ending] = []  # runs to record in the next commit
+        self.timer: asyncio.TimerHandle | None = None
 
     def add(self, run: SourceIngest, candidate: Candidate) -> None:
         run.pending.append(candidate)
@@ -52,24 +69,100 @@ class WriteBatch:
         self.size += 1
         if self.size >= self.limit:
             self.commit()
+        else:
+            self._commit_later()
+
+    def end(self, ending: Ending) -> None:
+        """Record a run in the next commit, at most `wait` seconds from now."""
+        self.ending.append(ending)
+        if len(self.ending) >= self.endings or (self.running is not None and len(self.ending) >= self.running()):
+            self.commit()
+        else:
+            self._commit_later()
+
+    def _commit_later(self) -> None:
+        """One timer for the batch: what waits is committed at most `wait` after the first
+        of it (a timer per run would commit as often as runs start)."""
+        if self.wait is None or self.timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # stored from outside a loop: committed by an explicit flush
+            return
+        self.timer = loop.call_later(self.wait, self.commit)
 
     def commit(self) -> None:
-        """Ingest every run's waiting candidates in one transaction (see `SourceIngest.flush`)."""
+        """Ingest every run's waiting candidates and record the runs that ended, in one
+        transaction (see `SourceIngest.flush`)."""
         waiting = [(run, run.pending) for run in self.runs if run.pending]
         for run in self.runs:
             run.pending = []
+        ending, self.ending = self.ending, []
         self.runs, self.size = {}, 0
-        if not waiting:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not waiting and not ending:
             return
         try:
             with self.store.transaction():
                 for run, candidates in waiting:
                     for candidate in candidates:
                         run._ingest(candidate)
+                for end in ending:
+                    end.record()
         except (sqlite3.Error, StoreError) as exc:  # the commit itself failed
             for run, candidates in waiting:
                 run.fatal = f"database error, {len(candidates)} entries not stored: {exc}"
                 log.error("source=%s %s", run.source_id, run.fatal)
+            for end in ending:
+                end.record_again()
+            return
+        except BaseException as exc:  # not the database's: no run waits for ever
+            for end in ending:
+                end.fail(exc)
+            raise
+        for end in ending:
+            end.done()
+
+
+class Ending:
+    """A run waiting to be recorded in its batch's commit; `finished` gets its `SourceRun`."""
+
+    def __init__(self, run: SourceIngest, items_seen: int, fatal: str | None):
+        self.run, self.items_seen, self.fatal = run, items_seen, fatal
+        self.finished: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.recorded: SourceRun | None = None
+        self.error: BaseException | None = None
+
+    def record(self) -> None:
+        """Inside the batch's transaction (a savepoint of its own): a run that cannot be
+        recorded fails alone, as a run recorded on its own would."""
+        try:
+            with self.run.ingest.store.transaction():
+                self.recorded = self.run._record(self.items_seen, self.fatal)
+        except Exception as exc:  # a bug too: this run fails alone, the others are recorded
+            self.error = exc
+
+    def record_again(self) -> None:
+        """The batch's commit failed: record the run on its own (failed, when entries of its
+        were in that commit: they were not stored, and its ETag must not hide them)."""
+        try:
+            self.recorded = self.run._record(self.items_seen, self.fatal)
+        except Exception as exc:  # given to the run's waiter
+            self.error = exc
+        self.done()
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.finished.done():
+            self.finished.set_exception(exc)
+
+    def done(self) -> None:
+        if self.error is not None:
+            self.fail(self.error)
+            return
+        self.run._report(self.recorded, self.items_seen)
+        self.finished.set_result(self.recorded)
 
 
 class SourceIngest:
@@ -82,7 +175,8 @@ class SourceIngest:
     """
 
     def __init__(self, ingest: Ingest, source_id: str, record_run: Callable[[SourceRun], object] | None = None,
-                 want_page: bool = False, pool: PagePool | None = None, batch: WriteBatch | None = None):
+                 want_page: bool = False, pool: PagePool | None = None, batch: WriteBatch | None = None,
+                 on_end: Callable[[], object] | None = None):
         self.ingest = ingest
         self.source_id = source_id
         self.want_page = want_page  # the run reads its entries' pages (`Ingest.is_known`)
@@ -100,6 +194,8 @@ class SourceIngest:
         self.pending: list[Candidate] = []  # waiting for the batch's one transaction
         # Shared with the other runs of the crawl process, or a batch of this run's own.
         self.batch = batch if batch is not None else WriteBatch(ingest.store, BATCH)
+        # Told when the run has ended and only waits to be recorded (the runner frees its slot).
+        self.on_end = on_end
         # Where `take` has article pages extracted: the process's pool, else this thread.
         self.pool = pool if pool is not None else shared_pool()
         # Done when the last item given to `take` has been handed over; None when nothing waits.
@@ -232,10 +328,10 @@ class SourceIngest:
         once, not once an entry. The batch (this run's candidates, and those of the runs it
         shares its batch with: `WriteBatch`) is ingested whole and in order, without
         returning to the event loop, so nothing else touches the store in between; it is
-        flushed when full, FLUSH_AFTER after a run's first candidate (a local crawl), before
-        a remote record is acknowledged, and when a run finishes. Until then candidates are
-        in memory only: a crash loses them, and their run (not recorded, its ETag not kept)
-        fetches them again.
+        flushed when full, `wait` after the first candidate waiting (a local crawl's batch),
+        before a remote record is acknowledged, and when a run finishes (a local crawl's
+        run: in the batch's next commit). Until then candidates are in memory only: a crash
+        loses them, and their run (not recorded, its ETag not kept) fetches them again.
         """
         self.batch.commit()
 
@@ -277,9 +373,26 @@ class SourceIngest:
     def finish(self, items_seen: int = 0, fatal: str | None = None) -> SourceRun:
         """Record the run: `items_seen` are entries the crawl itself knew to be stored;
         `fatal`, why the run as a whole failed when nothing said so on the way."""
+        self.flush()
+        run = self._record(items_seen, fatal)
+        self._report(run, items_seen)
+        return run
+
+    async def finish_with_batch(self, items_seen: int = 0, fatal: str | None = None) -> SourceRun:
+        """`finish`, in the next commit of a batch that waits (`WriteBatch.wait`): the run's
+        record joins the entries of the runs that end about the same time, in one commit."""
+        if self.batch.wait is None:
+            return self.finish(items_seen, fatal)
+        if self.on_end is not None:
+            self.on_end()
+        ending = Ending(self, items_seen, fatal)
+        self.batch.end(ending)
+        return await ending.finished
+
+    def _record(self, items_seen: int, fatal: str | None) -> SourceRun:
+        """The run's outcome, recorded (`record_run`) once its candidates were ingested."""
         if self.turn is not None:  # `settle` was not awaited: pages not handed over yet
             fatal = fatal or "the run ended while article pages were still being read"
-        self.flush()
         seen = self.counts[Outcome.SEEN] + items_seen
         fetched = self.fetched
         if fatal is not None and self.fatal is None:
@@ -304,15 +417,18 @@ class SourceIngest:
         if run.error:
             run = replace(run, error=self.ingest.redact(run.error))
         self.record_run(run)
+        return run
+
+    def _report(self, run: SourceRun, items_seen: int) -> None:
+        """The run's metrics and its one summary line, once it is recorded."""
         seconds = time.monotonic() - self.started
         outcomes = {outcome.value: count for outcome, count in self.counts.items()}
-        outcomes["seen"] = seen
+        outcomes["seen"] = run.items_seen
         metrics.record_crawl(run.source_id, run.ok, outcomes, self.items + items_seen, self.alerts, seconds)
         log.info(
             "source=%s run %s new=%d copies=%d filled=%d revised=%d seen=%d alerts=%d errors=%d "
             "duration=%.1fs%s",
             run.source_id, "ok" if run.ok else "failed", self.counts[Outcome.NEW],
-            self.counts[Outcome.COPY], self.counts[Outcome.FILLED], self.counts[Outcome.REVISED], seen,
+            self.counts[Outcome.COPY], self.counts[Outcome.FILLED], self.counts[Outcome.REVISED], run.items_seen,
             self.alerts, len(self.errors) + (not run.ok), seconds, " not-modified" if run.not_modified else "",
         )
-        return run
