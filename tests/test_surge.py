@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from presswatch.crawler.rules.surge import Baseline, SurgeSettings, Window, judge, next_state
+import pytest
+
+from presswatch.crawler.rules.surge import Baseline, SurgeSettings, Window, binomial_tail, judge, next_state
 
 SETTINGS = SurgeSettings()
 # 14 days of 300 new stories a day, 6 of which a day match the rule: its usual share is 2%,
@@ -76,3 +78,17 @@ def test_settings_move_the_line():
     assert judge(window, STEADY, SETTINGS).ratio > 3
     strict = SurgeSettings(min_ratio=5.0)
     assert "under 5" in judge(window, STEADY, strict).reason
+
+
+def test_the_binomial_tail_is_scipys_without_importing_scipy():
+    """The tail is summed here (scipy costs a third of a second at each start); it must
+    agree with scipy's `bdtrc` from tiny p-values to certainty."""
+    from scipy.special import bdtrc  # the reference only; the product never imports scipy
+
+    cases = [(5, 40, 0.01), (23, 500, 0.001), (281, 4981, 0.0065), (3, 100, 0.9), (90, 100, 0.9),
+             (100, 100, 0.9), (50, 5000, 0.002), (2, 3000, 0.5), (1, 1, 0.5), (7, 20000, 0.0001)]
+    for x, n, p in cases:
+        expected = float(bdtrc(x - 1, n, p))
+        assert binomial_tail(x, n, p) == pytest.approx(expected, rel=1e-9, abs=1e-300), (x, n, p)
+    assert binomial_tail(0, 10, 0.1) == 1.0 and binomial_tail(11, 10, 0.1) == 0.0
+    assert binomial_tail(3, 10, 0.0) == 0.0 and binomial_tail(3, 10, 1.0) == 1.0
