@@ -410,8 +410,8 @@ def section_kcna(corpus: Path, embed: Embedder, synonyms: dict[str, str], window
     print(f"\n2. KCNA ({items} items with text -> {n} stories: byte-identical texts are one story before "
           f"events; {twins} labels still span two texts, same headline and day): {pairs_diff} pairs of "
           f"different stories")
-    print(f"  assignment in date order, 10 nearest earlier stories within the window; cells: % of pairs of "
-          f"different stories in one event (count) / events")
+    print("  assignment in date order, 10 nearest earlier stories within the window; cells: % of pairs of "
+          "different stories in one event (count) / events")
     print(f"  {'rule':<52}" + "".join(f"{f'window {w} d':>22}" for w in windows))
     out = {}
     for rule in rules():

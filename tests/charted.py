@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from presswatch.crawler.store.database import Store
-from presswatch.crawler.store.records import NewArticle, NewMatch
-from presswatch.crawler.store.surges import SurgeFigures
+from presswatch.crawler.store.records import NewArticle, NewMatch, SurgeFigures
 
 T0 = datetime(2018, 11, 1, 9, 5, tzinfo=UTC)  # Human Rights Watch's report is out
 RULE = "hrw-report"

@@ -28,8 +28,7 @@ from presswatch.config.schema import Surges
 from presswatch.crawler.stories.ingest import Candidate, Ingest
 from presswatch.crawler.stories.surges import judge_surges, rule_matching, rule_settings
 from presswatch.crawler.store.database import Store
-from presswatch.crawler.store.records import NewArticle, NewMatch
-from presswatch.crawler.store.surges import SurgeFigures
+from presswatch.crawler.store.records import NewArticle, NewMatch, SurgeFigures
 from presswatch.scheduler.delivery.deliver import Delivery, build_channels
 from presswatch.scheduler.delivery.message import Style, render
 

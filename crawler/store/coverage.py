@@ -60,7 +60,7 @@ class CoverageQueries:
         carried = self._pairs(
             f"""SELECT o.first_seen_at, o.outlet FROM stories s JOIN story_outlets o ON o.story_id = s.id
                 WHERE s.event_id IN {_FAMILY} AND s.merged_into IS NULL""", key)
-        surges = self._rows(f"SELECT {_SURGE_COLUMNS} FROM surges WHERE event_id IN {_FAMILY}", key)
+        surges = self._coverage_rows(f"SELECT {_SURGE_COLUMNS} FROM surges WHERE event_id IN {_FAMILY}", key)
         return Coverage(f"event {event_id}", title, stories, carried, surges,
                         self._reactions_to(key) + self._reactions_from(key), self._event_alerts(key),
                         merged_into=asked["merged_into"])
@@ -69,7 +69,7 @@ class CoverageQueries:
         """The stories a rule matched since `since` (by when each was first seen), their outlets
         over time, the rule's surges since then, and reactions from or to those stories' events."""
         key = {"rule": rule_id, "since": now_iso(since)}
-        matched = f"""matched AS (
+        matched = """matched AS (
             SELECT DISTINCT s.id, s.event_id, s.first_seen_at, s.first_article_id FROM matches m
             JOIN stories s0 ON s0.id = m.story_id JOIN stories s ON s.id = COALESCE(s0.merged_into, s0.id)
             WHERE m.rule_id = :rule AND m.matched_at >= :since AND s.first_seen_at >= :since)"""
@@ -79,9 +79,9 @@ class CoverageQueries:
         carried = self._pairs(
             f"""WITH {matched} SELECT o.first_seen_at, o.outlet FROM matched m
                 JOIN story_outlets o ON o.story_id = m.id""", key)
-        surges = self._rows(
+        surges = self._coverage_rows(
             f"SELECT {_SURGE_COLUMNS} FROM surges WHERE rule_id = :rule AND started_at >= :since", key)
-        reactions = self._rows(
+        reactions = self._coverage_rows(
             f"""WITH {matched} SELECT s.first_seen_at AS at, r.event_id AS answers, s.id AS story_id,
                        a.outlet, s.title, s.event_id, e.title AS answers_title
                 FROM reactions r JOIN stories s ON s.id = r.story_id
@@ -96,7 +96,7 @@ class CoverageQueries:
 
     def _reactions_to(self, key: dict) -> tuple[dict, ...]:
         """Stories answering the event, at when each was first seen (its link may come later)."""
-        return self._rows(
+        return self._coverage_rows(
             f"""SELECT s.first_seen_at AS at, r.event_id AS answers, s.id AS story_id, a.outlet, s.title,
                        s.event_id, NULL AS answers_title
                 FROM reactions r JOIN stories s ON s.id = r.story_id
@@ -105,7 +105,7 @@ class CoverageQueries:
 
     def _reactions_from(self, key: dict) -> tuple[dict, ...]:
         """The event's own stories that answer another event."""
-        return self._rows(
+        return self._coverage_rows(
             f"""SELECT s.first_seen_at AS at, r.event_id AS answers, s.id AS story_id, a.outlet, s.title,
                        s.event_id, e.title AS answers_title
                 FROM stories s JOIN reactions r ON r.story_id = s.id
@@ -114,7 +114,7 @@ class CoverageQueries:
 
     def _event_alerts(self, key: dict) -> tuple[dict, ...]:
         """The event's alerts and updates, one per kind, rule and number (its channels together)."""
-        return self._rows(
+        return self._coverage_rows(
             f"""SELECT min(created_at) AS at, kind, rule_id, milestone, group_concat(DISTINCT channel_id) AS channels,
                        min(sent_at) AS sent_at
                 FROM outbox WHERE event_id IN {_FAMILY}
@@ -123,7 +123,7 @@ class CoverageQueries:
     def _pairs(self, sql: str, params: dict) -> tuple[tuple[str, str], ...]:
         return tuple(tuple(row) for row in self.db.execute(sql, params).fetchall())
 
-    def _rows(self, sql: str, params: dict) -> tuple[dict, ...]:
+    def _coverage_rows(self, sql: str, params: dict) -> tuple[dict, ...]:
         return tuple(self.db.query(sql, params))
 
 

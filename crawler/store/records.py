@@ -7,7 +7,7 @@ as text; `now_iso` writes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 # How long a statement waits for another writer before it fails.
 BUSY_TIMEOUT_MS = 10_000
@@ -133,6 +133,20 @@ class NewMatch:
     terms: tuple[str, ...]
     snippet: str
     channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SurgeFigures:
+    """What a surge is told with, as the `surges` table keeps it."""
+
+    rule_id: str
+    window: timedelta
+    stories: int
+    outlets: int
+    total: int
+    usual: float
+    expected: float
+    p_value: float
 
 
 @dataclass(frozen=True)

@@ -14,24 +14,9 @@ scan of one index; nothing here reads article texts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from presswatch.crawler.store.records import now_iso
-
-
-@dataclass(frozen=True)
-class SurgeFigures:
-    """What a surge is told with, as the `surges` table keeps it."""
-
-    rule_id: str
-    window: timedelta
-    stories: int
-    outlets: int
-    total: int
-    usual: float
-    expected: float
-    p_value: float
+from presswatch.crawler.store.records import SurgeFigures, now_iso
 
 
 class SurgeQueries:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from presswatch.config.schema import CONSOLE
 from presswatch.crawler.rules.surge import Baseline, SurgeSettings, Verdict, Window, judge, next_state
 from presswatch.crawler.store.database import Store
-from presswatch.crawler.store.surges import SurgeFigures
+from presswatch.crawler.store.records import SurgeFigures
 
 __all__ = ["SurgeOutcome", "judge_surges", "rule_matching", "rule_settings"]
 
