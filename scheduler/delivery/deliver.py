@@ -16,9 +16,9 @@ Exactly once per (story, rule, channel) as far as the services allow:
 - A row found `sending` at start was interrupted: the URL in flight is uncertain (or
   failed, with on_timeout: retry); URLs not reached yet are sent as usual.
 
-Before a story alert or spread update goes out, `pacing` decides whether it waits for a
-digest, the end of quiet hours or room under the channel's rate limit; held rows of a
-channel that fall due together go out as one digest message. Health notices never wait.
+Before an alert, an update (event, reaction or spread) or a surge alert goes out, `pacing`
+decides whether it waits for a digest, the end of quiet hours or room under the channel's
+rate limit; held rows of a channel that fall due together go out as one digest message. Health notices never wait.
 Rows of the built-in `console` channel are printed on standard output and logged.
 
 Apprise's blocking HTTP runs in a worker thread, one URL at a time; every database

@@ -1,4 +1,5 @@
-"""Writing messages from outbox rows: one alert, an event update, a health or spread notice, or a digest.
+"""Writing messages from outbox rows: one alert, an event update, a reaction told in the thread
+it answers, a surge alert, a health or spread notice, or a digest.
 
 A message has a plain-text title and a body in the channel's format (text, Markdown or
 HTML). Feed-derived text is escaped for that format (`markup`), so a headline holding
@@ -258,15 +259,6 @@ def spread_lines(row: OutboxRow) -> list[Line]:
         (),
         (Text(f"presswatch story {row.story_id}  lists every copy."),),
     ]
-
-
-# Kept for callers of the text-only versions.
-def health_body(row: OutboxRow) -> str:
-    return render_lines(health_lines(row), TEXT)
-
-
-def spread_body(row: OutboxRow) -> str:
-    return render_lines(spread_lines(row), TEXT)
 
 
 # --- digests ------------------------------------------------------------------------------
