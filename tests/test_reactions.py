@@ -161,6 +161,31 @@ def test_a_korean_rebuttal_is_linked_across_languages(store):
     assert "휴먼라이츠워치" in store.db.execute("SELECT evidence FROM reactions").fetchone()[0]
 
 
+def test_a_korean_rebuttal_of_english_only_coverage_is_linked_through_a_rules_synonyms(store):
+    """The report covered in English only: the Korean rebuttal's 휴먼라이츠워치 is "Human Rights
+    Watch" because the report's rule says so (its synonyms), not because the words look alike."""
+    ingest = make_ingest(store, config())
+    events = {arrive(ingest, key).event_id for key in ("reuters", "voa")}
+    assert len(events) == 1
+    days_ago(store, 3)
+    rebuttal = arrive(ingest, "rodong-ko-rebuttal")
+    assert rebuttal.answers_event == events.pop()
+    assert "Human Rights Watch" in store.story_reaction(rebuttal.story_id)["evidence"]
+
+    # Without the set that names them one, the same rebuttal shares no name with that coverage.
+    plain = Store(str(store.path) + ".plain.db")
+    try:
+        plain.sync_sources([(s.id, s.kind, s.url, s.name) for s in sources()])
+        no_sets = {"hrw-report": {"synonyms": []}}
+        ingest = make_ingest(plain, config(**no_sets))
+        for key in ("reuters", "voa"):
+            arrive(ingest, key)
+        days_ago(plain, 3)
+        assert arrive(ingest, "rodong-ko-rebuttal").answers_event is None
+    finally:
+        plain.close()
+
+
 @pytest.mark.parametrize("key", ["kcna-un-report", "kcna-eu-resolution", "kcna-envoy"])
 def test_an_unrelated_kcna_human_rights_statement_is_not_linked(store, key):
     ingest = make_ingest(store, config())

@@ -47,7 +47,7 @@ from presswatch.crawler.stories.candidates import Candidate
 from presswatch.crawler.stories.dedup import Scheme, Signature, from_bytes, signatures, similarity, version_hash
 from presswatch.crawler.stories import events as grouping
 from presswatch.crawler.stories.health import judge
-from presswatch.crawler.stories.reactions import Answer, Linking
+from presswatch.crawler.stories.reactions import Answer, Linking, synonym_forms
 from presswatch.crawler.stories.intent import (
     CopyOf,
     Fill,
@@ -103,7 +103,8 @@ class Ingest:
                  stories: Stories | None = None, events: Events | None = None,
                  rule_alert: dict[str, str] | None = None,
                  rule_updates: dict[tuple[str, str], tuple[int, timedelta | None]] | None = None,
-                 reactions: Reactions | None = None, reacts_to: dict[str, tuple[str, ...]] | None = None):
+                 reactions: Reactions | None = None, reacts_to: dict[str, tuple[str, ...]] | None = None,
+                 synonyms: dict[str, tuple[str, ...]] | None = None):
         self.store = store
         self.matcher = matcher
         self.rule_channels = rule_channels
@@ -120,7 +121,7 @@ class Ingest:
         self.rule_alert = rule_alert or {}  # rule -> "event" or "story" (unlisted: story)
         self.rule_updates = rule_updates or {}  # (rule, channel) -> (new outlets an update waits for, interval)
         tags = {source_id: frozenset(getattr(s, "tags", ())) for source_id, s in self.sources.items()}
-        self.linking = Linking(store, reactions or Reactions(), tags, reacts_to or {})
+        self.linking = Linking(store, reactions or Reactions(), tags, reacts_to or {}, synonyms)
 
     @classmethod
     def from_config(cls, store: Store, rules: Iterable, sources: Iterable = (),
@@ -137,8 +138,9 @@ class Ingest:
         alert = {r.id: getattr(r, "alert", "event") for r in rules}
         updates = update_paces(rules, channels, {c.id: c for c in channels_config})
         reacts_to = {r.id: tuple(getattr(r, "reacts_to", ())) for r in rules}
+        synonyms = synonym_forms(members for r in rules for members in getattr(r, "synonyms", ()))
         return cls(store, RuleMatcher(rules), channels, {s.id: s for s in sources}, redact, health, stories,
-                   events, alert, updates, reactions, reacts_to)
+                   events, alert, updates, reactions, reacts_to, synonyms)
 
     def record_run(self, run: SourceRun, at: datetime | None = None) -> HealthChange:
         """Save a source's run with its health; a change of health is queued as an alert."""

@@ -21,8 +21,10 @@ own names are the terms of the rules answered only (a broad rule's "Pyongyang" i
 KCNA dateline), and the link needs `min_names` names and `min_cosine`; without, the terms
 of every rule, `strong_names` and `strong_cosine`. The best candidate (most names, then the
 closest) is linked: bench/reactions_eval.py and "Reactions" in bench/README.md give the
-figures the defaults were chosen by. Names are matched terms, so a Korean answer to an event
-covered in English only shares none unless a rule found a Korean term there too.
+figures the defaults were chosen by. Names are matched terms, and a name counts as shared
+when the other side writes one of its synonyms (a rule's `synonyms` set: "Human Rights
+Watch" and 휴먼라이츠워치), so a Korean answer to an event covered in English only shares
+a name when a rule says the two are one.
 
 Here: the pure deciding (`shared_names`, `common_names`, `choose_answer`) and `Linking`,
 which the writer (`crawler.stories.ingest`) calls inside its transaction after a story is
@@ -75,29 +77,46 @@ class Answer:
         return round(len(self.names) + self.cosine, 4)
 
 
-def found_in(text: str, names: Iterable[str]) -> list[str]:
-    """Those of `names` that occur in `text`, found as rules find terms. A prefix (abus*)
-    names nothing: "human rights abuser" is no evidence of "sexually abused"."""
+def found_in(text: str, names: Iterable[str], synonyms: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """Those of `names` that occur in `text`, themselves or as one of their synonyms (the
+    rules' `synonyms` sets, by `name_key`: "Human Rights Watch" found as 휴먼라이츠워치),
+    found as rules find terms. A prefix (abus*) names nothing: "human rights abuser" is no
+    evidence of "sexually abused"."""
     haystack = searchable(text)
+    synonyms = synonyms or {}
     found = []
     for name in names:
         if name.endswith("*"):
             continue
-        try:
-            if term_pattern(name).search(haystack):
-                found.append(name)
-        except ValueError:  # a term of no words
-            continue
+        for form in (name, *synonyms.get(name_key(name), ())):
+            try:
+                if term_pattern(form).search(haystack):
+                    found.append(name)
+                    break
+            except ValueError:  # a term of no words
+                continue
     return found
 
 
+def synonym_forms(sets: Iterable[Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """Each member of the rules' synonym sets (by `name_key`) -> the other members of its sets."""
+    forms: dict[str, tuple[str, ...]] = {}
+    for members in sets:
+        for member in members:
+            key = name_key(member)
+            others = [m for m in members if name_key(m) != key]
+            forms[key] = tuple(dict.fromkeys((*forms.get(key, ()), *others)))
+    return forms
+
+
 def shared_names(story_text: str, story_terms: Sequence[str], event_names: Sequence[str],
-                 event_texts: Sequence[str], common: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+                 event_texts: Sequence[str], common: set[str],
+                 synonyms: Mapping[str, Sequence[str]] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The names a story and an event share: the event's names the story names, and the
-    story's own terms the event's stories name; common names, and names inside another
-    shared name ("human rights" in "Human Rights Watch"), aside."""
-    own = _distinct(found_in(story_text, event_names), common)
-    echoes = _distinct(found_in("\n".join(event_texts), story_terms), common | set(own))
+    story's own terms the event's stories name (either as written or as a synonym); common
+    names, and names inside another shared name ("human rights" in "Human Rights Watch"), aside."""
+    own = _distinct(found_in(story_text, event_names, synonyms), common)
+    echoes = _distinct(found_in("\n".join(event_texts), story_terms, synonyms), common | set(own))
     keys = [*own, *echoes]
     inside = {key for key in keys if any(key != other and key in other for other in keys)}
     return (tuple(name for key, name in own.items() if key not in inside),
@@ -166,11 +185,12 @@ class Linking:
     writer's transaction): the config's `reactions`, each source's tags, each rule's reacts_to."""
 
     def __init__(self, store, settings, source_tags: Mapping[str, frozenset[str]],
-                 reacts_to: Mapping[str, Sequence[str]]):
+                 reacts_to: Mapping[str, Sequence[str]], synonyms: Mapping[str, Sequence[str]] | None = None):
         self.store = store
         self.settings = settings
         self.source_tags = source_tags
         self.reacts_to = reacts_to
+        self.synonyms = synonyms or {}  # `synonym_forms` of the rules' synonym sets
 
     def link(self, story_id: int, event_id: int | None, article, matches: Sequence,
              now: datetime | None = None) -> Answer | None:
@@ -244,5 +264,5 @@ class Linking:
         answered = tuple(self.reacts_to.get(rule, ())) if rule else ()
         names = self.store.event_names(cand["id"], story_id, answered)
         return Evidence(cand["id"], cosine,
-                        *shared_names(text, story_terms, names, self.store.event_texts(cand["id"], story_id), common),
-                        rule)
+                        *shared_names(text, story_terms, names, self.store.event_texts(cand["id"], story_id), common,
+                                      self.synonyms), rule)
