@@ -248,6 +248,7 @@ def test_event_shows_reactions_both_ways_and_exports_carry_the_link(tmp_path, ru
         assert events[hrw]["answered_by"] == [rebuttal.story_id]
         assert events[rebuttal.event_id]["answers_events"] == [hrw]
         assert {row["answers_event"] for row in store.export("articles")} == {None, hrw}
+        assert sum(day["reactions"] for day in store.stats_by_day()) == 1  # presswatch stats counts it
     finally:
         store.close()
 

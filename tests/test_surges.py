@@ -180,6 +180,7 @@ def test_a_burst_is_told_once_per_channel_and_delivered_once(store, sink):
     assert told(again) == {} and len(store.surges()) == 1
     assert deliver(delivery) == 0 and len(surge_messages(sink)) == 2
     assert [row.state for row in store.outbox() if row.kind == "surge"] == ["sent", "sent"]
+    assert sum(day["surges"] for day in store.stats_by_day()) == 1  # presswatch stats counts it
 
 
 def test_the_outbox_keeps_one_surge_row_per_channel_even_if_asked_twice(store):

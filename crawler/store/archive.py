@@ -221,13 +221,14 @@ class ArchiveQueries:
 
     def stats_by_day(self, since: datetime | None = None) -> list[dict]:
         """Per day (UTC) since `since`: articles stored, new stories, new events that a rule
-        matched, rule matches, alerts queued, event updates queued and alerts sent; days
-        with none of them are left out."""
+        matched, rule matches, alerts queued, event updates queued, stories linked as
+        reactions, surges told and alerts sent; days with none of them are left out."""
         cutoff = now_iso(since) if since else ""
         return list(self.db.query(
             """SELECT day, sum(what = 'article') AS articles, sum(what = 'story') AS stories,
                       sum(what = 'event') AS events, sum(what = 'match') AS matches,
-                      sum(what = 'alert') AS alerts, sum(what = 'update') AS updates, sum(what = 'sent') AS sent
+                      sum(what = 'alert') AS alerts, sum(what = 'update') AS updates,
+                      sum(what = 'reaction') AS reactions, sum(what = 'surge') AS surges, sum(what = 'sent') AS sent
                FROM (SELECT substr(first_seen_at, 1, 10) AS day, 'article' AS what FROM articles
                      WHERE first_seen_at >= :since
                      UNION ALL SELECT substr(first_seen_at, 1, 10), 'story' FROM stories
@@ -240,6 +241,8 @@ class ArchiveQueries:
                      WHERE kind = 'update' AND created_at >= :since
                      UNION ALL SELECT substr(created_at, 1, 10), 'alert' FROM outbox
                      WHERE kind = 'alert' AND created_at >= :since
+                     UNION ALL SELECT substr(linked_at, 1, 10), 'reaction' FROM reactions WHERE linked_at >= :since
+                     UNION ALL SELECT substr(started_at, 1, 10), 'surge' FROM surges WHERE started_at >= :since
                      UNION ALL SELECT substr(sent_at, 1, 10), 'sent' FROM outbox
                      WHERE kind = 'alert' AND sent_at >= :since)
                GROUP BY day ORDER BY day""", {"since": cutoff}))

@@ -251,7 +251,7 @@ def stats(config_path, since, as_json):
     Per source: articles stored, stories it carried, new stories (it was the first to
     carry them), rule matches on its articles, alerts queued for them (one per channel).
     Per day: articles stored, new stories, new events a rule matched, matches, alerts
-    queued, event updates queued and alerts sent.
+    queued, event updates queued, stories linked as reactions, surges told and alerts sent.
     A source with nothing in the span still shows, with zeros.
     Example:
       presswatch stats --since 7d
@@ -278,12 +278,13 @@ def stats_lines(by_source: list[dict], by_day: list[dict], since: datetime):
                f"{row['matches']:>8} {row['alerts']:>7}")
     yield ""
     yield (f"{'day':<10} {'articles':>8} {'stories':>8} {'events':>7} {'matches':>8} {'alerts':>7} "
-           f"{'updates':>8} {'sent':>6}")
+           f"{'updates':>8} {'reactions':>9} {'surges':>6} {'sent':>6}")
     if not by_day:
         yield "(nothing stored in this span)"
     for row in by_day:
         yield (f"{row['day']:<10} {row['articles']:>8} {row['stories']:>8} {row['events']:>7} "
-               f"{row['matches']:>8} {row['alerts']:>7} {row['updates']:>8} {row['sent']:>6}")
+               f"{row['matches']:>8} {row['alerts']:>7} {row['updates']:>8} {row['reactions']:>9} "
+               f"{row['surges']:>6} {row['sent']:>6}")
 
 
 def _time(stamp: str | None) -> str:
