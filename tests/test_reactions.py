@@ -298,6 +298,34 @@ def test_a_digest_lists_the_reaction_under_the_thread_it_answers(store):
             in body)
 
 
+def test_a_reply_to_a_held_thread_waits_with_it_and_holds_nothing_else_on_the_channel(store, sink):
+    """The report's rule sends a digest: its alert is held, and so are the thread's update and
+    the reaction's reply, until the digest goes (alert first); meanwhile the channel's other
+    alerts go out at once. Waiting for the held alert outside pacing held them all."""
+    now = datetime.now(UTC)
+    digest_at = (now + timedelta(hours=2)).strftime("%H:%M")
+    cfg = config(sink.apprise_url, **{"hrw-report": {"digest": {"at": digest_at}}})
+    cfg = cfg.model_copy(update={"delivery": cfg.delivery.model_copy(update={"timezone": "UTC"})})
+    ingest = make_ingest(store, cfg)
+    report_event(store, ingest)
+    assert deliver(store, cfg) == 0  # the alert and its update wait for the digest
+    arrive(ingest, "kcna-rebuttal")  # its own alert (no digest), then the reply to the held thread
+    arrive(ingest, "kcna-un-report")  # another rule's alert, queued after the reply
+    assert deliver(store, cfg) == 2
+    assert [m["title"] for m in sink.messages] == [
+        f"[presswatch] state-media-response: {STATE_MEDIA['kcna-rebuttal'].title}",
+        f"[presswatch] state-media-response: {STATE_MEDIA['kcna-un-report'].title}"]
+    held = {row.kind: row.pace for row in store.outbox() if row.rule_id == "hrw-report"}
+    assert held == {"alert": "digest", "update": "digest", "reaction": "digest"}
+
+    later = Delivery.from_config(store, cfg, clock=lambda: now + timedelta(hours=3))
+    assert asyncio.run(later.deliver_due()) == 3  # one digest message of the three
+    digest = sink.messages[-1]["message"]
+    alert_at = digest.index(WRITE_UPS["reuters"].title)
+    assert alert_at < digest.index(f"answered by KCNA: {STATE_MEDIA['kcna-rebuttal'].title}")
+    assert {row.state for row in store.outbox()} == {"sent"}
+
+
 def test_reacts_to_must_name_another_configured_rule(tmp_path):
     from presswatch.config import ConfigError, load_config
 

@@ -116,21 +116,23 @@ class OutboxQueries:
         now = now_iso(at)
         with self.transaction():
             # A spread update waits while the story's alert to that channel is on its way
-            # (pending or being sent): "now 5 outlets" must not arrive before the alert it
-            # follows up. Once the alert is settled (sent, uncertain or dead), it goes.
-            # Likewise an event update, or a reaction told in the answered event's thread,
-            # waits for its event's alert on that rule and channel.
+            # (being sent, or pending and not held): "now 5 outlets" must not arrive before
+            # the alert it follows up. Once the alert is settled (sent, uncertain or dead),
+            # it goes. Likewise an event update, or a reaction told in the answered event's
+            # thread, waits for the alert of its event (or of an event merged into it) on
+            # that rule and channel. An alert held for a digest, quiet hours or a rate limit
+            # lets its follow-ups through to pacing, which holds them to the same release
+            # (the digest then lists them after it, in id order): waiting there instead would
+            # hold every later row of the channel behind them.
+            on_its_way = "(a.state = 'sending' OR (a.state = 'pending' AND a.pace IS NULL))"
             ids = [r["id"] for r in self.db.query(
-                """SELECT id FROM outbox o WHERE state='pending' AND next_attempt_at <= ?
+                f"""SELECT id FROM outbox o WHERE state='pending' AND next_attempt_at <= ?
                    AND NOT (kind = 'spread' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
-                            AND a.story_id = o.story_id AND a.channel_id = o.channel_id
-                            AND a.state IN ('pending', 'sending')))
-                   AND NOT (kind = 'update' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
-                            AND a.event_id = o.event_id AND a.rule_id = o.rule_id
-                            AND a.channel_id = o.channel_id AND a.state IN ('pending', 'sending')))
-                   AND NOT (kind = 'reaction' AND EXISTS (SELECT 1 FROM outbox a WHERE a.kind = 'alert'
-                            AND a.event_id = o.event_id AND a.rule_id = o.rule_id
-                            AND a.channel_id = o.channel_id AND a.state IN ('pending', 'sending')))
+                            AND a.story_id = o.story_id AND a.channel_id = o.channel_id AND {on_its_way}))
+                   AND NOT (kind IN ('update', 'reaction') AND EXISTS (SELECT 1 FROM outbox a
+                            WHERE a.kind = 'alert' AND a.rule_id = o.rule_id AND a.channel_id = o.channel_id
+                            AND a.event_id IN (SELECT id FROM events WHERE id = o.event_id OR merged_into = o.event_id)
+                            AND {on_its_way}))
                    AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.channel_id = o.channel_id AND b.id < o.id
                                    AND b.state IN ('pending', 'sending') AND b.pace IS NULL)
                    ORDER BY next_attempt_at, id LIMIT ?""", (now, limit))]
