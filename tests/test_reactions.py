@@ -269,6 +269,11 @@ def test_event_shows_reactions_both_ways_and_exports_carry_the_link(tmp_path, ru
     # An analyst's corrections: unlink, then link by hand (the thread's reply queued again once).
     unlinked = run_presswatch("events", "unlink", str(rebuttal.story_id), "--config", str(path))
     assert unlinked.returncode == 0 and "answers no event now" in unlinked.stdout, unlinked.stderr
+    refused = Store(str(cfg.database))
+    try:
+        assert refused.reaction_refused(rebuttal.story_id)  # presswatch will not link it again
+    finally:
+        refused.close()
     again = run_presswatch("events", "unlink", str(rebuttal.story_id), "--config", str(path))
     assert again.returncode == 1 and f"story {rebuttal.story_id} is linked to no event" in again.stderr
     own = run_presswatch("events", "link", str(rebuttal.story_id), str(rebuttal.event_id), "--config", str(path))
@@ -282,6 +287,49 @@ def test_event_shows_reactions_both_ways_and_exports_carry_the_link(tmp_path, ru
         assert store.db.execute("SELECT count(*) FROM outbox WHERE kind = 'reaction'").fetchone()[0] == 1
     finally:
         store.close()
+
+
+def test_an_analysts_unlink_holds_through_revisions_and_a_link_elsewhere_replies_there(store, sink):
+    from presswatch.crawler.stories.events import split_story
+
+    # The rebuttal's own alert goes to the console: the analysts' channel holds only the reply.
+    cfg = config(sink.apprise_url, **{"state-media-response": {"channels": []}})
+    ingest = make_ingest(store, cfg)
+    hrw = report_event(store, ingest)
+    assert deliver(store, cfg) == 2  # the report's alert and its update
+    rebuttal = arrive(ingest, "kcna-rebuttal")
+    sink.fail_next = 1  # the reply fails once and waits for its retry
+    assert deliver(store, cfg) == 1  # the rebuttal's alert, on the console
+    [reply] = [row for row in store.outbox() if row.kind == "reaction"]
+    assert (reply.state, reply.tries, reply.event_id) == ("pending", 1, hrw)
+
+    with store.transaction():  # presswatch events unlink
+        assert store.remove_reaction(rebuttal.story_id, refuse=True)
+    assert [(r.state, r.last_error) for r in store.outbox() if r.kind == "reaction"] == [
+        ("dead", "unlinked by an analyst: not sent")]  # the reply waiting for its retry is dropped
+
+    # KCNA edits a sentence: the revision is not linked again, and no reply comes back.
+    w = STATE_MEDIA["kcna-rebuttal"]
+    revised = ingest.ingest(Candidate(source_id="kcna-rebuttal", url=w.url, title=w.title,
+                                      text=w.text + " The DPRK will never tolerate this.", extracted_from="page",
+                                      published=T0, language=w.language))
+    assert revised.outcome == Outcome.REVISED and revised.answers_event is None
+    assert store.story_reaction(rebuttal.story_id) is None and store.reaction_refused(rebuttal.story_id)
+
+    # The analyst links it to another alerted event instead (VOA's story, split into its own):
+    # that thread gets the reply; the report's never does.
+    voa = next(s["id"] for s in store.event(hrw)["stories"] if s["title"] == WRITE_UPS["voa"].title)
+    _, other, _ = split_story(store, voa, {"hrw-report": ("analysts",)})
+    with store.transaction():  # presswatch events link
+        store.remove_reaction(rebuttal.story_id)
+        store.add_reaction(rebuttal.story_id, other, None, [], 0.0, linked_by="analyst")
+        assert store.queue_reaction(rebuttal.story_id, other) == 1
+    assert not store.reaction_refused(rebuttal.story_id)
+    sent_before = len(sink.messages)
+    assert deliver(store, cfg) == 2  # VOA's alert, then the reply in its thread
+    titles = [m["title"] for m in sink.messages[sent_before:]]
+    assert titles.count(f"Re: [presswatch] hrw-report: {WRITE_UPS['voa'].title}") == 1
+    assert not [t for t in titles if t == f"Re: [presswatch] hrw-report: {WRITE_UPS['reuters'].title}"]
 
 
 def test_a_digest_lists_the_reaction_under_the_thread_it_answers(store):

@@ -736,3 +736,16 @@ def m015_surge_rules(db: sqlite_utils.Database) -> None:
             since TEXT NOT NULL
         )"""
     )
+
+
+@migrations()
+def m016_reaction_refusals(db: sqlite_utils.Database) -> None:
+    """`reaction_refusals`: the stories an analyst unlinked (`presswatch events unlink`), which
+    presswatch does not link again when a copy or a revision of them arrives."""
+    db.execute(
+        """
+        CREATE TABLE reaction_refusals (
+            story_id INTEGER PRIMARY KEY REFERENCES stories(id),
+            refused_at TEXT NOT NULL
+        )"""
+    )

@@ -15,6 +15,8 @@ from presswatch.crawler.store.records import now_iso
 
 # An event's rows and those of the events merged into it.
 _FAMILY = "(SELECT id FROM events WHERE id = :event OR merged_into = :event)"
+# The last error of a reply dropped because its story was unlinked (a link back revives it).
+UNLINKED = "unlinked by an analyst: not sent"
 
 
 class ReactionQueries:
@@ -74,6 +76,8 @@ class ReactionQueries:
                      score: float, linked_by: str = "presswatch", at: datetime | None = None) -> bool:
         """Link `story_id` as the answer to `event_id`; whether it was (a story already
         linked keeps its link: an analyst's is never replaced by presswatch's)."""
+        if linked_by == "analyst":  # an analyst's link undoes their unlink
+            self.db.execute("DELETE FROM reaction_refusals WHERE story_id = ?", (story_id,))
         return bool(self.db.execute(
             """INSERT INTO reactions (story_id, event_id, rule_id, evidence, score, linked_by, linked_at)
                VALUES (?,?,?,?,?,?,?) ON CONFLICT(story_id) DO NOTHING""",
@@ -82,7 +86,9 @@ class ReactionQueries:
 
     def queue_reaction(self, story_id: int, event_id: int, at: datetime | None = None) -> int:
         """The answered event's thread, on each (rule, channel) it alerted, gets one update
-        (once per reacting story); returns the rows queued."""
+        (once per reacting story and answered event: its `milestone` is the event's id, so a
+        story linked again to another event replies there too); returns the rows queued. A
+        reply an analyst's unlink dropped is queued again when the story is linked back."""
         now = now_iso(at)
         pairs = self.db.query(
             f"""SELECT DISTINCT rule_id, channel_id FROM outbox WHERE kind = 'alert'
@@ -90,10 +96,13 @@ class ReactionQueries:
         queued = 0
         for pair in list(pairs):
             queued += self.db.execute(
-                """INSERT INTO outbox (kind, story_id, event_id, rule_id, channel_id, alert_per,
-                   next_attempt_at, created_at, updated_at) VALUES ('reaction',?,?,?,?,'event',?,?,?)
-                   ON CONFLICT DO NOTHING""",
-                (story_id, event_id, pair["rule_id"], pair["channel_id"], now, now, now)).rowcount
+                """INSERT INTO outbox (kind, story_id, event_id, rule_id, channel_id, milestone, alert_per,
+                   next_attempt_at, created_at, updated_at) VALUES ('reaction',?,?,?,?,?,'event',?,?,?)
+                   ON CONFLICT (kind, story_id, rule_id, channel_id, milestone) DO UPDATE
+                   SET state = 'pending', tries = 0, last_error = NULL, next_attempt_at = excluded.next_attempt_at,
+                       updated_at = excluded.updated_at
+                   WHERE outbox.state = 'dead' AND outbox.last_error = ?""",
+                (story_id, event_id, pair["rule_id"], pair["channel_id"], event_id, now, now, now, UNLINKED)).rowcount
         return queued
 
     def link_problem(self, story_id: int, event_id: int) -> str | None:
@@ -110,11 +119,21 @@ class ReactionQueries:
             return f"story {story_id} is in event {event_id}: a story answers another event"
         return None
 
-    def remove_reaction(self, story_id: int) -> bool:
-        """Unlink a story (its queued, unsent reaction rows go too); whether it was linked."""
-        self.db.execute("DELETE FROM outbox WHERE kind = 'reaction' AND story_id = ? AND state = 'pending' "
-                        "AND tries = 0", (story_id,))
+    def remove_reaction(self, story_id: int, refuse: bool = False, at: datetime | None = None) -> bool:
+        """Unlink a story; whether it was linked. Its replies not sent yet are dropped (marked
+        dead, saying so: rows partly sent keep their outcomes). With `refuse` (an analyst's
+        unlink) presswatch never links the story again, whatever copies or revisions come."""
+        now = now_iso(at)
+        self.db.execute("UPDATE outbox SET state = 'dead', last_error = ?, updated_at = ? WHERE kind = 'reaction' "
+                        "AND story_id = ? AND state = 'pending'", (UNLINKED, now, story_id))
+        if refuse:
+            self.db.execute("INSERT OR REPLACE INTO reaction_refusals (story_id, refused_at) VALUES (?, ?)",
+                            (story_id, now))
         return bool(self.db.execute("DELETE FROM reactions WHERE story_id = ?", (story_id,)).rowcount)
+
+    def reaction_refused(self, story_id: int) -> bool:
+        """Whether an analyst unlinked the story: it answers nothing, for good."""
+        return self._one("SELECT 1 AS x FROM reaction_refusals WHERE story_id = ?", (story_id,)) is not None
 
     # Reads of messages, `event ID` and exports -------------------------------------------
 

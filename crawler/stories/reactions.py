@@ -205,6 +205,8 @@ class Linking:
         tags = self.source_tags.get(article.source_id, frozenset())
         if not (self.settings.enabled and matches and tags) or self.store.story_reaction(story_id):
             return None
+        if self.store.reaction_refused(story_id):  # an analyst unlinked it: a copy or revision changes nothing
+            return None
         vector = from_blob(self.store.story_vector(story_id))
         if vector is None:
             return None

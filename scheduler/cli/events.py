@@ -212,7 +212,9 @@ def link_command(config_path, story_id, event_id):
 @config_option
 @click.argument("story_id", type=int)
 def unlink_command(config_path, story_id):
-    """Remove the link of story STORY to the event it answers (a reply not sent yet is dropped).
+    """Remove the link of story STORY to the event it answers (a reply not sent yet is dropped);
+    presswatch will not link the story again (its copies and revisions neither), until
+    `events link` does.
 
     \b
     Example:
@@ -221,7 +223,7 @@ def unlink_command(config_path, story_id):
     config = load(config_path)
     with open_store(config) as store:
         with store.transaction():
-            removed = store.remove_reaction(story_id)
+            removed = store.remove_reaction(story_id, refuse=True)
     if not removed:
         raise click.ClickException(f"story {story_id} is linked to no event")
     click.echo(f"story {story_id} answers no event now")
