@@ -395,8 +395,8 @@ class Surges(_Section):
                           "(binomial tail at the usual share; above 0, below 1).")
     calm_ratio: Annotated[float, BeforeValidator(_positive_ratio), Field(ge=1)] = Field(
         1.5, description="A surge lasts (and is not told again) until the window holds fewer than "
-                         "min_stories or under this many times the usual (at least 1, at most "
-                         "min_ratio).")
+                         "half of min_stories or under this many times the usual (at least 1, at "
+                         "most min_ratio).")
     min_baseline: Count = Field(
         50, ge=0, description="Stories (of all rules) the baseline must hold before anything is "
                               "judged: a new database learns first.")

@@ -38,6 +38,16 @@ def test_after_it_calms_a_new_burst_is_told_again():
     assert _replay(windows) == [True, False, False, True]
 
 
+def test_a_window_hovering_at_the_minimum_is_one_surge():
+    # A quiet rule (usual share 0.05%) whose ongoing story brings about one item an hour:
+    # its sliding window goes 5, 4, 5, 4, 5 stories, always far above the usual share.
+    quiet = Baseline(stories=2, total=4200, span=timedelta(days=14))
+    windows = [Window(n, n, 75) for n in (5, 4, 5, 4, 5)]
+    assert _replay(windows, quiet) == [True, False, False, False, False]
+    # Down to 2 stories (under half the minimum of 5) it has calmed: the next burst is news.
+    assert _replay([*windows, Window(2, 2, 75), Window(6, 6, 75)], quiet)[-2:] == [False, True]
+
+
 def test_a_steady_stream_is_not_a_surge():
     # The usual share, window after window, with the spread of chance (up to 4 of 75).
     windows = [Window(n, n, 75) for n in (1, 2, 0, 3, 1, 4, 2, 1, 2, 3)]

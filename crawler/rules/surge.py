@@ -19,7 +19,8 @@ window surges when all of these hold:
   baseline's length (a new database learns first).
 
 A surge is told once. The rule counts as surging until its window calms down (fewer than
-``min_stories`` or under ``calm_ratio`` times the usual), and only then can a new surge be
+half of ``min_stories``, or under ``calm_ratio`` times the usual: both with room below the
+bar a surge must pass, so a window hovering at it is one surge), and only then can a new surge be
 told: a story that keeps growing for a day is one surge, not twenty-four.
 """
 
@@ -90,7 +91,7 @@ def judge(window: Window, baseline: Baseline, settings: SurgeSettings = SurgeSet
     ratio = window.stories / expected if expected > 0 else float("inf")
     p_value = binomial_tail(window.stories, window.total, share)
     usual = baseline.stories * (settings.window / baseline.span) if baseline.span > timedelta(0) else 0.0
-    calm = window.stories < settings.min_stories or ratio < settings.calm_ratio
+    calm = window.stories < calm_stories(settings) or ratio < settings.calm_ratio
 
     def verdict(reason: str) -> Verdict:
         return Verdict(reason == "", calm, expected, usual, ratio, p_value, reason)
@@ -133,6 +134,12 @@ def binomial_tail(x: int, n: int, p: float) -> float:
             if k > n * p and term < 1e-17 * total:
                 break
     return min(1.0, math.exp(peak) * total)
+
+
+def calm_stories(settings: SurgeSettings) -> int:
+    """Under this many stories a window is calm: half of min_stories (at least 1), so that
+    a window going 5, 4, 5, 4 stories is one surge, not three."""
+    return max(1, math.ceil(settings.min_stories / 2))
 
 
 def next_state(surging_before: bool, verdict: Verdict) -> tuple[bool, bool]:
