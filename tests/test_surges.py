@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -191,6 +192,19 @@ def test_the_outbox_keeps_one_surge_row_per_channel_even_if_asked_twice(store):
     figures = SurgeFigures("hrw-report", timedelta(hours=6), 8, 6, 58, 0.3, 1.2, 1e-7)
     assert store.record_surge(figures, None, ("console",), at=NOW) is None  # one open surge per rule
     assert [(r.kind, r.channel_id, r.surge_id) for r in store.outbox()] == [("surge", "console", outcome.told)]
+
+
+def test_open_surges_are_found_however_many_newer_ones_calmed(store):
+    """`presswatch surges --open` asks the store for open surges before the limit, not after."""
+    figures = SurgeFigures("hrw-report", timedelta(hours=6), 8, 6, 58, 0.3, 1.2, 1e-7)
+    opened = store.record_surge(figures, None, (), at=NOW - timedelta(days=2))
+    for hours in range(3):  # newer surges of another rule, each calmed
+        other = store.record_surge(replace(figures, rule_id="state-media-response"), None, (),
+                                   at=NOW - timedelta(hours=10 - hours))
+        store.calm_surge(other, at=NOW - timedelta(hours=9 - hours))
+    assert [s["id"] for s in store.surges(limit=1, only_open=True)] == [opened]
+    assert [s["id"] for s in store.surges(limit=1)] != [opened]  # the newest is a calmed one
+    assert store.surges("state-media-response", only_open=True) == []
 
 
 # --- what is not a surge ----------------------------------------------------------------------

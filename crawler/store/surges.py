@@ -113,13 +113,16 @@ class SurgeQueries:
 
     # Reading ----------------------------------------------------------------------
 
-    def surges(self, rule_id: str | None = None, limit: int = 50) -> list[dict]:
-        """Surges, newest first, with the title and link of the event holding most of each."""
-        where, params = ("WHERE u.rule_id = ?", (rule_id,)) if rule_id else ("", ())
+    def surges(self, rule_id: str | None = None, limit: int = 50, only_open: bool = False) -> list[dict]:
+        """Surges (`only_open`: those not calmed yet), newest first, with the title and link of
+        the event holding most of each."""
+        where = ["u.rule_id = :rule"] if rule_id else []
+        where += ["u.calmed_at IS NULL"] if only_open else []
+        condition = f"WHERE {' AND '.join(where)}" if where else ""
         return list(self.db.query(
             f"""SELECT u.*, e.title AS event_title, e.url AS event_url FROM surges u
-                LEFT JOIN events e ON e.id = u.event_id {where}
-                ORDER BY u.started_at DESC, u.id DESC LIMIT {int(limit)}""", params))
+                LEFT JOIN events e ON e.id = u.event_id {condition}
+                ORDER BY u.started_at DESC, u.id DESC LIMIT {int(limit)}""", {"rule": rule_id}))
 
     def open_surges(self) -> dict[str, int]:
         """How many surges are open per rule (0 or 1 each; rules with none left out)."""

@@ -29,7 +29,7 @@ def surges_command(config_path, rule_id, only_open, limit):
     """
     config = load(config_path)
     with open_store(config) as store:
-        found = [s for s in store.surges(rule_id, limit) if not only_open or s["calmed_at"] is None]
+        found = store.surges(rule_id, limit, only_open)
     if not found:
         click.echo("no surges" + (f" of rule {rule_id}" if rule_id else "") + (" open" if only_open else ""))
     for surge in found:
