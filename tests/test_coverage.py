@@ -146,6 +146,12 @@ def test_event_chart_refuses_an_unknown_event_and_an_unwritable_file(written, co
                             "--config", str(config))
     assert result.returncode == 1 and f"cannot write the chart to {blocked / 'x.svg'}: Not a directory" in result.stderr
     assert "Traceback" not in result.stderr
+    # A number past SQLite's integers, a span past what a date reaches: clear answers.
+    result = run_presswatch("event", "99999999999999999999", "--config", str(config))
+    assert result.returncode == 2 and "is not in the range 1<=x<=9223372036854775807" in result.stderr
+    result = run_presswatch("rules", "chart", RULE, "--since", "99999999d", "--chart", str(tmp_path / "all.svg"),
+                            "--config", str(config))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
 
 
 def test_rules_chart_writes_a_rule_s_chart_and_refuses_an_unknown_rule(written, config, tmp_path, run_presswatch):

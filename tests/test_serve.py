@@ -272,13 +272,17 @@ def test_the_charts_are_svg_that_loads_nothing_and_their_links_carry_the_proxy_p
         transport = httpx.ASGITransport(app=read_only_app(datasette.app()))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8001") as client:
             paths = (f"/-/chart/event/{written.event}.svg", "/-/chart/event/999.svg",
+                     "/-/chart/event/99999999999999999999.svg", f"/-/chart/rule/{RULE}.svg?since=99999999d",
                      f"/-/chart/rule/{RULE}.svg?since=9000d", f"/-/chart/rule/{RULE}.svg?since=lately",
                      f"/presswatch/event_timeline?event_id={written.event}",
                      f"/presswatch/latest_stories_by_rule?rule={RULE}",
                      "/presswatch/events", "/presswatch/rules_summary")
             return [await client.get(path) for path in paths]
 
-    event, missing, rule, bad_since, timeline, latest, events, summary = asyncio.run(pages())
+    event, missing, huge, forever, rule, bad_since, timeline, latest, events, summary = asyncio.run(pages())
+    # Past SQLite's integers, past what a date can reach back: a plain answer, not a traceback.
+    assert (huge.status_code, huge.text) == (404, "no event 99999999999999999999\n")
+    assert forever.status_code == 200 and f"rule {RULE}: stories and outlets per" in forever.text
     assert event.status_code == 200 and event.headers["content-type"] == "image/svg+xml; charset=utf-8"
     assert event.headers["content-security-policy"].startswith("default-src 'none'")  # opened alone, it runs nothing
     assert f"event {written.event}: North Korea: Sexual Abuse of Women by Officials" in event.text

@@ -19,7 +19,7 @@ import click
 from presswatch.config.redact import Redactor
 from presswatch.config.schema import CONSOLE
 from presswatch.crawler.errors import StoreError
-from presswatch.scheduler.cli.common import load, open_store
+from presswatch.scheduler.cli.common import ID, load, open_store
 from presswatch.scheduler.delivery.markup import one_line
 from presswatch.scheduler.logs import setup_logging
 
@@ -69,7 +69,7 @@ def alerts(ctx, config_path, states, limit):
 
 
 @alerts.command("retry")
-@click.argument("alert_ids", nargs=-1, required=True, type=int, metavar="ID...")
+@click.argument("alert_ids", nargs=-1, required=True, type=ID, metavar="ID...")
 @_config_option
 @click.pass_context
 def retry(ctx, alert_ids, config_path):

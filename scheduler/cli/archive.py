@@ -25,7 +25,7 @@ from presswatch.config.duration import parse_duration
 from presswatch.config.redact import Redactor
 from presswatch.crawler.errors import StoreError
 from presswatch.crawler.store.search import QueryError, fts_query
-from presswatch.scheduler.cli.common import config_option, load, open_store
+from presswatch.scheduler.cli.common import config_option, load, open_store, within_reach
 from presswatch.scheduler.delivery.markup import one_line
 
 __all__ = ["export", "parse_when", "search", "search_lines", "stats",
@@ -47,7 +47,7 @@ def parse_when(text: str | None, option: str, now: datetime | None = None) -> da
         return None
     now = now or datetime.now(UTC)
     try:
-        return now - parse_duration(text)
+        return now - within_reach(parse_duration(text))
     except ValueError:
         pass
     try:

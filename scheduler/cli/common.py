@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -49,9 +50,22 @@ def open_store(config):
         store.close()
 
 
+# A story, event or alert number: SQLite's integers stop at 2**63 - 1 (a larger one would
+# stop the command with an OverflowError instead of "no story N").
+ID = click.IntRange(min=1, max=2**63 - 1)
+# Spans back from now longer than this mean "everything": 200 years reach before any
+# archive, and a longer one would overflow a datetime (--since 99999999d).
+LONGEST_SPAN = timedelta(days=200 * 365)
+
+
+def within_reach(span: timedelta) -> timedelta:
+    """`span`, or LONGEST_SPAN when longer: now minus it is always a datetime."""
+    return min(span, LONGEST_SPAN)
+
+
 def parse_since(text: str):
     try:
-        return parse_duration(text)
+        return within_reach(parse_duration(text))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
 

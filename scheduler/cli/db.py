@@ -19,7 +19,7 @@ import click
 
 from presswatch.config.duration import parse_duration
 from presswatch.crawler.errors import StoreError
-from presswatch.scheduler.cli.common import load, open_store
+from presswatch.scheduler.cli.common import load, open_store, within_reach
 
 __all__ = ["db", "file_size", "prune_texts"]
 
@@ -94,7 +94,7 @@ def prune(config_path, older_than, dry_run):
     """
     config = load(config_path)
     age = _age(older_than, config.retention.article_text)
-    before = datetime.now(UTC) - age
+    before = datetime.now(UTC) - within_reach(age)
     cutoff = before.isoformat(timespec="seconds")
     with open_store(config) as store:
         if dry_run:

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from presswatch.config import CONSOLE
-from presswatch.scheduler.cli.common import config_option, load, open_store, parse_since, write_chart
+from presswatch.scheduler.cli.common import ID, config_option, load, open_store, parse_since, write_chart
 from presswatch.scheduler.delivery.markup import one_line
 
 
@@ -64,7 +64,7 @@ def reaction_mark(reactions: dict) -> str:
 
 @click.command("event")
 @config_option
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=ID)
 @click.option("--chart", "chart_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Instead, write the event's coverage chart to this SVG file: stories and outlets per "
                    "hour (per day past four days), its surges, reactions and alerts marked.")
@@ -136,7 +136,7 @@ def reaction_lines(reactions: dict | None):
 
 @events.command("split")
 @config_option
-@click.argument("story_id", type=int)
+@click.argument("story_id", type=ID)
 def split_command(config_path, story_id):
     """Take a story out of its event into an event of its own; it alerts as its own event
     (the channels of the rules it matched).
@@ -161,8 +161,8 @@ def split_command(config_path, story_id):
 
 @events.command("merge")
 @config_option
-@click.argument("into", type=int)
-@click.argument("other", type=int)
+@click.argument("into", type=ID)
+@click.argument("other", type=ID)
 def merge_command(config_path, into, other):
     """Merge event OTHER into event INTO: its stories join INTO; later stories of either
     go out as updates of INTO. Nothing is alerted again.
@@ -186,8 +186,8 @@ def merge_command(config_path, into, other):
 
 @events.command("link")
 @config_option
-@click.argument("story_id", type=int)
-@click.argument("event_id", type=int)
+@click.argument("story_id", type=ID)
+@click.argument("event_id", type=ID)
 def link_command(config_path, story_id, event_id):
     """Link story STORY as the reaction to event EVENT (replacing any link it had); the
     event's thread gets a reply naming it, as when presswatch links a story.
@@ -210,7 +210,7 @@ def link_command(config_path, story_id, event_id):
 
 @events.command("unlink")
 @config_option
-@click.argument("story_id", type=int)
+@click.argument("story_id", type=ID)
 def unlink_command(config_path, story_id):
     """Remove the link of story STORY to the event it answers (a reply not sent yet is dropped);
     presswatch will not link the story again (its copies and revisions neither), until

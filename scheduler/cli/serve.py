@@ -40,7 +40,7 @@ import yaml
 from markupsafe import Markup, escape
 
 from presswatch.crawler.errors import StoreError
-from presswatch.scheduler.cli.common import load
+from presswatch.scheduler.cli.common import load, within_reach
 
 __all__ = ["SETTINGS", "archive_metadata", "build_archive", "check_archive", "listen", "read_only_app", "serve"]
 
@@ -187,6 +187,8 @@ async def _event_chart(datasette, request):
     from presswatch.crawler.store.coverage import coverage_reader
 
     event_id = int(request.url_vars["event_id"])
+    if event_id >= 2**63:  # past SQLite's integers: no such event (not an OverflowError)
+        return _plain(404, f"no event {event_id}")
     coverage = await datasette.get_database(DB_NAME).execute_fn(
         lambda conn: coverage_reader(conn).event_coverage(event_id))
     if coverage is None:  # a plain answer: Datasette would print a traceback for a raised NotFound
@@ -201,7 +203,7 @@ async def _rule_chart(datasette, request):
 
     rule_id = unquote(request.url_vars["rule_id"])
     try:
-        since = datetime.now(UTC) - parse_duration(request.args.get("since") or "30d")
+        since = datetime.now(UTC) - within_reach(parse_duration(request.args.get("since") or "30d"))
     except ValueError as exc:
         return _plain(400, f"since: {exc}")
     coverage = await datasette.get_database(DB_NAME).execute_fn(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from presswatch.scheduler.cli.common import config_option, load, open_store, parse_since
+from presswatch.scheduler.cli.common import ID, config_option, load, open_store, parse_since
 from presswatch.scheduler.delivery.markup import one_line
 
 
@@ -38,7 +38,7 @@ def stories_command(config_path, since, limit, min_outlets):
 
 @click.command("story")
 @config_option
-@click.argument("story_id", type=int)
+@click.argument("story_id", type=ID)
 def story_command(config_path, story_id):
     """Show a story: its articles and URLs, their revisions, the rules it matched, its alerts.
 
