@@ -419,6 +419,34 @@ def test_signatures_and_bands_are_datasketchs_value_for_value(permutations, seed
         assert dedup.optimal_bands(threshold, permutations, 0.1, 0.9) == _optimal_param(threshold, permutations, 0.1, 0.9)
 
 
+def test_shingles_are_every_run_of_words_and_each_caller_gets_its_own_words():
+    """dedup keeps the words of the last few texts (an article's are read for its signatures
+    and its version hash): a caller changing its list changes nothing for the next, and
+    the shingles stay every run of `size` words."""
+    text = " ".join(f"W{i % 50}" for i in range(120))
+    first = dedup.words(text)
+    first.append("extra")
+    found = dedup.words(text)
+    assert found == [f"w{i % 50}" for i in range(120)]
+    for size in range(1, 9):
+        runs = {" ".join(found[i:i + size]).encode() for i in range(len(found) - size + 1)}
+        assert dedup.text_shingles(text, size) == runs
+
+
+def test_bucket_keys_are_the_blake2b_of_scheme_kind_band_and_values():
+    """Stored bucket keys are looked up again: their formula must not drift."""
+    import hashlib
+
+    scheme = dedup.Scheme()
+    for signature in dedup.signatures(scheme, "Rights group report on women", WIRE[0]):
+        bands, rows = scheme.bands(signature.kind)
+        raw, prefix = signature.to_bytes(), f"{scheme.label}/{signature.kind}/".encode()
+        expected = tuple(int.from_bytes(hashlib.blake2b(
+            prefix + band.to_bytes(2, "little") + raw[band * rows * 4:(band + 1) * rows * 4],
+            digest_size=8).digest(), "little", signed=True) for band in range(bands))
+        assert signature.buckets == expected
+
+
 def test_too_short_texts_get_no_signature():
     scheme = dedup.Scheme()
     assert dedup.signatures(scheme, "Hi", "Short text") == []

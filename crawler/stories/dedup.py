@@ -28,7 +28,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -51,7 +51,14 @@ _KINDS = ("text", "short")
 
 def words(text: str) -> list[str]:
     """The words of `text`, NFKC-normalised and case-folded; punctuation is dropped."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    return list(_words(text))
+
+
+@lru_cache(maxsize=8)
+def _words(text: str) -> tuple[str, ...]:
+    """`words`, kept for the last few texts: an article's title and text are read for both
+    its signatures and its version hash, three times each otherwise (a tuple: shared)."""
+    return tuple(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,8 @@ class Scheme:
         h -> a*h + b mod 2^32; the least value of each permutation."""
         if not shingles:
             return np.full(self.permutations, 0xFFFFFFFF, dtype=np.uint32)
-        hashed = np.frombuffer(b"".join([hashlib.sha1(s).digest()[:4] for s in shingles]), dtype="<u4")
+        sha1 = hashlib.sha1
+        hashed = np.frombuffer(b"".join([sha1(s).digest()[:4] for s in shingles]), dtype="<u4")
         a, b = self._permutations
         return (_mix(hashed.astype(np.uint32)).reshape(-1, 1) * a + b).min(axis=0)
 
@@ -133,15 +141,16 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 def text_shingles(text: str, size: int) -> set[bytes]:
     """Runs of `size` words of a text; an empty set when it is too short to compare."""
-    found = words(text)
+    found = _words(text)
     if len(found) < MIN_TEXT_WORDS:
         return set()
-    return {" ".join(found[i:i + size]).encode() for i in range(len(found) - size + 1)}
+    # zip of the shifted word lists: each run of `size` words, without a slice per run.
+    return {" ".join(run).encode() for run in zip(*(found[i:] for i in range(size)))}
 
 
 def short_shingles(title: str, text: str) -> set[bytes]:
     """Words and word pairs of the headline and the lead; empty when there are too few."""
-    found = (words(title) + words(text))[:LEAD_WORDS]
+    found = (_words(title) + _words(text))[:LEAD_WORDS]
     if len(found) < MIN_SHORT_WORDS:
         return set()
     pairs = {f"{a} {b}" for a, b in zip(found, found[1:], strict=False)}
@@ -164,12 +173,10 @@ def buckets(scheme: Scheme, kind: str, values: np.ndarray) -> tuple[int, ...]:
     bands, rows = scheme.bands(kind)
     prefix = f"{scheme.label}/{kind}/".encode()
     raw = values.astype("<u4").tobytes()
-    keys = []
-    for band in range(bands):
-        digest = hashlib.blake2b(prefix + band.to_bytes(2, "little") + raw[band * rows * 4:(band + 1) * rows * 4],
-                                 digest_size=8).digest()
-        keys.append(int.from_bytes(digest, "little", signed=True))
-    return tuple(keys)
+    width, blake2b, from_bytes = rows * 4, hashlib.blake2b, int.from_bytes
+    return tuple(from_bytes(blake2b(prefix + band.to_bytes(2, "little") + raw[band * width:(band + 1) * width],
+                                    digest_size=8).digest(), "little", signed=True)
+                 for band in range(bands))
 
 
 _BAND_CACHE: dict[tuple[float, int], tuple[int, int]] = {}
@@ -216,5 +223,5 @@ def threshold_of(scheme: Scheme, kind: str) -> float:
 def version_hash(title: str, text: str) -> str:
     """A hash of an article's title and text that a change of spacing or case leaves alone:
     when it changes, the article has a new revision."""
-    normal = " ".join(words(title)) + "\n" + " ".join(words(text))
+    normal = " ".join(_words(title)) + "\n" + " ".join(_words(text))
     return hashlib.sha256(normal.encode()).hexdigest()
