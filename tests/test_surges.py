@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -483,3 +484,16 @@ def test_a_rule_added_or_changed_learns_its_usual_share_before_it_is_judged(stor
     assert "hrw-report" not in told(outcomes)
     [verdict] = [o.verdict for o in outcomes if o.rule_id == "hrw-report"]
     assert verdict.reason.startswith("not enough history")
+
+    # The next turn, nothing added or changed: the rules' history is read without taking the
+    # write lock (another writer holds it here; waiting for it would fail after 0.2 s).
+    matching = {rule.id: rule_matching(rule) for rule in changed}
+    sinces = store.note_surge_rules(matching, at=later)
+    writer = sqlite3.connect(store.path)
+    store.db.execute("PRAGMA busy_timeout=200")
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        assert store.note_surge_rules(matching, at=later + timedelta(hours=1)) == sinces
+    finally:
+        writer.rollback()
+        writer.close()

@@ -63,19 +63,27 @@ class SurgeQueries:
         matched so. A rule met for the first time counts from its first stored match (it
         matched then; a quiet rule may be older, so this errs towards less history), or
         from now; a rule whose matching changed counts from now."""
-        now = now_iso(at)
-        with self.transaction():
-            for rule_id, matching in rules.items():
-                self.db.execute(
-                    """INSERT INTO surge_rules (rule_id, matching, since)
-                       VALUES (:rule, :matching, COALESCE((SELECT min(matched_at) FROM matches
-                                                           WHERE rule_id = :rule), :now))
-                       ON CONFLICT (rule_id) DO UPDATE SET matching = excluded.matching, since = :now
-                       WHERE matching != excluded.matching""",
-                    {"rule": rule_id, "matching": matching, "now": now})
-        marks = ",".join("?" * len(rules))
-        return {row["rule_id"]: datetime.fromisoformat(row["since"]) for row in self.db.query(
-            f"SELECT rule_id, since FROM surge_rules WHERE rule_id IN ({marks})", list(rules))}
+        known = self._surge_rules(list(rules))
+        changed = {rule_id: matching for rule_id, matching in rules.items()
+                   if known.get(rule_id, (None,))[0] != matching}
+        if changed:  # a judging turn with no rule added or changed writes nothing
+            now = now_iso(at)
+            with self.transaction():
+                for rule_id, matching in changed.items():
+                    self.db.execute(
+                        """INSERT INTO surge_rules (rule_id, matching, since)
+                           VALUES (:rule, :matching, COALESCE((SELECT min(matched_at) FROM matches
+                                                               WHERE rule_id = :rule), :now))
+                           ON CONFLICT (rule_id) DO UPDATE SET matching = excluded.matching, since = :now""",
+                        {"rule": rule_id, "matching": matching, "now": now})
+            known = self._surge_rules(list(rules))
+        return {rule_id: datetime.fromisoformat(since) for rule_id, (_, since) in known.items()}
+
+    def _surge_rules(self, rule_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """rule id -> (matching fingerprint, since) as stored, for those of `rule_ids` known."""
+        marks = ",".join("?" * len(rule_ids))
+        return {row["rule_id"]: (row["matching"], row["since"]) for row in self.db.query(
+            f"SELECT rule_id, matching, since FROM surge_rules WHERE rule_id IN ({marks})", rule_ids)}
 
     # Opening and calming ----------------------------------------------------------
 

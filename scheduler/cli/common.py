@@ -52,7 +52,8 @@ def open_store(config):
 
 # A story, event or alert number: SQLite's integers stop at 2**63 - 1 (a larger one would
 # stop the command with an OverflowError instead of "no story N").
-ID = click.IntRange(min=1, max=2**63 - 1)
+MAX_ID = 2**63 - 1
+ID = click.IntRange(min=1, max=MAX_ID)
 # Spans back from now longer than this mean "everything": 200 years reach before any
 # archive, and a longer one would overflow a datetime (--since 99999999d).
 LONGEST_SPAN = timedelta(days=200 * 365)

@@ -40,7 +40,7 @@ import yaml
 from markupsafe import Markup, escape
 
 from presswatch.crawler.errors import StoreError
-from presswatch.scheduler.cli.common import load, within_reach
+from presswatch.scheduler.cli.common import MAX_ID, load, within_reach
 
 __all__ = ["SETTINGS", "archive_metadata", "build_archive", "check_archive", "listen", "read_only_app", "serve"]
 
@@ -187,7 +187,7 @@ async def _event_chart(datasette, request):
     from presswatch.crawler.store.coverage import coverage_reader
 
     event_id = int(request.url_vars["event_id"])
-    if event_id >= 2**63:  # past SQLite's integers: no such event (not an OverflowError)
+    if event_id > MAX_ID:  # past SQLite's integers: no such event (not an OverflowError)
         return _plain(404, f"no event {event_id}")
     coverage = await datasette.get_database(DB_NAME).execute_fn(
         lambda conn: coverage_reader(conn).event_coverage(event_id))
