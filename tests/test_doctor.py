@@ -77,7 +77,7 @@ def test_each_source_and_channel_gets_one_line_and_a_failure_exits_1(web, sink, 
     assert lines["channel mail"] == f"ok channel mail: 1 URL parses; 127.0.0.1:{smtp.port} accept connections"
     assert lines["channel broken"].startswith("FAIL channel broken: 2 URLs parse; json://127.0.0.1:")
     assert lines["channel broken"].endswith(f"(127.0.0.1:{closed}): cannot connect: connection refused")
-    assert len(result.stdout.splitlines()) == 12
+    assert len(result.stdout.splitlines()) == 13  # config, database folder, database, model cache, 9 more
     # Nothing is sent by default, and nothing is created.
     assert sink.messages == [] and smtp.messages == []
     assert not (tmp_path / "presswatch.db").exists()
@@ -170,6 +170,31 @@ def test_a_read_only_database_folder_fails(tmp_path, write_config, run_presswatc
     assert result.returncode == 1
     assert lines_of(result)["database folder not writable"].startswith(
         f"FAIL database folder not writable: {data} (")
+
+
+def test_the_embedding_model_cache_is_checked_where_the_config_puts_it(tmp_path, write_config, run_presswatch):
+    from presswatch.crawler.stories.model_cache import cache_folder, load_model
+
+    config = write_config({"events": {"model_cache": "models"}})
+    result = run_presswatch("doctor", "--config", str(config), "--no-network")
+    assert result.returncode == 0, result.stdout
+    assert lines_of(result)["embedding model cache"] == (
+        f"ok embedding model cache: {tmp_path / 'models'} does not exist yet; the first process that "
+        f"groups a story writes it ({tmp_path} is writable)")
+    load_model(tmp_path / "models")
+    written = lines_of(run_presswatch("doctor", "--config", str(config), "--no-network"))
+    assert re.fullmatch(rf"ok embedding model cache: {re.escape(str(cache_folder(tmp_path / 'models')))} "
+                        r"\(\d+\.\d MB\)", written["embedding model cache"]), written
+
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    blocked = run_presswatch("doctor", "--config", str(write_config({"events": {"model_cache": "blocked/x"}})),
+                             "--no-network")
+    assert blocked.returncode == 1
+    assert lines_of(blocked)["embedding model cache cannot be created"].startswith(
+        f"FAIL embedding model cache cannot be created: {tmp_path / 'blocked'} is a file, not a folder; ")
+
+    off = run_presswatch("doctor", "--config", str(write_config({"events": {"model_cache": False}})), "--no-network")
+    assert lines_of(off)["embedding model cache"].startswith("skip embedding model cache: off")
 
 
 def test_a_file_that_is_not_a_presswatch_database_fails(tmp_path, write_config, run_presswatch):
