@@ -96,8 +96,12 @@ def _another_format(folder):
     (folder / "cache.json").write_text(json.dumps({**manifest, "format": model_cache.FORMAT + 1}))
 
 
+def _open_to_others(folder):
+    folder.chmod(0o777)  # another user could have put its own pickle there
+
+
 @pytest.mark.parametrize("damage", [_truncate_table, _truncate_table_and_manifest, _garble_pickle, _remove_pickle,
-                                    _another_format])
+                                    _another_format, _open_to_others])
 def test_a_damaged_cache_falls_back_to_the_plain_load_and_is_written_again(
         damage, written, tmp_path, caplog, plain):
     home = tmp_path / "home"

