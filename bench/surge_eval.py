@@ -212,10 +212,7 @@ def main() -> int:
             after = [h for h in told if h > start]
             if after:
                 delays.append((after[0] - start) / HOUR)
-        delays.sort()
-        median = f"{delays[len(delays) // 2]:.0f}" if delays else "-"
-        biggest = f"{delays[-1]:.0f}" if delays else "-"
-        within = sum(d <= 1 for d in delays)
+        median, biggest, within = delay_figures(delays)
         print(f"  {size:>7} {min(size, len(outlets)):>7} {len(delays):>4} / {len(starts):<2} {median:>15} {biggest:>4} "
               f"{within:>6} / {len(starts):<2} {early:>13}")
     if not args.pure_only:
@@ -227,6 +224,14 @@ def main() -> int:
 
 
 # --- 3. the wired path: the store's counting, judge_surges, surges and their outbox rows ---------
+
+
+def delay_figures(delays: list[float]) -> tuple[str, str, int]:
+    """The median and largest delay in hours ("-" with none) and how many came within an hour."""
+    delays = sorted(delays)
+    median = f"{delays[len(delays) // 2]:.0f}" if delays else "-"
+    biggest = f"{delays[-1]:.0f}" if delays else "-"
+    return median, biggest, sum(d <= 1 for d in delays)
 
 
 def write_entries(store: Store, entries: list[Entry], first: int = 0) -> None:
@@ -311,11 +316,9 @@ def wired(entries: list[Entry], rules: list[Rule], hours: list[datetime], starts
                 after = [h for h in at if h > start]
                 if after:
                     delays.append((after[0] - start) / HOUR)
-            delays.sort()
-            median = f"{delays[len(delays) // 2]:.0f}" if delays else "-"
-            biggest = f"{delays[-1]:.0f}" if delays else "-"
+            median, biggest, within = delay_figures(delays)
             print(f"  {size:>7} {len(delays):>4} / {len(starts):<2} {median:>15} {biggest:>4} "
-                  f"{sum(d <= 1 for d in delays):>6} / {len(starts):<2} {early:>13}")
+                  f"{within:>6} / {len(starts):<2} {early:>13}")
 
 
 # --- 4. the cost of one judging turn at scale --------------------------------------------------

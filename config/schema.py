@@ -377,9 +377,16 @@ class Events(_Section):
             return _user_cache(context.get("environ", os.environ))
         if not isinstance(value, (str, Path)):
             raise Invalid("{value} is not a folder path (or false for no cache)")
-        path = Path(value).expanduser()
-        base = context.get("base_dir")
-        return path if path.is_absolute() or base is None else Path(base) / path
+        return _from_config_folder(Path(value), info)
+
+
+def _from_config_folder(path: Path, info: ValidationInfo) -> Path:
+    """`path` with ~ expanded and, when relative, taken from the config file's folder (when known)."""
+    base = (info.context or {}).get("base_dir")
+    if base is None:
+        return path
+    path = path.expanduser()
+    return path if path.is_absolute() else Path(base) / path
 
 
 def _user_cache(environ: Mapping[str, str]) -> Path | None:
@@ -856,11 +863,7 @@ class Config(_Section):
     def _resolve_database(cls, value: Path, info: ValidationInfo) -> Path:
         if str(value) in ("", "."):
             raise Invalid("{value} is not a file path")
-        base = (info.context or {}).get("base_dir")
-        if base is None or str(value) == ":memory:":
-            return value
-        value = value.expanduser()
-        return value if value.is_absolute() else Path(base) / value
+        return value if str(value) == ":memory:" else _from_config_folder(value, info)
 
     @model_validator(mode="after")
     def _keys_agree(self) -> Config:

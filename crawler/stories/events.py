@@ -21,9 +21,9 @@ instead (bench/events_eval.py: "embedding >= 0.70" merged no pair wrongly across
 Korean and English, and 0.15% of different KCNA stories within 3 days).
 
 Here: the pure deciding (`choose_event`), the model (loaded once per process, on first
-use, from the cache crawler.stories.model_cache keeps on disk) and `EventIndex`, the HNSW index (usearch) the candidates come from. The index is a
-cache: rebuilt from the stored vectors of the window when a process first needs it,
-never the truth. `Grouping` puts a story in its event with store calls, inside the
+use, from the disk cache crawler.stories.model_cache keeps) and `EventIndex`, the HNSW
+index (usearch) the candidates come from. The index is a cache: rebuilt from the stored
+vectors of the window when a process first needs it, never the truth. `Grouping` puts a story in its event with store calls, inside the
 writer's transaction (`crawler.stories.ingest` calls it); an analyst's corrections
 (`split_story`, `merge_events`) are one transaction each.
 """
